@@ -1,0 +1,196 @@
+"""Entry points: the studio (GUI), ``serve`` (headless hub), ``token`` (staff JWTs)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from wrencos_studio import __version__
+from wrencos_studio.config import Settings, default_data_dir, load_or_create_secret
+
+__all__ = ["main", "run_server"]
+
+log = logging.getLogger("wrencos_studio")
+
+SOURCES_AVAILABLE = ("none",)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {value}")
+    return value
+
+
+def _source(text: str) -> str:
+    if text not in SOURCES_AVAILABLE:
+        raise argparse.ArgumentTypeError(
+            f"source {text!r} is not available in this build (only: "
+            + ", ".join(SOURCES_AVAILABLE)
+            + "); the broadcaster brings testsrc, files and cameras"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wrencos-studio",
+        description="Wrencos Studio: go live to your shop's customers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the hub headless (no window, no Qt)")
+    _add_server_options(serve)
+
+    token = sub.add_parser("token", help="print a signed staff token (JWT)")
+    token.add_argument("--user-id", required=True, help="the staff member's user id")
+    token.add_argument(
+        "--role",
+        default="admin",
+        choices=["admin", "staff"],
+        help="admin may go live and pin products; staff may chat and answer "
+        "customers (default: admin)",
+    )
+    token.add_argument("--ttl", default="12h", help="lifetime, e.g. 30m, 12h, 7d (default 12h)")
+    token.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the secret is kept (default: the user data dir)",
+    )
+    return parser
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=_port, default=3000, help="port (default 3000; 0 = any free)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the database, uploads and secret live "
+        "(default: $WRENCOS_DATA_DIR or the user data dir)",
+    )
+    p.add_argument(
+        "--source",
+        type=_source,
+        default="none",
+        help="what the broadcaster sends (this build: none)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("wrencos_studio.websockets").setLevel(logging.WARNING)
+    if args.command == "token":
+        return _cmd_token(args)
+    if args.command == "serve":
+        return _cmd_serve(args)
+    # The studio window arrives with the UI; until then the studio is the hub itself.
+    print(
+        "wrencos-studio: the studio window is not built yet; running the server "
+        "in the foreground (Ctrl+C stops it)",
+        file=sys.stderr,
+    )
+    return _cmd_serve(argparse.Namespace(host="0.0.0.0", port=3000, data_dir=None, source="none"))
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from wrencos_studio.hub.auth import mint_token, parse_ttl
+
+    try:
+        ttl = parse_ttl(args.ttl)
+    except ValueError as exc:
+        print(f"wrencos-studio token: {exc}", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir.expanduser() if args.data_dir else default_data_dir()
+    try:
+        secret = load_or_create_secret(data_dir)
+    except OSError as exc:
+        print(f"wrencos-studio token: cannot use data dir {data_dir}: {exc}", file=sys.stderr)
+        return 2
+    print(mint_token(secret, args.user_id, args.role, ttl))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
+    except OSError as exc:
+        print(f"wrencos-studio serve: cannot use the data dir: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_server(settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def run_server(settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+    """Run the hub until SIGINT/SIGTERM; 0 on a clean stop, 2 if it could not start."""
+    from wrencos_studio.hub.core import Hub
+    from wrencos_studio.hub.server import HubServer
+    from wrencos_studio.store import Store, StoreError
+
+    store = Store(settings.db_path)
+    try:
+        store.open()
+    except (StoreError, OSError, Exception) as exc:
+        print(
+            f"wrencos-studio: cannot open the database {settings.db_path}: {exc}", file=sys.stderr
+        )
+        return 2
+    try:
+        hub = Hub(settings, store)
+        hub.load()
+        server = HubServer(hub)
+        try:
+            await server.start()
+        except OSError as exc:
+            print(
+                f"wrencos-studio: cannot listen on {settings.host}:{settings.port}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+        stop = asyncio.Event()
+        _install_signal_handlers(stop)
+        url = f"http://{settings.host}:{server.port}"
+        print(f"listening on {url}", flush=True)
+        if on_ready is not None:
+            on_ready(url)
+        await stop.wait()
+        log.info("stopping")
+        await server.stop()
+        await hub.drain()
+    finally:
+        await store.close()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows
+            with contextlib.suppress(ValueError):
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))

@@ -1,0 +1,125 @@
+"""Settings (one dataclass) and the paths of the data dir."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "DB_FILENAME",
+    "Settings",
+    "default_data_dir",
+    "load_or_create_secret",
+]
+
+DB_FILENAME = "wrencos.sqlite3"
+SECRET_FILENAME = "jwt-secret"
+APP_DIR_NAME = "wrencos-studio"
+
+
+def default_data_dir() -> Path:
+    """The platform's user data dir for the app; ``WRENCOS_DATA_DIR`` overrides it."""
+    env = os.environ.get("WRENCOS_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "Wrencos Studio"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "Wrencos Studio"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_DIR_NAME
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The HS256 secret: ``WRENCOS_JWT_SECRET``, else one kept (mode 0600) in the data dir.
+
+    ``token`` and ``serve`` both call this, so tokens minted by one are accepted by
+    the other without any configuration.
+    """
+    env = os.environ.get("WRENCOS_JWT_SECRET")
+    if env:
+        return env
+    path = data_dir / SECRET_FILENAME
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must not each write a different secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _split_csv(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything the hub needs to run; built from the command line and the environment."""
+
+    host: str = "0.0.0.0"
+    port: int = 3000
+    data_dir: Path = field(default_factory=default_data_dir)
+    jwt_secret: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    redis_url: str | None = None
+    # Limits of the contract.
+    max_frame_bytes: int = 64 * 1024
+    chat_max_chars: int = 500
+    support_max_chars: int = 2000
+    name_max_chars: int = 50
+    title_max_chars: int = 200
+    chat_history_limit: int = 100
+    # Per-connection token buckets: (rate per second, burst).
+    chat_rate: tuple[float, int] = (5.0, 10)
+    like_rate: tuple[float, int] = (5.0, 10)
+    support_rate: tuple[float, int] = (5.0, 10)
+    # Everything else a client may ask that costs work (signalling, inbox reads, registers).
+    general_rate: tuple[float, int] = (50.0, 100)
+    # A client whose unsent backlog stays above the high-water mark this long, or
+    # passes the hard cap, is disconnected (it stopped reading).
+    slow_client_high_water: int = 256 * 1024
+    slow_client_hard_cap: int = 8 * 1024 * 1024
+    slow_client_grace_s: float = 10.0
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    close_timeout_s: float = 2.0
+    shop_url_pattern: str = ""
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from the environment, then explicit overrides (e.g. CLI flags)."""
+        settings = cls()
+        settings.allowed_origins = _split_csv(os.environ.get("WRENCOS_ALLOWED_ORIGINS"))
+        settings.redis_url = os.environ.get("WRENCOS_REDIS_URL") or None
+        settings.shop_url_pattern = os.environ.get("WRENCOS_SHOP_URL_PATTERN", "")
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(settings, key, value)
+        settings.data_dir = Path(settings.data_dir).expanduser()
+        if not settings.jwt_secret:
+            settings.jwt_secret = load_or_create_secret(settings.data_dir)
+        return settings
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILENAME
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"

@@ -1,0 +1,1 @@
+"""The real-time hub: protocol, state, auth, rate limits, WebSocket + HTTP server. No Qt."""

@@ -1,0 +1,758 @@
+"""The hub's state and message handlers; transport-agnostic (clients are reached through sinks).
+
+State that must last (streams, chat, likes, support, pins, catalog) is written
+to the store *before* anyone is told about it: a handler validates, queues its
+write, awaits the commit and only then changes memory and broadcasts. The store
+completes jobs in order, so broadcasts go out in the order the writes were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import logging
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from wrencos_studio.clock import utc_now_iso
+from wrencos_studio.config import Settings
+from wrencos_studio.hub import protocol as p
+from wrencos_studio.hub.auth import STAFF_ROLES, AuthError, verify_token
+from wrencos_studio.hub.protocol import ProtocolError
+from wrencos_studio.hub.ratelimit import TokenBucket
+from wrencos_studio.store import repositories as repo
+from wrencos_studio.store.database import Store, StoreError
+
+__all__ = ["Client", "Hub", "Outgoing", "Sink"]
+
+log = logging.getLogger(__name__)
+
+CUSTOMER = "customer"
+ADMIN = "admin"
+
+
+class Outgoing:
+    """One encoded message on its way to one or many clients; its WebSocket frame is
+    built at most once, however many connections it goes to."""
+
+    __slots__ = ("_frame", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = _text_frame(self.payload)
+        return frame
+
+
+def _text_frame(payload: bytes) -> bytes:
+    # A server frame is never masked, and with compression off it is the same bytes
+    # for every connection: build it once (RFC 6455 section 5.2).
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
+class Sink(Protocol):
+    """Where a client's messages go: a WebSocket, or an in-process listener."""
+
+    def deliver(self, message: Outgoing) -> bool:
+        """Queue the message; False if the connection is no longer open."""
+        ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+_client_ids = itertools.count(1)
+
+
+class Client:
+    """One connection and what it registered as."""
+
+    __slots__ = (
+        "buckets",
+        "id",
+        "kind",
+        "like_identity",
+        "peer_id",
+        "peer_type",
+        "public_id",
+        "remote",
+        "role",
+        "session_id",
+        "sink",
+        "user_id",
+    )
+
+    def __init__(self, sink: Sink, remote: str = "") -> None:
+        self.id = next(_client_ids)
+        self.sink = sink
+        self.remote = remote
+        self.kind: str | None = None
+        self.role: str | None = None
+        self.user_id: str | None = None
+        self.session_id: str | None = None
+        self.public_id: str | None = None
+        self.like_identity: str | None = None
+        self.peer_id: str | None = None
+        self.peer_type: str | None = None
+        self.buckets: dict[str, TokenBucket] | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """An admin connection (role admin or staff)."""
+        return self.kind == ADMIN
+
+    def __repr__(self) -> str:
+        return f"<Client {self.id} {self.kind or 'new'} {self.remote}>"
+
+
+@dataclass(slots=True)
+class LiveStream:
+    stream_id: str
+    title: str
+    description: str
+    stream_url: str
+    quality: str
+    start_time: str
+    peak_viewers: int = 0
+    liked_by: dict[str, None] = field(default_factory=dict)  # publicIds, in like order
+
+    def data(self, viewer_count: int) -> dict[str, Any]:
+        return {
+            "streamId": self.stream_id,
+            "title": self.title,
+            "description": self.description,
+            "startTime": self.start_time,
+            "viewerCount": viewer_count,
+            "likes": len(self.liked_by),
+            "likedBy": list(self.liked_by),
+            "streamUrl": self.stream_url,
+            "quality": self.quality,
+        }
+
+
+@dataclass(slots=True)
+class HubStats:
+    """Counters for /metrics and /healthz."""
+
+    started: float = field(default_factory=time.time)
+    received: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    sent_messages: int = 0
+    broadcasts: int = 0
+    connections_total: int = 0
+
+
+Handler = Callable[[Client, Any], Awaitable[None]]
+
+
+class Hub:
+    """Everything the protocol does, independent of how clients are connected."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.stats = HubStats()
+        self.clients: set[Client] = set()
+        self.registered: set[Client] = set()  # customers and admins: broadcasts reach them
+        self.admins: set[Client] = set()
+        self.sessions: dict[str, set[Client]] = {}  # sessionId -> open customer connections
+        self.peers: dict[str, Client] = {}  # WebRTC peerId -> connection
+        self.broadcaster_peer: str | None = None
+        self.stream: LiveStream | None = None
+        self.pinned: list[dict[str, Any]] = []
+        self.chat_history: deque[dict[str, Any]] = deque(maxlen=settings.chat_history_limit)
+        # Staff replies not yet delivered, per sessionId, oldest first: {seq, message, timestamp}.
+        self.pending_replies: dict[str, list[dict[str, Any]]] = {}
+        self._public_key = b""
+        self._viewer_count = 0
+        self._transition = False  # a start/stop is being written
+        self._peak_flush: asyncio.TimerHandle | None = None
+        self._chat_ids = itertools.count(int(time.time() * 1000) << 12)
+        self._background: set[asyncio.Task[Any]] = set()
+        self._handlers: dict[str, Handler] = {
+            name: getattr(self, "on_" + name) for name in p.MESSAGES
+        }
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the lasting state (blocking; before serving)."""
+        store = self.store
+        self._public_key = store.run_sync(repo.get_or_create_secret_key, "public_id_key").encode()
+        live = store.run_sync(repo.live_stream)
+        if live is not None:
+            # The process stopped while live (crash or restart): the stream goes on.
+            self.stream = LiveStream(
+                stream_id=live["id"],
+                title=live["title"],
+                description=live["description"],
+                stream_url=live["stream_url"],
+                quality=live["quality"],
+                start_time=live["started_at"],
+                peak_viewers=live["peak_viewers"],
+                liked_by=dict.fromkeys(store.run_sync(repo.stream_likers, live["id"])),
+            )
+            self.chat_history.extend(
+                store.run_sync(repo.recent_chat, live["id"], self.settings.chat_history_limit)
+            )
+        self.pinned = store.run_sync(repo.load_pinned)
+        for sid in store.run_sync(repo.sessions_with_undelivered):
+            rows = store.run_sync(repo.undelivered_replies, sid)
+            self.pending_replies[sid] = [
+                {"seq": r["seq"], "message": r["message"], "timestamp": r["created_at"]}
+                for r in rows
+            ]
+
+    # -- connections -------------------------------------------------------------------
+
+    def connect(self, sink: Sink, remote: str = "") -> Client:
+        client = Client(sink, remote)
+        self.clients.add(client)
+        self.stats.connections_total += 1
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        if client not in self.clients:
+            return
+        self.clients.discard(client)
+        self.registered.discard(client)
+        self.admins.discard(client)
+        if client.kind == CUSTOMER:
+            self._detach_session(client)
+        self._drop_peer(client)
+        client.kind = None
+        self._viewers_changed()
+
+    @property
+    def viewer_count(self) -> int:
+        return len(self.sessions) if self.stream is not None else 0
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    async def handle(self, client: Client, data: str | bytes) -> None:
+        """Process one frame from ``client``. Never raises: a bad message gets an error."""
+        try:
+            spec, obj = p.decode(data)
+            self.stats.received[spec.type] += 1
+            if spec.access is p.Access.ADMIN and not (client.is_admin and client.role == ADMIN):
+                raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+            if spec.access is p.Access.STAFF and not client.is_admin:
+                raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+            message = spec.build(obj)
+            if spec.rate is not None and not self._take(client, spec.rate):
+                raise ProtocolError(p.ERR_RATE_LIMITED)
+            await self._handlers[spec.type](client, message)
+        except ProtocolError as exc:
+            self.error(client, str(exc))
+        except StoreError:
+            log.exception("database error while handling a message")
+            self.error(client, p.ERR_INTERNAL)
+        except Exception:
+            log.exception("unexpected error while handling a message from %r", client)
+            self.error(client, p.ERR_INTERNAL)
+
+    def _take(self, client: Client, bucket: str) -> bool:
+        buckets = client.buckets
+        if buckets is None:
+            buckets = client.buckets = {}
+        tb = buckets.get(bucket)
+        if tb is None:
+            rate, burst = getattr(self.settings, bucket + "_rate")
+            tb = buckets[bucket] = TokenBucket(rate, burst)
+        return tb.take()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send(self, client: Client, message: dict[str, Any]) -> None:
+        self.stats.sent_messages += 1
+        client.sink.deliver(Outgoing(p.encode(message)))
+
+    def error(self, client: Client, text: str) -> None:
+        self.stats.errors[text] += 1
+        self.send(client, {"type": "error", "message": text})
+
+    def broadcast(self, message: dict[str, Any], to: Iterable[Client] | None = None) -> None:
+        """Encode once, deliver to ``to`` (default: every registered client)."""
+        out = Outgoing(p.encode(message))
+        targets = self.registered if to is None else to
+        n = 0
+        for client in targets:
+            client.sink.deliver(out)
+            n += 1
+        self.stats.broadcasts += 1
+        self.stats.sent_messages += n
+
+    def _customers(self) -> set[Client]:
+        """Registered customers, plus connections that only registered a customer peer."""
+        out = {c for c in self.registered if c.kind == CUSTOMER}
+        out.update(c for c in self.peers.values() if c.peer_type == CUSTOMER)
+        return out
+
+    def _stream_update(self) -> None:
+        stream = self.stream
+        if stream is None:
+            return
+        self.broadcast(
+            {
+                "type": "stream_update",
+                "viewerCount": self.viewer_count,
+                "likes": len(stream.liked_by),
+                "likedBy": list(stream.liked_by),
+            }
+        )
+
+    def _viewers_changed(self) -> None:
+        count = self.viewer_count
+        if count == self._viewer_count:
+            return
+        self._viewer_count = count
+        stream = self.stream
+        if stream is None:
+            return
+        if count > stream.peak_viewers:
+            stream.peak_viewers = count
+            self._schedule_peak_flush()
+        self._stream_update()
+
+    def _schedule_peak_flush(self) -> None:
+        # A storm of joins must not be a storm of writes: the peak is saved once a second.
+        if self._peak_flush is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._peak_flush = loop.call_later(1.0, self._flush_peak)
+
+    def _flush_peak(self) -> None:
+        self._peak_flush = None
+        if self.stream is not None:
+            self._spawn(
+                self.store.run(
+                    repo.update_stream_peak, self.stream.stream_id, self.stream.peak_viewers
+                )
+            )
+
+    def _spawn(self, aw: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(aw)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background database write failed: %s", task.exception())
+
+    def public_id(self, identity: str) -> str:
+        """A stable, non-reversible public name for a like identity (never a sessionId)."""
+        return hmac.new(self._public_key, identity.encode(), hashlib.sha256).hexdigest()[:20]
+
+    # -- registration ------------------------------------------------------------------
+
+    async def on_register(self, client: Client, msg: p.Register) -> None:
+        user_id: str | None = None
+        if msg.token:
+            try:
+                user_id = verify_token(msg.token, self.settings.jwt_secret).user_id
+            except AuthError:
+                user_id = None  # an optional token that fails just means anonymous
+        if client.kind == ADMIN:
+            self.admins.discard(client)
+        if client.kind == CUSTOMER and client.session_id != msg.session_id:
+            self._detach_session(client)
+        sid = msg.session_id
+        client.kind = CUSTOMER
+        client.role = None
+        client.session_id = sid
+        client.user_id = user_id
+        client.like_identity = f"user:{user_id}" if user_id else f"session:{sid}"
+        client.public_id = self.public_id(client.like_identity)
+        self.sessions.setdefault(sid, set()).add(client)
+        self.registered.add(client)
+        self.send(
+            client,
+            {
+                "type": "registered",
+                "sessionId": sid,
+                "status": "connected",
+                "publicId": client.public_id,
+            },
+        )
+        if self.stream is not None:
+            self.send(
+                client,
+                {"type": "stream_started", "streamData": self.stream.data(self.viewer_count)},
+            )
+            self.send(client, {"type": "pinned_products_updated", "pinnedProducts": self.pinned})
+            self.send(client, {"type": "chat_history", "messages": list(self.chat_history)})
+        self._deliver_pending(sid)
+        self._viewers_changed()
+
+    def _deliver_pending(self, sid: str) -> None:
+        pending = self.pending_replies.pop(sid, None)
+        if not pending:
+            return
+        for reply in pending:
+            self._send_to_session(
+                sid,
+                {
+                    "type": "staff_reply",
+                    "message": reply["message"],
+                    "timestamp": reply["timestamp"],
+                },
+            )
+        self._spawn(self.store.run(repo.mark_delivered, [r["seq"] for r in pending], utc_now_iso()))
+
+    def _send_to_session(self, sid: str, message: dict[str, Any]) -> int:
+        clients = self.sessions.get(sid)
+        if not clients:
+            return 0
+        out = Outgoing(p.encode(message))
+        accepted = sum(1 for c in clients if c.sink.deliver(out))
+        self.stats.sent_messages += accepted
+        return accepted
+
+    def _detach_session(self, client: Client) -> None:
+        sid = client.session_id
+        if sid is None:
+            return
+        group = self.sessions.get(sid)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self.sessions[sid]
+        client.session_id = None
+
+    async def on_register_admin(self, client: Client, msg: p.RegisterAdmin) -> None:
+        if not msg.token:
+            raise ProtocolError(p.ERR_TOKEN_REQUIRED)
+        try:
+            identity = verify_token(msg.token, self.settings.jwt_secret)
+            if identity.role not in STAFF_ROLES:
+                raise AuthError(f"role {identity.role!r} may not open an admin connection")
+        except AuthError as exc:
+            log.info("register_admin refused from %s: %s", client.remote, exc)
+            if client.kind == ADMIN:  # a failed re-registration drops the privilege
+                self.admins.discard(client)
+                self.registered.discard(client)
+                client.kind = None
+                client.role = None
+            raise ProtocolError(p.ERR_AUTH_FAILED) from None
+        if client.kind == CUSTOMER:
+            self._detach_session(client)
+            self._viewers_changed()
+        client.kind = ADMIN
+        client.role = identity.role
+        client.user_id = identity.user_id
+        client.like_identity = f"user:{identity.user_id}"
+        client.public_id = self.public_id(client.like_identity)
+        self.admins.add(client)
+        self.registered.add(client)
+        self.send(
+            client,
+            {
+                "type": "admin_registered",
+                "userId": identity.user_id,
+                "status": "connected",
+                "role": identity.role,
+            },
+        )
+
+    # -- the live stream ---------------------------------------------------------------
+
+    async def on_start_stream(self, client: Client, msg: p.StartStream) -> None:
+        if self.stream is not None or self._transition:
+            raise ProtocolError(p.ERR_STREAM_ACTIVE)
+        stream = LiveStream(
+            stream_id=secrets.token_hex(12),
+            title=msg.title,
+            description=msg.description or "",
+            stream_url=msg.stream_url or "",
+            quality=msg.quality or "720p",
+            start_time=utc_now_iso(),
+            peak_viewers=len(self.sessions),
+        )
+        self._transition = True
+        try:
+            await self.store.run(repo.start_stream, stream.data(len(self.sessions)))
+        finally:
+            self._transition = False
+        self.stream = stream
+        self.chat_history.clear()
+        self._viewer_count = self.viewer_count
+        self.broadcast({"type": "stream_started", "streamData": stream.data(self.viewer_count)})
+
+    async def on_stop_stream(self, client: Client, msg: p.StopStream) -> None:
+        stream = self.stream
+        if stream is None or self._transition:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        self._transition = True
+        try:
+            await self.store.run(
+                repo.end_stream, stream.stream_id, utc_now_iso(), stream.peak_viewers
+            )
+        finally:
+            self._transition = False
+        self.stream = None
+        self.pinned = []
+        self.chat_history.clear()
+        self._viewer_count = 0
+        self.broadcast({"type": "stream_stopped", "streamId": stream.stream_id})
+
+    async def end_stream_for_shutdown(self) -> None:
+        """The studio quitting ends its stream (headless ``serve`` keeps it across restarts)."""
+        stream = self.stream
+        if stream is None:
+            return
+        await self.store.run(repo.end_stream, stream.stream_id, utc_now_iso(), stream.peak_viewers)
+        self.stream = None
+        self.pinned = []
+        self.chat_history.clear()
+        self.broadcast({"type": "stream_stopped", "streamId": stream.stream_id})
+
+    async def on_pin_products(self, client: Client, msg: p.PinProducts) -> None:
+        items = msg.pinned_products
+        await self.store.run(repo.replace_pinned, items)
+        self.pinned = items
+        self.broadcast({"type": "pinned_products_updated", "pinnedProducts": items})
+
+    async def on_toggle_like(self, client: Client, msg: p.ToggleLike) -> None:
+        stream = self.stream
+        if stream is None:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        identity = client.like_identity
+        if identity is None:
+            if msg.session_id is None:
+                raise ProtocolError(p.ERR_INVALID)
+            identity = f"session:{msg.session_id}"
+        public_id = self.public_id(identity)
+        liked = public_id not in stream.liked_by
+        await self.store.run(repo.set_like, stream.stream_id, public_id, liked, utc_now_iso())
+        if self.stream is not stream:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        if liked:
+            stream.liked_by[public_id] = None
+        else:
+            stream.liked_by.pop(public_id, None)
+        self._stream_update()
+
+    async def on_chat_message(self, client: Client, msg: p.ChatMessage) -> None:
+        stream = self.stream
+        if stream is None:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        is_admin = client.is_admin
+        entry = {
+            "id": f"{next(self._chat_ids):x}",
+            "username": msg.username or ("Admin" if is_admin else "Guest"),
+            "message": msg.message,
+            "timestamp": utc_now_iso(),
+            "isAdmin": is_admin,
+        }
+        await self.store.run(
+            repo.add_chat_message,
+            {**entry, "streamId": stream.stream_id, "sender": client.public_id},
+        )
+        if self.stream is not stream:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        self.chat_history.append(entry)
+        self.broadcast({"type": "chat_message", **entry})
+
+    # -- customer support --------------------------------------------------------------
+
+    @staticmethod
+    def default_customer_name(sid: str) -> str:
+        return f"Customer #{sid[-5:]}"
+
+    async def on_customer_message(self, client: Client, msg: p.CustomerMessage) -> None:
+        sid = client.session_id if client.kind == CUSTOMER else msg.session_id
+        if sid is None:
+            raise ProtocolError(p.ERR_INVALID)
+        at = utc_now_iso()
+        _seq, name = await self.store.run(
+            repo.add_customer_message,
+            sid,
+            msg.customer_name or None,
+            self.default_customer_name(sid),
+            msg.message,
+            at,
+        )
+        self.broadcast(
+            {
+                "type": "customer_message",
+                "sessionId": sid,
+                "message": msg.message,
+                "customerName": name,
+                "timestamp": at,
+            },
+            to=self.admins,
+        )
+
+    async def on_staff_message(self, client: Client, msg: p.StaffMessage) -> None:
+        text = msg.text
+        if text is None or not text.strip():
+            raise ProtocolError(p.ERR_INVALID)
+        sid = msg.session_id
+        at = utc_now_iso()
+        seq = await self.store.run(
+            repo.add_staff_message,
+            sid,
+            client.user_id or "",
+            self.default_customer_name(sid),
+            text,
+            at,
+        )
+        reply = {"type": "staff_reply", "message": text, "timestamp": at}
+        if sid in self.pending_replies or not self._send_to_session(sid, reply):
+            # Offline (or older replies still queued): kept, and sent in order on register.
+            self.pending_replies.setdefault(sid, []).append(
+                {"seq": seq, "message": text, "timestamp": at}
+            )
+            return
+        self._spawn(self.store.run(repo.mark_delivered, [seq], at))
+
+    async def on_get_conversations(self, client: Client, msg: p.GetConversations) -> None:
+        rows = await self.store.run(repo.list_conversations)
+        self.send(client, {"type": "conversations", "conversations": rows})
+
+    async def on_get_conversation(self, client: Client, msg: p.GetConversation) -> None:
+        rows = await self.store.run(repo.conversation_messages, msg.session_id)
+        self.send(client, {"type": "conversation", "sessionId": msg.session_id, "messages": rows})
+
+    async def on_ping(self, client: Client, msg: p.Ping) -> None:
+        self.send(client, {"type": "pong"})
+
+    # -- product catalog ---------------------------------------------------------------
+
+    async def on_get_products(self, client: Client, msg: p.GetProducts) -> None:
+        rows = await self.store.run(repo.list_products)
+        self.send(client, {"type": "products", "products": rows})
+
+    async def on_save_product(self, client: Client, msg: p.SaveProduct) -> None:
+        product = dict(msg.product)
+        if not product["productId"]:
+            product["productId"] = secrets.token_hex(12)
+        saved = await self.store.run(repo.upsert_product, product, utc_now_iso())
+        self.broadcast({"type": "product_saved", "product": saved}, to=self.admins)
+
+    async def on_delete_product(self, client: Client, msg: p.DeleteProduct) -> None:
+        deleted = await self.store.run(repo.delete_product, msg.product_id)
+        self.broadcast(
+            {"type": "product_deleted", "productId": msg.product_id, "deleted": deleted},
+            to=self.admins,
+        )
+
+    # -- WebRTC signalling -------------------------------------------------------------
+
+    async def on_webrtc_register(self, client: Client, msg: p.WebrtcRegister) -> None:
+        user_type = ADMIN if msg.user_type == ADMIN else CUSTOMER
+        if user_type == ADMIN and not client.is_admin:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        peer_id = msg.peer_id
+        holder = self.peers.get(peer_id)
+        if holder is not None and holder is not client:
+            # A customer may take over a customer peerId (a reconnecting tab), never a staff one.
+            if holder.peer_type == ADMIN and not client.is_admin:
+                raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+            holder.peer_id = None
+            holder.peer_type = None
+        elif holder is None and peer_id == self.broadcaster_peer and not client.is_admin:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        if client.peer_id is not None and client.peer_id != peer_id:
+            self._drop_peer(client)
+        client.peer_id = peer_id
+        client.peer_type = user_type
+        self.peers[peer_id] = client
+        self.send(client, {"type": "webrtc_registered", "peerId": peer_id, "userType": user_type})
+        if user_type == CUSTOMER and self.broadcaster_peer is not None:
+            self.send(
+                client,
+                {"type": "webrtc_broadcaster_available", "broadcaster": self.broadcaster_peer},
+            )
+            broadcaster = self.peers.get(self.broadcaster_peer)
+            if broadcaster is not None:
+                self.send(broadcaster, {"type": "webrtc_new_customer", "customerId": peer_id})
+
+    def _drop_peer(self, client: Client) -> None:
+        peer_id = client.peer_id
+        if peer_id is None:
+            return
+        if self.peers.get(peer_id) is client:
+            del self.peers[peer_id]
+        client.peer_id = None
+        client.peer_type = None
+        if self.broadcaster_peer == peer_id:
+            self.broadcaster_peer = None
+            self.broadcast(
+                {"type": "webrtc_broadcast_stopped", "broadcaster": peer_id}, to=self._customers()
+            )
+
+    async def _relay(self, client: Client, to: str, kind: str, payload: Any) -> None:
+        if client.peer_id is None:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        target = self.peers.get(to)
+        if target is None:
+            raise ProtocolError(p.ERR_UNKNOWN_PEER)
+        if not client.is_admin and target.peer_type != ADMIN:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        self.send(
+            target, {"type": kind, "from": client.peer_id, "to": to, p.RELAY_PAYLOAD[kind]: payload}
+        )
+
+    async def on_webrtc_offer(self, client: Client, msg: p.WebrtcOffer) -> None:
+        await self._relay(client, msg.to, msg.TYPE, msg.offer)
+
+    async def on_webrtc_answer(self, client: Client, msg: p.WebrtcAnswer) -> None:
+        await self._relay(client, msg.to, msg.TYPE, msg.answer)
+
+    async def on_webrtc_ice_candidate(self, client: Client, msg: p.WebrtcIceCandidate) -> None:
+        await self._relay(client, msg.to, msg.TYPE, msg.candidate)
+
+    async def on_webrtc_broadcast_start(self, client: Client, msg: p.WebrtcBroadcastStart) -> None:
+        peer_id = msg.peer_id or client.peer_id
+        if peer_id is None:
+            raise ProtocolError(p.ERR_INVALID)
+        holder = self.peers.get(peer_id)
+        if holder is not None and holder.peer_type != ADMIN:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        self.broadcaster_peer = peer_id
+        customers = self._customers()
+        self.broadcast(
+            {"type": "webrtc_broadcaster_available", "broadcaster": peer_id}, to=customers
+        )
+        if holder is not None:
+            for peer in [c for c in self.peers.values() if c.peer_type == CUSTOMER]:
+                self.send(holder, {"type": "webrtc_new_customer", "customerId": peer.peer_id})
+
+    async def on_webrtc_broadcast_stop(self, client: Client, msg: p.WebrtcBroadcastStop) -> None:
+        peer_id = msg.peer_id or self.broadcaster_peer or client.peer_id
+        if peer_id is None:
+            raise ProtocolError(p.ERR_INVALID)
+        if peer_id == self.broadcaster_peer:
+            self.broadcaster_peer = None
+        self.broadcast(
+            {"type": "webrtc_broadcast_stopped", "broadcaster": peer_id}, to=self._customers()
+        )
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait for queued background writes (peak, delivery marks) before closing."""
+        if self._peak_flush is not None:
+            self._peak_flush.cancel()
+            self._flush_peak()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

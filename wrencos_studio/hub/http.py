@@ -1,0 +1,322 @@
+"""The GET routes served on the hub's port: the customer page, /healthz, /metrics, /uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import http
+import json
+import mimetypes
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from websockets.datastructures import Headers
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+from websockets.http11 import Request, Response
+
+if TYPE_CHECKING:
+    from wrencos_studio.hub.core import Hub
+    from wrencos_studio.hub.server import ServerStats
+
+__all__ = ["WEB_ROOT", "Router", "origin_allowed"]
+
+WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "resources" / "web"
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+_IMAGE_TYPES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg"}
+
+
+def response(
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> Response:
+    code = http.HTTPStatus(status)
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", content_type),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
+    for name, value in extra or []:
+        headers[name] = value
+    return Response(code.value, code.phrase, headers, body)
+
+
+def text(status: int, body: str) -> Response:
+    return response(status, body.encode(), "text/plain; charset=utf-8")
+
+
+def _strip_default_port(scheme: str, netloc: str) -> str:
+    netloc = netloc.lower()
+    default = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}.get(scheme)
+    if default and netloc.endswith(default):
+        netloc = netloc[: -len(default)]
+    return netloc
+
+
+def origin_allowed(origin: str | None, headers: Headers, allowed: tuple[str, ...]) -> bool:
+    """No Origin (a non-browser client), the server's own host, or a listed origin."""
+    if origin is None:
+        return True
+    if "*" in allowed or origin in allowed or origin.rstrip("/") in allowed:
+        return True
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    origin_host = _strip_default_port(parts.scheme, parts.netloc)
+    # Behind a tunnel or proxy the Host may be rewritten; browsers cannot forge either
+    # header on a WebSocket handshake, so accepting X-Forwarded-Host is safe.
+    for name in ("Host", "X-Forwarded-Host"):
+        for value in headers.get_all(name):
+            host = value.split(",")[0].strip()
+            if host and _strip_default_port(parts.scheme, host) == origin_host:
+                return True
+    return False
+
+
+class Router:
+    """Answers the plain HTTP requests that arrive on the WebSocket port."""
+
+    def __init__(self, hub: Hub, stats: ServerStats) -> None:
+        self.hub = hub
+        self.stats = stats
+        self.uploads = hub.settings.uploads_dir.resolve()
+
+    async def route(self, request: Request) -> Response:
+        path = unquote(urlsplit(request.path).path)
+        if path in ("/", "/index.html"):
+            return await self._static("index.html", cache=False)
+        if path == "/healthz":
+            return response(200, json.dumps(self.health()).encode(), "application/json")
+        if path == "/metrics":
+            return response(200, self.metrics().encode(), "text/plain; version=0.0.4")
+        if path.startswith("/uploads/"):
+            return await self._upload(path[len("/uploads/") :])
+        if path.startswith("/static/"):
+            return await self._static(path[len("/static/") :], cache=True)
+        return text(404, "Not found\n")
+
+    # -- files -------------------------------------------------------------------------
+
+    async def _static(self, rel: str, *, cache: bool) -> Response:
+        target = _safe_join(WEB_ROOT, rel)
+        if target is None or not target.is_file():
+            return text(404, "Not found\n")
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/javascript",):
+            ctype += "; charset=utf-8"
+        extra = [("Cache-Control", "public, max-age=300" if cache else "no-cache")]
+        if target.name == "index.html":
+            extra.append(("Content-Security-Policy", _CSP))
+        return response(200, await asyncio.to_thread(target.read_bytes), ctype, extra)
+
+    async def _upload(self, rel: str) -> Response:
+        target = _safe_join(self.uploads, rel)
+        if target is None or not target.is_file() or target.suffix.lower() not in _IMAGE_TYPES:
+            return text(404, "Not found\n")
+        if target.stat().st_size > MAX_UPLOAD_BYTES:
+            return text(404, "Not found\n")
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        extra = [("Cache-Control", "public, max-age=3600")]
+        if target.suffix.lower() == ".svg":
+            # An SVG can carry script: never let it run in our origin.
+            extra.append(
+                ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+            )
+        return response(200, await asyncio.to_thread(target.read_bytes), ctype, extra)
+
+    # -- health and metrics ------------------------------------------------------------
+
+    def health(self) -> dict[str, object]:
+        hub = self.hub
+        customers = sum(len(group) for group in hub.sessions.values())
+        return {
+            "status": "ok",
+            "connections": {
+                "total": len(hub.clients),
+                "customers": customers,
+                "admins": len(hub.admins),
+                "unregistered": len(hub.clients) - len(hub.registered),
+                "viewers": hub.viewer_count,
+            },
+            "stream": {
+                "live": hub.stream is not None,
+                "streamId": hub.stream.stream_id if hub.stream else None,
+            },
+            "uptimeSeconds": round(time.time() - hub.stats.started, 1),
+        }
+
+    def metrics(self) -> str:
+        hub = self.hub
+        s = hub.stats
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+            lines.append(f"# HELP {name} {help_}")
+            lines.append(f"# TYPE {name} {kind}")
+            for labels, value in samples:
+                lines.append(f"{name}{labels} {_num(value)}")
+
+        customers = sum(len(group) for group in hub.sessions.values())
+        metric(
+            "wrencos_connections",
+            "gauge",
+            "Open WebSocket connections by kind.",
+            [
+                ('{kind="customer"}', customers),
+                ('{kind="admin"}', len(hub.admins)),
+                ('{kind="unregistered"}', len(hub.clients) - len(hub.registered)),
+            ],
+        )
+        metric(
+            "wrencos_connections_opened_total",
+            "counter",
+            "WebSocket connections accepted since start.",
+            [("", s.connections_total)],
+        )
+        metric(
+            "wrencos_stream_live",
+            "gauge",
+            "1 while a stream is live.",
+            [("", 1 if hub.stream else 0)],
+        )
+        metric(
+            "wrencos_viewers",
+            "gauge",
+            "Distinct customer sessions watching the live stream.",
+            [("", hub.viewer_count)],
+        )
+        metric(
+            "wrencos_likes",
+            "gauge",
+            "Likes of the live stream.",
+            [("", len(hub.stream.liked_by) if hub.stream else 0)],
+        )
+        metric(
+            "wrencos_messages_received_total",
+            "counter",
+            "Valid-typed client messages received, by type.",
+            [(f'{{type="{t}"}}', n) for t, n in sorted(s.received.items())],
+        )
+        metric(
+            "wrencos_errors_total",
+            "counter",
+            "Error replies sent, by text.",
+            [(f'{{message="{_label(t)}"}}', n) for t, n in sorted(s.errors.items())],
+        )
+        metric(
+            "wrencos_messages_sent_total",
+            "counter",
+            "Messages queued to clients (a broadcast counts once per client).",
+            [("", s.sent_messages)],
+        )
+        metric(
+            "wrencos_broadcasts_total",
+            "counter",
+            "Broadcasts (encoded once each).",
+            [("", s.broadcasts)],
+        )
+        metric(
+            "wrencos_bytes_written_total",
+            "counter",
+            "Bytes written to client sockets.",
+            [("", self.stats.bytes_written)],
+        )
+        metric(
+            "wrencos_socket_writes_total",
+            "counter",
+            "Socket writes (frames coalesced per connection per loop tick).",
+            [("", self.stats.writes)],
+        )
+        metric(
+            "wrencos_slow_clients_disconnected_total",
+            "counter",
+            "Connections dropped because they stopped reading.",
+            [("", self.stats.slow_disconnects)],
+        )
+        metric(
+            "wrencos_origin_refused_total",
+            "counter",
+            "WebSocket upgrades refused for their Origin.",
+            [("", self.stats.origin_refused)],
+        )
+        metric(
+            "wrencos_db_queue_depth",
+            "gauge",
+            "Database jobs waiting.",
+            [("", hub.store.queue_depth)],
+        )
+        metric(
+            "wrencos_db_commits_total",
+            "counter",
+            "Database transactions committed.",
+            [("", hub.store.commits)],
+        )
+        metric(
+            "wrencos_pending_staff_replies",
+            "gauge",
+            "Staff replies waiting for their customer to come back.",
+            [("", sum(len(v) for v in hub.pending_replies.values()))],
+        )
+        metric("process_resident_memory_bytes", "gauge", "Resident memory.", [("", _rss_bytes())])
+        cpu = time.process_time()
+        metric("process_cpu_seconds_total", "counter", "User and system CPU time.", [("", cpu)])
+        metric(
+            "process_start_time_seconds", "gauge", "Start time (Unix seconds).", [("", s.started)]
+        )
+        return "\n".join(lines) + "\n"
+
+
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob: https: http:; media-src 'self' blob:; "
+    "connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _safe_join(root: Path, rel: str) -> Path | None:
+    if "\x00" in rel:
+        return None
+    try:
+        target = (root / rel).resolve()
+    except (OSError, ValueError):
+        return None
+    if target != root and root not in target.parents:
+        return None
+    return target
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        if resource is None:
+            return 0  # type: ignore[unreachable]
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss if sys.platform == "darwin" else maxrss * 1024

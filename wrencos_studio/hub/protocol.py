@@ -1,0 +1,540 @@
+"""The wire protocol, sans I/O: JSON text <-> typed messages, with each message's validation.
+
+Every client -> server message type is one frozen dataclass registered with
+:func:`message`, which records who may send it (``access``), which per-connection
+rate bucket it draws from, and how each field is checked. :func:`decode` turns a
+frame into a JSON object and finds its spec; :meth:`Spec.build` validates the
+fields and returns the typed message. Validation errors carry the contract's exact
+error texts, so the hub only has to send them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar, Union
+
+__all__ = [
+    "CHAT_MAX_CHARS",
+    "ERR_AUTH_FAILED",
+    "ERR_INVALID",
+    "ERR_NOT_AUTHORIZED",
+    "ERR_NO_STREAM",
+    "ERR_RATE_LIMITED",
+    "ERR_STREAM_ACTIVE",
+    "ERR_TOKEN_REQUIRED",
+    "ERR_TOO_LONG",
+    "ERR_UNKNOWN_PEER",
+    "ERR_UNKNOWN_TYPE",
+    "MESSAGES",
+    "NAME_MAX_CHARS",
+    "SUPPORT_MAX_CHARS",
+    "TITLE_MAX_CHARS",
+    "Access",
+    "ProtocolError",
+    "Spec",
+    "decode",
+    "encode",
+]
+
+# -- the contract's error texts ------------------------------------------------------
+
+ERR_INVALID = "Invalid message format"
+ERR_UNKNOWN_TYPE = "Unknown message type"
+ERR_TOKEN_REQUIRED = "Token required"
+ERR_AUTH_FAILED = "Authentication failed"
+ERR_NOT_AUTHORIZED = "Not authorized"
+ERR_NO_STREAM = "No active stream"
+ERR_STREAM_ACTIVE = "Stream already active"
+ERR_TOO_LONG = "Message too long"
+ERR_RATE_LIMITED = "Rate limit exceeded"
+ERR_UNKNOWN_PEER = "Unknown peer"
+ERR_INTERNAL = "Internal server error"
+
+# -- the contract's limits (characters) ------------------------------------------------
+
+CHAT_MAX_CHARS = 500
+SUPPORT_MAX_CHARS = 2000
+NAME_MAX_CHARS = 50
+TITLE_MAX_CHARS = 200
+# Not in the contract, but nothing unbounded is stored or relayed.
+TEXT_MAX_CHARS = 2000
+ID_MAX_CHARS = 200
+MAX_PINNED = 50
+
+
+class ProtocolError(Exception):
+    """A message was refused; ``str(exc)`` is the error text sent to the client."""
+
+
+class Access(enum.Enum):
+    """Who may send a message type."""
+
+    ANYONE = "anyone"
+    #: An admin connection: role ``admin`` or ``staff``.
+    STAFF = "staff"
+    #: Role ``admin`` only (going live, pinning, broadcasting).
+    ADMIN = "admin"
+
+
+# -- decoding ----------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN / Infinity are not JSON; re-encoding them would send other clients garbage.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def decode(data: str | bytes) -> tuple[Spec, dict[str, Any]]:
+    """Parse one frame; return the spec of its type and the raw JSON object."""
+    try:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data).decode("utf-8")
+        obj = _decoder.decode(data)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ERR_INVALID) from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError(ERR_INVALID)
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(ERR_INVALID)
+    spec = MESSAGES.get(kind)
+    if spec is None:
+        raise ProtocolError(ERR_UNKNOWN_TYPE)
+    return spec, obj
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Compact JSON; ASCII-only so no string can ever be invalid UTF-8 on the wire."""
+    return json.dumps(message, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode(
+        "ascii"
+    )
+
+
+def clean_text(value: str) -> str:
+    """Replace lone surrogates (legal in JSON escapes, illegal in UTF-8 and SQLite)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+# -- field specs -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How one field of a message is checked."""
+
+    attr: str
+    key: str
+    kinds: tuple[type, ...]
+    optional: bool
+    max_chars: int | None
+    too_long: str
+    nonblank: bool
+    strip: bool
+    check: Callable[[Any], Any] | None
+
+    def parse(self, obj: dict[str, Any]) -> Any:
+        value = obj.get(self.key)
+        if value is None:
+            if self.optional:
+                return None
+            raise ProtocolError(ERR_INVALID)
+        if not _is_kind(value, self.kinds):
+            raise ProtocolError(ERR_INVALID)
+        if isinstance(value, str):
+            value = clean_text(value)
+            if self.strip:
+                value = value.strip()
+            if self.nonblank and not value.strip():
+                raise ProtocolError(ERR_INVALID)
+            if self.max_chars is not None and len(value) > self.max_chars:
+                raise ProtocolError(self.too_long)
+        if self.check is not None:
+            value = self.check(value)
+        return value
+
+
+def _is_kind(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, (int, float)) and float in kinds:
+        return True
+    return isinstance(value, kinds)
+
+
+def field(
+    key: str | None = None,
+    *,
+    max_chars: int | None = None,
+    too_long: str = ERR_TOO_LONG,
+    nonblank: bool = False,
+    strip: bool = False,
+    check: Callable[[Any], Any] | None = None,
+    default: Any = dataclasses.MISSING,
+) -> Any:
+    """Declare a message field: its JSON key and checks (the type comes from the annotation)."""
+    metadata = {
+        "key": key,
+        "max_chars": max_chars,
+        "too_long": too_long,
+        "nonblank": nonblank,
+        "strip": strip,
+        "check": check,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+_JSON_KINDS: dict[Any, type] = {str: str, int: int, float: float, bool: bool}
+
+
+def _kinds_of(annotation: Any) -> tuple[tuple[type, ...], bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(annotation)
+        optional = type(None) in args
+        kinds: list[type] = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            kinds.extend(_kinds_of(arg)[0])
+        return tuple(kinds), optional
+    if origin is list or annotation is list:
+        return (list,), False
+    if origin is dict or annotation is dict:
+        return (dict,), False
+    if annotation is Any:
+        return (object,), False
+    return (_JSON_KINDS[annotation],), False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Spec:
+    """One client -> server message type."""
+
+    type: str
+    cls: Callable[..., Any]
+    access: Access
+    rate: str | None
+    fields: tuple[FieldSpec, ...]
+
+    def build(self, obj: dict[str, Any]) -> Any:
+        """Validate the fields of ``obj`` and return the typed message."""
+        return self.cls(**{f.attr: f.parse(obj) for f in self.fields})
+
+
+MESSAGES: dict[str, Spec] = {}
+
+M = TypeVar("M")
+
+
+def message(
+    type_: str, *, access: Access = Access.ANYONE, rate: str | None = "general"
+) -> Callable[[type[M]], type[M]]:
+    """Register a dataclass as the definition of message ``type_``."""
+
+    def register(cls: type[M]) -> type[M]:
+        hints = typing.get_type_hints(cls)
+        specs = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            kinds, optional = _kinds_of(hints[f.name])
+            md = f.metadata
+            specs.append(
+                FieldSpec(
+                    attr=f.name,
+                    key=md.get("key") or f.name,
+                    kinds=kinds,
+                    optional=optional,
+                    max_chars=md.get("max_chars"),
+                    too_long=md.get("too_long", ERR_TOO_LONG),
+                    nonblank=md.get("nonblank", False),
+                    strip=md.get("strip", False),
+                    check=md.get("check"),
+                )
+            )
+        MESSAGES[type_] = Spec(type_, cls, access, rate, tuple(specs))
+        cls.TYPE = type_  # type: ignore[attr-defined]
+        return cls
+
+    return register
+
+
+def _id_field(key: str, *, optional: bool = False) -> Any:
+    return field(
+        key,
+        max_chars=ID_MAX_CHARS,
+        too_long=ERR_INVALID,
+        nonblank=True,
+        default=None if optional else dataclasses.MISSING,
+    )
+
+
+# -- pinned products ---------------------------------------------------------------------
+
+_PIN_FIELDS: dict[str, tuple[tuple[type, ...], int | None]] = {
+    "productId": ((str, int), ID_MAX_CHARS),
+    "name": ((str,), TITLE_MAX_CHARS),
+    "price": ((float,), None),
+    "image": ((str,), TEXT_MAX_CHARS),
+    "displayOrder": ((float,), None),
+    "url": ((str,), TEXT_MAX_CHARS),
+    "description": ((str,), TEXT_MAX_CHARS),
+    "currency": ((str,), 8),
+}
+
+
+def _pinned_list(value: list[Any]) -> list[dict[str, Any]]:
+    """Each item: an object with a productId; known fields keep their JSON type."""
+    if len(value) > MAX_PINNED:
+        raise ProtocolError(ERR_TOO_LONG)
+    items: list[dict[str, Any]] = []
+    for raw in value:
+        if not isinstance(raw, dict) or raw.get("productId") is None:
+            raise ProtocolError(ERR_INVALID)
+        item: dict[str, Any] = {}
+        for key, (kinds, max_chars) in _PIN_FIELDS.items():
+            if key not in raw or raw[key] is None:
+                continue
+            v = raw[key]
+            if not _is_kind(v, kinds):
+                raise ProtocolError(ERR_INVALID)
+            if isinstance(v, str):
+                v = clean_text(v)
+                if max_chars is not None and len(v) > max_chars:
+                    raise ProtocolError(ERR_TOO_LONG)
+            item[key] = v
+        items.append(item)
+    return items
+
+
+def _product_fields(value: dict[str, Any]) -> dict[str, Any]:
+    """A catalog product: productId (made if absent), name, price, image, description, url."""
+    out: dict[str, Any] = {}
+    pid = value.get("productId")
+    if (pid is not None and not isinstance(pid, (str, int))) or isinstance(pid, bool):
+        raise ProtocolError(ERR_INVALID)
+    out["productId"] = clean_text(str(pid)) if pid is not None else ""
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ProtocolError(ERR_INVALID)
+    out["name"] = clean_text(name.strip())
+    price = value.get("price", 0)
+    if not _is_kind(price, (float,)) or price < 0:
+        raise ProtocolError(ERR_INVALID)
+    out["price"] = float(price)
+    for key in ("image", "description", "url"):
+        v = value.get(key, "")
+        if v is None:
+            v = ""
+        if not isinstance(v, str):
+            raise ProtocolError(ERR_INVALID)
+        out[key] = clean_text(v)
+    if len(out["name"]) > TITLE_MAX_CHARS or len(out["productId"]) > ID_MAX_CHARS:
+        raise ProtocolError(ERR_TOO_LONG)
+    if any(len(out[k]) > TEXT_MAX_CHARS for k in ("image", "description", "url")):
+        raise ProtocolError(ERR_TOO_LONG)
+    return out
+
+
+# -- client -> server messages -------------------------------------------------------------
+
+
+@message("register")
+@dataclasses.dataclass(frozen=True, slots=True)
+class Register:
+    """A customer connection identifies itself by its (secret) sessionId."""
+
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
+    token: str | None = None
+
+
+@message("register_admin")
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisterAdmin:
+    """Staff open an admin connection with a JWT; a ``userId`` in the message is ignored."""
+
+    TYPE: ClassVar[str]
+    token: str | None = None
+
+
+@message("start_stream", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartStream:
+    TYPE: ClassVar[str]
+    title: str = field(max_chars=TITLE_MAX_CHARS, strip=True)
+    description: str | None = field(max_chars=TEXT_MAX_CHARS, default=None)
+    stream_url: str | None = field("streamUrl", max_chars=TEXT_MAX_CHARS, default=None)
+    quality: str | None = field(max_chars=NAME_MAX_CHARS, default=None)
+
+
+@message("stop_stream", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class StopStream:
+    TYPE: ClassVar[str]
+
+
+@message("pin_products", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class PinProducts:
+    TYPE: ClassVar[str]
+    pinned_products: list[Any] = field("pinnedProducts", check=_pinned_list)
+
+
+@message("toggle_like", rate="like")
+@dataclasses.dataclass(frozen=True, slots=True)
+class ToggleLike:
+    """Who likes is the connection's identity; a sessionId here only serves an
+    unregistered seed client (it is a bearer secret, so it proves itself)."""
+
+    TYPE: ClassVar[str]
+    session_id: str | None = _id_field("sessionId", optional=True)
+
+
+@message("chat_message", rate="chat")
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """``isAdmin`` and ``timestamp`` from the client are ignored: the server sets them."""
+
+    TYPE: ClassVar[str]
+    message: str = field(max_chars=CHAT_MAX_CHARS, nonblank=True)
+    username: str | None = field(max_chars=NAME_MAX_CHARS, strip=True, default=None)
+
+
+@message("customer_message", rate="support")
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomerMessage:
+    TYPE: ClassVar[str]
+    message: str = field(max_chars=SUPPORT_MAX_CHARS, nonblank=True)
+    customer_name: str | None = field(
+        "customerName", max_chars=NAME_MAX_CHARS, strip=True, default=None
+    )
+    session_id: str | None = _id_field("sessionId", optional=True)
+
+
+@message("staff_message", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class StaffMessage:
+    """The seed calls the text ``content``; ``message`` is accepted too."""
+
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
+    content: str | None = field(max_chars=SUPPORT_MAX_CHARS, default=None)
+    message: str | None = field(max_chars=SUPPORT_MAX_CHARS, default=None)
+
+    @property
+    def text(self) -> str | None:
+        return self.content if self.content is not None else self.message
+
+
+@message("get_conversations", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetConversations:
+    TYPE: ClassVar[str]
+
+
+@message("get_conversation", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetConversation:
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
+
+
+@message("ping", rate=None)
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ping:
+    TYPE: ClassVar[str]
+
+
+@message("webrtc_register")
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebrtcRegister:
+    TYPE: ClassVar[str]
+    peer_id: str = _id_field("peerId")
+    user_type: str | None = field("userType", max_chars=NAME_MAX_CHARS, default=None)
+
+
+@message("webrtc_offer")
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebrtcOffer:
+    TYPE: ClassVar[str]
+    to: str = _id_field("to")
+    offer: dict[str, Any] = field()
+
+
+@message("webrtc_answer")
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebrtcAnswer:
+    TYPE: ClassVar[str]
+    to: str = _id_field("to")
+    answer: dict[str, Any] = field()
+
+
+@message("webrtc_ice_candidate")
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebrtcIceCandidate:
+    """``candidate`` null is the end-of-candidates marker and is relayed as such."""
+
+    TYPE: ClassVar[str]
+    to: str = _id_field("to")
+    candidate: dict[str, Any] | str | None = field(default=None)
+
+
+@message("webrtc_broadcast_start", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebrtcBroadcastStart:
+    TYPE: ClassVar[str]
+    peer_id: str | None = _id_field("peerId", optional=True)
+
+
+@message("webrtc_broadcast_stop", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebrtcBroadcastStop:
+    TYPE: ClassVar[str]
+    peer_id: str | None = _id_field("peerId", optional=True)
+
+
+@message("get_products", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetProducts:
+    TYPE: ClassVar[str]
+
+
+@message("save_product", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class SaveProduct:
+    TYPE: ClassVar[str]
+    product: dict[str, Any] = field(check=_product_fields)
+
+
+@message("delete_product", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteProduct:
+    TYPE: ClassVar[str]
+    product_id: str = _id_field("productId")
+
+
+#: The relayed WebRTC types and the field each carries.
+RELAY_PAYLOAD = {
+    "webrtc_offer": "offer",
+    "webrtc_answer": "answer",
+    "webrtc_ice_candidate": "candidate",
+}

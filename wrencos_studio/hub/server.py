@@ -1,0 +1,236 @@
+"""The asyncio adapter: a ``websockets`` server feeding the hub, and the fan-out writer.
+
+Fan-out is where a chat hub spends its time, so outgoing frames bypass the
+per-connection ``send()`` coroutine: a broadcast is encoded once and framed once
+(compression is off, so the bytes are the same for everyone), queued on each
+connection, and written once per connection per event-loop tick — under load
+several messages share one system call. A connection whose unsent backlog stays
+above a high-water mark (it stopped reading) is dropped instead of buffered
+without bound, so it never slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from wrencos_studio.hub.core import Hub, Outgoing
+from wrencos_studio.hub.http import Router, origin_allowed, text
+
+__all__ = ["FanoutWriter", "HubServer", "ServerStats", "WebSocketSink"]
+
+log = logging.getLogger(__name__)
+
+OPEN = State.OPEN
+
+
+@dataclass(slots=True)
+class ServerStats:
+    writes: int = 0
+    bytes_written: int = 0
+    slow_disconnects: int = 0
+    origin_refused: int = 0
+
+
+class WebSocketSink:
+    """Queues frames for one connection until the writer's next flush."""
+
+    __slots__ = ("conn", "pending", "transport", "writer")
+
+    def __init__(self, conn: ServerConnection, writer: FanoutWriter) -> None:
+        self.conn = conn
+        self.transport = conn.transport
+        self.writer = writer
+        self.pending: list[bytes] | None = None
+
+    def deliver(self, message: Outgoing) -> bool:
+        pending = self.pending
+        if pending is not None:
+            pending.append(message.frame)
+            return True
+        if self.conn.protocol.state is not OPEN:
+            return False
+        self.pending = [message.frame]
+        self.writer.mark(self)
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        self.writer.flush_one(self)
+        self.writer.spawn(self.conn.close(code, reason))
+
+
+class FanoutWriter:
+    """Writes each dirty connection's queued frames once per loop tick, and polices backlogs."""
+
+    def __init__(self, stats: ServerStats, high_water: int, hard_cap: int, grace_s: float) -> None:
+        self.stats = stats
+        self.high_water = high_water
+        self.hard_cap = hard_cap
+        self.grace_s = grace_s
+        self._dirty: list[WebSocketSink] = []
+        self._scheduled = False
+        self._loop = asyncio.get_running_loop()
+        self._backlogged: dict[WebSocketSink, float] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def start(self) -> None:
+        self._watchdog = asyncio.create_task(self._watch_backlogs(), name="backlog-watchdog")
+
+    def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self.flush()
+
+    def mark(self, sink: WebSocketSink) -> None:
+        self._dirty.append(sink)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for sink in dirty:
+            self.flush_one(sink)
+
+    def flush_one(self, sink: WebSocketSink) -> None:
+        pending = sink.pending
+        if pending is None:
+            return
+        sink.pending = None
+        transport = sink.transport
+        # The library may have started the closing handshake since the frames were
+        # queued: nothing may follow a close frame.
+        if sink.conn.protocol.state is not OPEN or transport.is_closing():
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        transport.write(data)
+        self.stats.writes += 1
+        self.stats.bytes_written += len(data)
+        backlog = transport.get_write_buffer_size()
+        if backlog > self.high_water:
+            if backlog > self.hard_cap:
+                self._drop(sink, backlog)
+            elif sink not in self._backlogged:
+                self._backlogged[sink] = time.monotonic()
+
+    def _drop(self, sink: WebSocketSink, backlog: int) -> None:
+        self._backlogged.pop(sink, None)
+        self.stats.slow_disconnects += 1
+        log.warning(
+            "dropping %s: it stopped reading (%d bytes unsent)",
+            sink.conn.remote_address,
+            backlog,
+        )
+        # It is not reading, so a closing handshake would never finish: abort.
+        sink.transport.abort()
+
+    async def _watch_backlogs(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.grace_s / 2))
+            now = time.monotonic()
+            for sink, since in list(self._backlogged.items()):
+                transport = sink.transport
+                if transport.is_closing():
+                    self._backlogged.pop(sink, None)
+                    continue
+                backlog = transport.get_write_buffer_size()
+                if backlog <= self.high_water // 2:
+                    self._backlogged.pop(sink, None)
+                elif now - since > self.grace_s or backlog > self.hard_cap:
+                    self._drop(sink, backlog)
+
+
+class HubServer:
+    """Runs the hub on a host and port: WebSocket upgrades go to the hub, GETs to the router."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.settings = hub.settings
+        self.stats = ServerStats()
+        self.router = Router(hub, self.stats)
+        self._server: Server | None = None
+        self._writer: FanoutWriter | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        sockname: Any = next(iter(self._server.sockets)).getsockname()
+        return int(sockname[1])
+
+    async def start(self) -> None:
+        s = self.settings
+        self._writer = FanoutWriter(
+            self.stats, s.slow_client_high_water, s.slow_client_hard_cap, s.slow_client_grace_s
+        )
+        self._writer.start()
+        self._server = await serve(
+            self._handle_connection,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression=None,
+            max_size=s.max_frame_bytes,
+            max_queue=32,
+            ping_interval=s.ping_interval_s,
+            ping_timeout=s.ping_timeout_s,
+            close_timeout=s.close_timeout_s,
+            server_header="WrencosStudio",
+            logger=logging.getLogger("wrencos_studio.websockets"),
+            backlog=2048,
+        )
+
+    async def stop(self) -> None:
+        """Tell clients we are going away (1001), wait briefly, then stop."""
+        if self._server is None:
+            return
+        if self._writer is not None:
+            self._writer.flush()
+        self._server.close(close_connections=True)
+        try:
+            await asyncio.wait_for(self._server.wait_closed(), self.settings.close_timeout_s + 1)
+        except TimeoutError:
+            log.warning("some connections did not close in time")
+        if self._writer is not None:
+            self._writer.stop()
+        self._server = None
+
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        upgrade = request.headers.get("Upgrade", "")
+        if "websocket" in upgrade.lower():
+            origin = request.headers.get("Origin")
+            if not origin_allowed(origin, request.headers, self.settings.allowed_origins):
+                self.stats.origin_refused += 1
+                log.info("refused WebSocket from origin %r", origin)
+                return text(403, "Origin not allowed\n")
+            return None
+        return await self.router.route(request)
+
+    async def _handle_connection(self, conn: ServerConnection) -> None:
+        assert self._writer is not None
+        sink = WebSocketSink(conn, self._writer)
+        remote = conn.remote_address
+        client = self.hub.connect(sink, f"{remote[0]}:{remote[1]}" if remote else "")
+        handle = self.hub.handle
+        try:
+            async for data in conn:
+                await handle(client, data)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.hub.disconnect(client)

@@ -1,0 +1,338 @@
+"""Queries, as plain functions of a connection; the Store runs them on its thread."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from typing import Any
+
+__all__ = [
+    "add_chat_message",
+    "add_customer_message",
+    "add_staff_message",
+    "conversation_messages",
+    "delete_product",
+    "end_stream",
+    "get_or_create_secret_key",
+    "list_conversations",
+    "list_products",
+    "list_streams",
+    "live_stream",
+    "load_pinned",
+    "mark_conversation_read",
+    "mark_delivered",
+    "recent_chat",
+    "replace_pinned",
+    "sessions_with_undelivered",
+    "set_like",
+    "start_stream",
+    "stream_likers",
+    "undelivered_replies",
+    "update_stream_peak",
+    "upsert_product",
+]
+
+Row = dict[str, Any]
+
+
+def get_or_create_secret_key(conn: sqlite3.Connection, key: str) -> str:
+    """A random secret kept in the database (e.g. the key that derives publicIds)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    if row is not None:
+        return str(row["value"])
+    value = secrets.token_hex(32)
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+    return value
+
+
+# -- streams -----------------------------------------------------------------------
+
+
+def start_stream(conn: sqlite3.Connection, stream: Row) -> None:
+    conn.execute(
+        "INSERT INTO streams (id, title, description, stream_url, quality, started_at,"
+        " peak_viewers, likes) VALUES (:streamId, :title, :description, :streamUrl,"
+        " :quality, :startTime, :viewerCount, 0)",
+        stream,
+    )
+
+
+def end_stream(conn: sqlite3.Connection, stream_id: str, ended_at: str, peak: int) -> None:
+    conn.execute(
+        "UPDATE streams SET ended_at = ?, peak_viewers = MAX(peak_viewers, ?) WHERE id = ?",
+        (ended_at, peak, stream_id),
+    )
+    # Pins belong to a stream: the next one starts with an empty strip.
+    conn.execute("DELETE FROM pinned_products")
+
+
+def update_stream_peak(conn: sqlite3.Connection, stream_id: str, peak: int) -> None:
+    conn.execute(
+        "UPDATE streams SET peak_viewers = MAX(peak_viewers, ?) WHERE id = ?", (peak, stream_id)
+    )
+
+
+def live_stream(conn: sqlite3.Connection) -> Row | None:
+    """The stream that was live when the process last stopped, if any."""
+    row = conn.execute(
+        "SELECT * FROM streams WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    return dict(row) if row is not None else None
+
+
+def list_streams(conn: sqlite3.Connection, limit: int = 50) -> list[Row]:
+    rows = conn.execute(
+        "SELECT s.*, (SELECT COUNT(*) FROM chat_messages c WHERE c.stream_id = s.id)"
+        " AS chat_count FROM streams s ORDER BY started_at DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def set_like(
+    conn: sqlite3.Connection, stream_id: str, public_id: str, liked: bool, at: str
+) -> None:
+    if liked:
+        conn.execute(
+            "INSERT OR IGNORE INTO stream_likes (stream_id, public_id, liked_at) VALUES (?, ?, ?)",
+            (stream_id, public_id, at),
+        )
+    else:
+        conn.execute(
+            "DELETE FROM stream_likes WHERE stream_id = ? AND public_id = ?",
+            (stream_id, public_id),
+        )
+    conn.execute(
+        "UPDATE streams SET likes = (SELECT COUNT(*) FROM stream_likes WHERE stream_id = ?)"
+        " WHERE id = ?",
+        (stream_id, stream_id),
+    )
+
+
+def stream_likers(conn: sqlite3.Connection, stream_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT public_id FROM stream_likes WHERE stream_id = ? ORDER BY liked_at, rowid",
+        (stream_id,),
+    ).fetchall()
+    return [r["public_id"] for r in rows]
+
+
+# -- chat --------------------------------------------------------------------------
+
+
+def add_chat_message(conn: sqlite3.Connection, message: Row) -> None:
+    conn.execute(
+        "INSERT INTO chat_messages (id, stream_id, username, message, is_admin, sender,"
+        " created_at) VALUES (:id, :streamId, :username, :message, :isAdmin, :sender,"
+        " :timestamp)",
+        message,
+    )
+
+
+def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[Row]:
+    """The last ``limit`` messages of a stream, oldest first, as the protocol sends them."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT seq, id, username, message, is_admin, created_at"
+        " FROM chat_messages WHERE stream_id = ? AND deleted_at IS NULL"
+        " ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        (stream_id, limit),
+    ).fetchall()
+    return [
+        {
+            "id": r["id"],
+            "username": r["username"],
+            "message": r["message"],
+            "timestamp": r["created_at"],
+            "isAdmin": bool(r["is_admin"]),
+        }
+        for r in rows
+    ]
+
+
+# -- support -----------------------------------------------------------------------
+
+
+def _touch_conversation(
+    conn: sqlite3.Connection, session_id: str, name: str | None, default_name: str, at: str
+) -> str:
+    row = conn.execute(
+        "SELECT customer_name FROM conversations WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    if row is None:
+        final = name or default_name
+        conn.execute(
+            "INSERT INTO conversations (session_id, customer_name, created_at) VALUES (?, ?, ?)",
+            (session_id, final, at),
+        )
+        return final
+    if name and name != row["customer_name"]:
+        conn.execute(
+            "UPDATE conversations SET customer_name = ? WHERE session_id = ?", (name, session_id)
+        )
+        return name
+    return str(row["customer_name"])
+
+
+def add_customer_message(
+    conn: sqlite3.Connection,
+    session_id: str,
+    customer_name: str | None,
+    default_name: str,
+    message: str,
+    at: str,
+) -> tuple[int, str]:
+    """Store a customer's support message; return its seq and the conversation's name."""
+    name = _touch_conversation(conn, session_id, customer_name, default_name, at)
+    cur = conn.execute(
+        "INSERT INTO support_messages (session_id, sender, message, created_at)"
+        " VALUES (?, 'customer', ?, ?)",
+        (session_id, message, at),
+    )
+    seq = int(cur.lastrowid or 0)
+    # A customer writing again reopens a resolved conversation.
+    conn.execute(
+        "UPDATE conversations SET last_seq = ?, status = 'open' WHERE session_id = ?",
+        (seq, session_id),
+    )
+    return seq, name
+
+
+def add_staff_message(
+    conn: sqlite3.Connection,
+    session_id: str,
+    staff_user_id: str,
+    default_name: str,
+    message: str,
+    at: str,
+) -> int:
+    """Store a staff reply (undelivered); answering marks the customer's lines read."""
+    _touch_conversation(conn, session_id, None, default_name, at)
+    cur = conn.execute(
+        "INSERT INTO support_messages (session_id, sender, staff_user_id, message, created_at)"
+        " VALUES (?, 'staff', ?, ?, ?)",
+        (session_id, staff_user_id, message, at),
+    )
+    seq = int(cur.lastrowid or 0)
+    conn.execute("UPDATE conversations SET last_seq = ? WHERE session_id = ?", (seq, session_id))
+    mark_conversation_read(conn, session_id, at)
+    return seq
+
+
+def mark_conversation_read(conn: sqlite3.Connection, session_id: str, at: str) -> None:
+    conn.execute(
+        "UPDATE support_messages SET read_at = ? WHERE session_id = ? AND sender = 'customer'"
+        " AND read_at IS NULL",
+        (at, session_id),
+    )
+
+
+def mark_delivered(conn: sqlite3.Connection, seqs: list[int], at: str) -> None:
+    conn.executemany(
+        "UPDATE support_messages SET delivered_at = ? WHERE seq = ? AND delivered_at IS NULL",
+        [(at, seq) for seq in seqs],
+    )
+
+
+def undelivered_replies(conn: sqlite3.Connection, session_id: str) -> list[Row]:
+    rows = conn.execute(
+        "SELECT seq, message, created_at FROM support_messages WHERE session_id = ?"
+        " AND sender = 'staff' AND delivered_at IS NULL ORDER BY seq",
+        (session_id,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def sessions_with_undelivered(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT session_id FROM support_messages"
+        " WHERE sender = 'staff' AND delivered_at IS NULL"
+    ).fetchall()
+    return {r["session_id"] for r in rows}
+
+
+def list_conversations(conn: sqlite3.Connection) -> list[Row]:
+    """Newest first by last message; ties (same time stamp) by arrival order."""
+    rows = conn.execute(
+        "SELECT c.session_id, c.customer_name, c.status, m.message, m.created_at,"
+        " (SELECT COUNT(*) FROM support_messages u WHERE u.session_id = c.session_id"
+        "  AND u.sender = 'customer' AND u.read_at IS NULL) AS unread"
+        " FROM conversations c JOIN support_messages m ON m.seq = c.last_seq"
+        " ORDER BY c.last_seq DESC"
+    ).fetchall()
+    return [
+        {
+            "sessionId": r["session_id"],
+            "customerName": r["customer_name"],
+            "lastMessage": r["message"],
+            "lastTimestamp": r["created_at"],
+            "unread": int(r["unread"]),
+            "status": r["status"],
+        }
+        for r in rows
+    ]
+
+
+def conversation_messages(conn: sqlite3.Connection, session_id: str) -> list[Row]:
+    rows = conn.execute(
+        "SELECT sender, message, created_at FROM support_messages WHERE session_id = ?"
+        " ORDER BY seq",
+        (session_id,),
+    ).fetchall()
+    return [
+        {"from": r["sender"], "message": r["message"], "timestamp": r["created_at"]} for r in rows
+    ]
+
+
+# -- products ----------------------------------------------------------------------
+
+
+def replace_pinned(conn: sqlite3.Connection, items: list[Row]) -> None:
+    conn.execute("DELETE FROM pinned_products")
+    conn.executemany(
+        "INSERT INTO pinned_products (position, product_id, item) VALUES (?, ?, ?)",
+        [
+            (i, str(item.get("productId", "")), json.dumps(item, ensure_ascii=False))
+            for i, item in enumerate(items)
+        ],
+    )
+
+
+def load_pinned(conn: sqlite3.Connection) -> list[Row]:
+    rows = conn.execute("SELECT item FROM pinned_products ORDER BY position").fetchall()
+    return [json.loads(r["item"]) for r in rows]
+
+
+def list_products(conn: sqlite3.Connection) -> list[Row]:
+    rows = conn.execute("SELECT * FROM products ORDER BY name COLLATE NOCASE, id").fetchall()
+    return [_product(r) for r in rows]
+
+
+def _product(r: sqlite3.Row) -> Row:
+    return {
+        "productId": r["id"],
+        "name": r["name"],
+        "price": r["price"],
+        "image": r["image"],
+        "description": r["description"],
+        "url": r["url"],
+        "updatedAt": r["updated_at"],
+    }
+
+
+def upsert_product(conn: sqlite3.Connection, product: Row, at: str) -> Row:
+    conn.execute(
+        "INSERT INTO products (id, name, price, image, description, url, created_at, updated_at)"
+        " VALUES (:productId, :name, :price, :image, :description, :url, :at, :at)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price,"
+        " image = excluded.image, description = excluded.description, url = excluded.url,"
+        " updated_at = excluded.updated_at",
+        {**product, "at": at},
+    )
+    row = conn.execute("SELECT * FROM products WHERE id = ?", (product["productId"],)).fetchone()
+    return _product(row)
+
+
+def delete_product(conn: sqlite3.Connection, product_id: str) -> bool:
+    cur = conn.execute("DELETE FROM products WHERE id = ?", (product_id,))
+    return cur.rowcount > 0
