@@ -1,4 +1,4 @@
-"""Prints the baseline-vs-ours comparison table (and target verdicts) from a hub_bench.sh jsonl file."""
+"""Prints the baseline-vs-ours table and the target verdicts from a hub_bench.sh jsonl file."""
 
 import json
 import sys
@@ -7,7 +7,7 @@ TARGET_IDLE_KIB = 30.0
 
 
 def tag(server: str, level: str) -> int:
-    """stdin: run_hub_bench.sh output; stdout: one JSON line per level, tagged with server and level."""
+    """stdin: run_hub_bench.sh output; stdout: its JSON lines tagged with server and level."""
     lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
     rows = []
     for ln in lines:
@@ -29,15 +29,21 @@ def ratio(a, b):
 
 
 def main(path: str) -> int:
-    rows = [json.loads(ln) for ln in open(path, encoding="utf-8") if ln.strip()]
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(ln) for ln in fh if ln.strip()]
     runs = {(r["level"], r["server"]): r for r in rows if "level" in r}
     idle = {r["server"]: r for r in rows if r.get("kind") == "idle_memory"}
     levels = list(dict.fromkeys(r["level"] for r in rows if "level" in r))
-    head = ("level N:R:K", "server", "conn", "reg_s", "delivered/expected", "loss%",
-            "p50ms", "p99ms", "maxms", "deliv/s", "cpu_s", "rss_mb")
+    head = "level_N:R:K server conn reg_s delivered/expected loss% p50ms p99ms maxms deliv/s"
+    head = (*head.split(), "cpu_s", "rss_mb")
     widths = (13, 8, 5, 5, 19, 6, 7, 7, 7, 8, 6, 6)
-    line = lambda cells: "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def line(cells):
+        return "  ".join(
+            str(c).rjust(w) if i > 1 else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
     print(f"Hub fan-out benchmark: {path}")
     print(line(head))
     print("-" * (sum(widths) + 2 * len(widths)))
@@ -46,13 +52,26 @@ def main(path: str) -> int:
         for srv in ("baseline", "ours"):
             r = runs.get((lv, srv), {})
             de = f"{fmt(r.get('delivered'))}/{fmt(r.get('expected_deliveries'))}"
-            print(line((lv, srv, fmt(r.get("connected")), fmt(r.get("register_s")), de,
-                        fmt(r.get("loss_pct")), fmt(r.get("lat_p50_ms"), ".1f"),
-                        fmt(r.get("lat_p99_ms"), ".1f"), fmt(r.get("lat_max_ms"), ".1f"),
-                        fmt(r.get("msgs_per_s_delivered"), ".0f"), fmt(r.get("server_cpu_s"), ".2f"),
-                        fmt(r.get("server_rss_mb"), ".1f"))))
+            print(
+                line(
+                    (
+                        lv,
+                        srv,
+                        fmt(r.get("connected")),
+                        fmt(r.get("register_s")),
+                        de,
+                        fmt(r.get("loss_pct")),
+                        fmt(r.get("lat_p50_ms"), ".1f"),
+                        fmt(r.get("lat_p99_ms"), ".1f"),
+                        fmt(r.get("lat_max_ms"), ".1f"),
+                        fmt(r.get("msgs_per_s_delivered"), ".0f"),
+                        fmt(r.get("server_cpu_s"), ".2f"),
+                        fmt(r.get("server_rss_mb"), ".1f"),
+                    )
+                )
+            )
             odd = {k: r[k] for k in ("error", "errors", "closed_during_run") if r.get(k)}
-            if r and r.get("connected") != r.get("clients"):
+            if r and not r.get("error") and r.get("connected") != r.get("clients"):
                 odd["connected"] = f"{r.get('connected')}/{r.get('clients')}"
             if odd:
                 notes.append(f"  {lv} {srv}: {json.dumps(odd)}")
@@ -60,13 +79,19 @@ def main(path: str) -> int:
         rd = ratio(o.get("msgs_per_s_delivered"), b.get("msgs_per_s_delivered"))
         rp = ratio(o.get("lat_p99_ms"), b.get("lat_p99_ms"))
         rc = ratio(o.get("server_cpu_s"), b.get("server_cpu_s"))
-        print(f"{'':13}  ours/baseline: deliv/s x{fmt(rd, '.2f')}  p99 x{fmt(rp, '.2f')}  cpu x{fmt(rc, '.2f')}")
+        print(
+            f"{'':13}  ours/baseline: deliv/s x{fmt(rd, '.2f')}  "
+            f"p99 x{fmt(rp, '.2f')}  cpu x{fmt(rc, '.2f')}"
+        )
         verdicts.append((f"deliveries/s >= baseline at {lv}", rd is not None and rd >= 1.0))
         verdicts.append((f"p99 <= baseline at {lv}", rp is not None and rp <= 1.0))
         n, rate = lv.split(":")[:2]
         if (n, rate) == ("2000", "50"):
-            ok = (o.get("loss_pct") == 0 and o.get("expected_deliveries", 0) > 0
-                  and o.get("delivered") == o.get("expected_deliveries"))
+            ok = (
+                o.get("loss_pct") == 0
+                and o.get("expected_deliveries", 0) > 0
+                and o.get("delivered") == o.get("expected_deliveries")
+            )
             verdicts.insert(0, (f"zero loss at 2000x50 (ours: {fmt(o.get('loss_pct'))} %)", ok))
     if not any(v[0].startswith("zero loss") for v in verdicts):
         print("(level 2000:50:* not run: the zero-loss target is not checked)")
@@ -74,14 +99,23 @@ def main(path: str) -> int:
         print("\nIdle memory per registered connection (VmRSS delta / N):")
         for srv in ("baseline", "ours"):
             r = idle.get(srv, {})
-            print(f"  {srv:8}  N={fmt(r.get('clients'))} connected={fmt(r.get('connected'))}  "
-                  f"rss {fmt(r.get('rss_before_kib'))} -> {fmt(r.get('rss_after_kib'))} KiB  "
-                  f"= {fmt(r.get('kib_per_conn'), '.1f')} KiB/conn" + (f"  error: {r['error']}" if r.get("error") else ""))
-        ri = ratio(idle.get("ours", {}).get("kib_per_conn"), idle.get("baseline", {}).get("kib_per_conn"))
+            print(
+                f"  {srv:8}  N={fmt(r.get('clients'))} connected={fmt(r.get('connected'))}  "
+                f"rss {fmt(r.get('rss_before_kib'))} -> {fmt(r.get('rss_after_kib'))} KiB  "
+                f"= {fmt(r.get('kib_per_conn'), '.1f')} KiB/conn"
+                + (f"  error: {r['error']}" if r.get("error") else "")
+            )
+        ri = ratio(
+            idle.get("ours", {}).get("kib_per_conn"), idle.get("baseline", {}).get("kib_per_conn")
+        )
         print(f"  ours/baseline: x{fmt(ri, '.2f')}")
         k = idle.get("ours", {}).get("kib_per_conn")
-        verdicts.append((f"idle memory <= {TARGET_IDLE_KIB:.0f} KiB/conn (ours: {fmt(k, '.1f')})",
-                         k is not None and k <= TARGET_IDLE_KIB and not idle["ours"].get("error")))
+        verdicts.append(
+            (
+                f"idle memory <= {TARGET_IDLE_KIB:.0f} KiB/conn (ours: {fmt(k, '.1f')})",
+                k is not None and k <= TARGET_IDLE_KIB and not idle["ours"].get("error"),
+            )
+        )
     if notes:
         print("\nOdd figures (errors, closed_during_run, not all connected):")
         print("\n".join(notes))
@@ -95,5 +129,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--tag":
         sys.exit(tag(sys.argv[2], sys.argv[3]))
     if len(sys.argv) != 2:
-        sys.exit("usage: compare.py RESULTS.jsonl | compare.py --tag SERVER LEVEL < run_hub_bench output")
+        sys.exit("usage: compare.py RESULTS.jsonl | compare.py --tag SERVER LEVEL < raw lines")
     sys.exit(main(sys.argv[1]))

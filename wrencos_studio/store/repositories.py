@@ -112,7 +112,7 @@ def set_like(
 
 def stream_likers(conn: sqlite3.Connection, stream_id: str) -> list[str]:
     rows = conn.execute(
-        "SELECT public_id FROM stream_likes WHERE stream_id = ? ORDER BY liked_at, rowid",
+        "SELECT public_id FROM stream_likes WHERE stream_id = ? ORDER BY liked_at, public_id",
         (stream_id,),
     ).fetchall()
     return [r["public_id"] for r in rows]

@@ -1,0 +1,168 @@
+"""The commands as a user runs them: `serve` and `token` in real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import jwt
+import pytest
+from websockets.asyncio.client import connect
+
+PY = sys.executable
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("WRENCOS_JWT_SECRET", None)
+    env["WRENCOS_DATA_DIR"] = str(data_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@asynccontextmanager
+async def serving(data_dir: Path, *args: str, **env: str) -> AsyncIterator[tuple[
+        asyncio.subprocess.Process, int]]:
+    proc = await asyncio.create_subprocess_exec(
+        PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=_env(data_dir, **env),
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
+    assert line.startswith("listening on http://127.0.0.1:"), line
+    try:
+        yield proc, int(line.rsplit(":", 1)[1])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_token_command_prints_a_verifiable_jwt(tmp_path: Path) -> None:
+    """`token` signs with the data dir's secret; claims userId, role, exp."""
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "token", "--user-id", "alice", "--role", "staff",
+         "--ttl", "30m"],
+        capture_output=True, text=True, env=_env(tmp_path), check=True, timeout=30,
+    )
+    tok = out.stdout.strip()
+    secret = (tmp_path / "jwt-secret").read_text().strip()
+    assert oct((tmp_path / "jwt-secret").stat().st_mode & 0o777) == "0o600"
+    claims = jwt.decode(tok, secret, algorithms=["HS256"])
+    assert claims["userId"] == "alice" and claims["role"] == "staff"
+    assert 29 * 60 < claims["exp"] - time.time() <= 30 * 60
+
+
+def test_token_command_rejects_a_bad_ttl(tmp_path: Path) -> None:
+    """A bad --ttl is a clear error, exit 2."""
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "token", "--user-id", "a", "--ttl", "soon"],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=30,
+    )
+    assert out.returncode == 2 and "not a duration" in out.stderr
+
+
+def test_env_secret_wins(tmp_path: Path) -> None:
+    """WRENCOS_JWT_SECRET, when set, signs the token."""
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "token", "--user-id", "bob"],
+        capture_output=True, text=True, env=_env(tmp_path, WRENCOS_JWT_SECRET="s" * 40),
+        check=True, timeout=30,
+    )
+    assert jwt.decode(out.stdout.strip(), "s" * 40, algorithms=["HS256"])["role"] == "admin"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_exits_0_on_signal_with_clients_connected(tmp_path: Path,
+                                                              sig: signal.Signals) -> None:
+    """A token from `token` works against `serve`; SIGTERM/SIGINT exit 0 within 5 s."""
+    tok = subprocess.run(
+        [PY, "-m", "wrencos_studio", "token", "--user-id", "alice"],
+        capture_output=True, text=True, env=_env(tmp_path), check=True, timeout=30,
+    ).stdout.strip()
+    async with serving(tmp_path) as (proc, port):
+        url = f"ws://127.0.0.1:{port}"
+        clients = [await connect(url) for _ in range(5)]
+        await clients[0].send(json.dumps({"type": "register_admin", "token": tok}))
+        assert json.loads(await clients[0].recv())["type"] == "admin_registered"
+        for i, c in enumerate(clients[1:]):
+            await c.send(json.dumps({"type": "register", "sessionId": f"s{i}"}))
+            await c.recv()
+        started = time.monotonic()
+        proc.send_signal(sig)
+        code = await asyncio.wait_for(proc.wait(), 10)
+        assert code == 0
+        assert time.monotonic() - started < 5
+        for c in clients:
+            await c.wait_closed()
+            assert c.close_code == 1001  # going away
+    # The database was closed cleanly: no WAL left behind.
+    assert not (tmp_path / "wrencos.sqlite3-wal").exists() or (
+        tmp_path / "wrencos.sqlite3-wal").stat().st_size == 0
+
+
+async def test_serve_never_imports_qt(tmp_path: Path) -> None:
+    """The headless server runs without PySide6 ever being imported."""
+    code = (
+        "import sys, threading, signal, os\n"
+        "from wrencos_studio.cli import main\n"
+        "threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()\n"
+        "rc = main(['serve', '--host', '127.0.0.1', '--port', '0'])\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'qasync'))]\n"
+        "print('QT-MODULES', bad)\n"
+        "sys.exit(rc)\n"
+    )
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True,
+                         env=_env(tmp_path), timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "QT-MODULES []" in out.stdout
+
+
+async def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
+    """A port already in use is a clear error and exit 2, not a traceback."""
+    async with serving(tmp_path / "a") as (_proc, port):
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True, text=True, env=_env(tmp_path / "b"), timeout=30,
+        )
+    assert out.returncode == 2
+    assert "cannot listen" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_rejects_unknown_source(tmp_path: Path) -> None:
+    """--source other than none is refused clearly until the broadcaster exists."""
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "serve", "--source", "testsrc"],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=30,
+    )
+    assert out.returncode == 2 and "testsrc" in out.stderr
+
+
+def test_serve_refuses_a_database_from_the_future(tmp_path: Path) -> None:
+    """A database with a newer schema is left untouched, with a clear message."""
+    import sqlite3
+
+    tmp_path.mkdir(exist_ok=True)
+    db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
+    db.execute("PRAGMA user_version=999")
+    db.close()
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=30,
+    )
+    assert out.returncode == 2
+    assert "newer" in out.stderr
+    db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 999
+    db.close()
