@@ -30,11 +30,21 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving(data_dir: Path, *args: str, **env: str) -> AsyncIterator[tuple[
-        asyncio.subprocess.Process, int]]:
+async def serving(
+    data_dir: Path, *args: str, **env: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
     proc = await asyncio.create_subprocess_exec(
-        PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        PY,
+        "-m",
+        "wrencos_studio",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env=_env(data_dir, **env),
     )
     assert proc.stdout is not None
@@ -51,9 +61,23 @@ async def serving(data_dir: Path, *args: str, **env: str) -> AsyncIterator[tuple
 def test_token_command_prints_a_verifiable_jwt(tmp_path: Path) -> None:
     """`token` signs with the data dir's secret; claims userId, role, exp."""
     out = subprocess.run(
-        [PY, "-m", "wrencos_studio", "token", "--user-id", "alice", "--role", "staff",
-         "--ttl", "30m"],
-        capture_output=True, text=True, env=_env(tmp_path), check=True, timeout=30,
+        [
+            PY,
+            "-m",
+            "wrencos_studio",
+            "token",
+            "--user-id",
+            "alice",
+            "--role",
+            "staff",
+            "--ttl",
+            "30m",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=True,
+        timeout=30,
     )
     tok = out.stdout.strip()
     secret = (tmp_path / "jwt-secret").read_text().strip()
@@ -67,7 +91,10 @@ def test_token_command_rejects_a_bad_ttl(tmp_path: Path) -> None:
     """A bad --ttl is a clear error, exit 2."""
     out = subprocess.run(
         [PY, "-m", "wrencos_studio", "token", "--user-id", "a", "--ttl", "soon"],
-        capture_output=True, text=True, env=_env(tmp_path), timeout=30,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=30,
     )
     assert out.returncode == 2 and "not a duration" in out.stderr
 
@@ -76,19 +103,27 @@ def test_env_secret_wins(tmp_path: Path) -> None:
     """WRENCOS_JWT_SECRET, when set, signs the token."""
     out = subprocess.run(
         [PY, "-m", "wrencos_studio", "token", "--user-id", "bob"],
-        capture_output=True, text=True, env=_env(tmp_path, WRENCOS_JWT_SECRET="s" * 40),
-        check=True, timeout=30,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, WRENCOS_JWT_SECRET="s" * 40),
+        check=True,
+        timeout=30,
     )
     assert jwt.decode(out.stdout.strip(), "s" * 40, algorithms=["HS256"])["role"] == "admin"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-async def test_serve_exits_0_on_signal_with_clients_connected(tmp_path: Path,
-                                                              sig: signal.Signals) -> None:
+async def test_serve_exits_0_on_signal_with_clients_connected(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     """A token from `token` works against `serve`; SIGTERM/SIGINT exit 0 within 5 s."""
     tok = subprocess.run(
         [PY, "-m", "wrencos_studio", "token", "--user-id", "alice"],
-        capture_output=True, text=True, env=_env(tmp_path), check=True, timeout=30,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=True,
+        timeout=30,
     ).stdout.strip()
     async with serving(tmp_path) as (proc, port):
         url = f"ws://127.0.0.1:{port}"
@@ -107,8 +142,10 @@ async def test_serve_exits_0_on_signal_with_clients_connected(tmp_path: Path,
             await c.wait_closed()
             assert c.close_code == 1001  # going away
     # The database was closed cleanly: no WAL left behind.
-    assert not (tmp_path / "wrencos.sqlite3-wal").exists() or (
-        tmp_path / "wrencos.sqlite3-wal").stat().st_size == 0
+    assert (
+        not (tmp_path / "wrencos.sqlite3-wal").exists()
+        or (tmp_path / "wrencos.sqlite3-wal").stat().st_size == 0
+    )
 
 
 async def test_serve_never_imports_qt(tmp_path: Path) -> None:
@@ -122,8 +159,9 @@ async def test_serve_never_imports_qt(tmp_path: Path) -> None:
         "print('QT-MODULES', bad)\n"
         "sys.exit(rc)\n"
     )
-    out = subprocess.run([PY, "-c", code], capture_output=True, text=True,
-                         env=_env(tmp_path), timeout=30)
+    out = subprocess.run(
+        [PY, "-c", code], capture_output=True, text=True, env=_env(tmp_path), timeout=30
+    )
     assert out.returncode == 0, out.stderr
     assert "QT-MODULES []" in out.stdout
 
@@ -134,7 +172,10 @@ async def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
         out = await asyncio.to_thread(
             subprocess.run,
             [PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            capture_output=True, text=True, env=_env(tmp_path / "b"), timeout=30,
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path / "b"),
+            timeout=30,
         )
     assert out.returncode == 2
     assert "cannot listen" in out.stderr and "Traceback" not in out.stderr
@@ -144,7 +185,10 @@ def test_serve_rejects_unknown_source(tmp_path: Path) -> None:
     """--source other than none is refused clearly until the broadcaster exists."""
     out = subprocess.run(
         [PY, "-m", "wrencos_studio", "serve", "--source", "testsrc"],
-        capture_output=True, text=True, env=_env(tmp_path), timeout=30,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=30,
     )
     assert out.returncode == 2 and "testsrc" in out.stderr
 
@@ -159,7 +203,10 @@ def test_serve_refuses_a_database_from_the_future(tmp_path: Path) -> None:
     db.close()
     out = subprocess.run(
         [PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
-        capture_output=True, text=True, env=_env(tmp_path), timeout=30,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=30,
     )
     assert out.returncode == 2
     assert "newer" in out.stderr

@@ -153,14 +153,15 @@ async def run_server(settings: Settings, on_ready: Callable[[str], None] | None 
     store = Store(settings.db_path)
     try:
         store.open()
-    except (StoreError, OSError, Exception) as exc:
+        hub = Hub(settings, store)
+        hub.load()
+    except (StoreError, OSError, sqlite3.Error) as exc:
         print(
             f"wrencos-studio: cannot open the database {settings.db_path}: {exc}", file=sys.stderr
         )
+        store.close_sync()
         return 2
     try:
-        hub = Hub(settings, store)
-        hub.load()
         server = HubServer(hub)
         try:
             await server.start()

@@ -31,12 +31,21 @@ SERVER_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "stream_started": {"streamData": (dict,)},
     "stream_stopped": {"streamId": (str,)},
     "stream_update": {"viewerCount": (int,), "likes": (int,), "likedBy": (list,)},
-    "chat_message": {"id": (str,), "username": (str,), "message": (str,),
-                     "timestamp": (str,), "isAdmin": (bool,)},
+    "chat_message": {
+        "id": (str,),
+        "username": (str,),
+        "message": (str,),
+        "timestamp": (str,),
+        "isAdmin": (bool,),
+    },
     "chat_history": {"messages": (list,)},
     "pinned_products_updated": {"pinnedProducts": (list,)},
-    "customer_message": {"sessionId": (str,), "message": (str,), "customerName": (str,),
-                         "timestamp": (str,)},
+    "customer_message": {
+        "sessionId": (str,),
+        "message": (str,),
+        "customerName": (str,),
+        "timestamp": (str,),
+    },
     "staff_reply": {"message": (str,), "timestamp": (str,)},
     "webrtc_broadcaster_available": {"broadcaster": (str,)},
     "webrtc_broadcast_stopped": {"broadcaster": (str,)},
@@ -68,20 +77,45 @@ def check_well_formed(raw: str | bytes) -> dict[str, Any]:
 
 
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=60),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=60),
 )
 json_value = st.recursive(
     json_leaf,
-    lambda inner: st.one_of(st.lists(inner, max_size=5),
-                            st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=20,
 )
-field_names = st.sampled_from([
-    "sessionId", "token", "title", "message", "username", "content", "customerName",
-    "pinnedProducts", "peerId", "userType", "to", "from", "offer", "answer", "candidate",
-    "isAdmin", "timestamp", "product", "productId", "userId", "description", "quality",
-])
+field_names = st.sampled_from(
+    [
+        "sessionId",
+        "token",
+        "title",
+        "message",
+        "username",
+        "content",
+        "customerName",
+        "pinnedProducts",
+        "peerId",
+        "userType",
+        "to",
+        "from",
+        "offer",
+        "answer",
+        "candidate",
+        "isAdmin",
+        "timestamp",
+        "product",
+        "productId",
+        "userId",
+        "description",
+        "quality",
+    ]
+)
 typed_message = st.builds(
     lambda t, fields: {"type": t, **fields},
     st.sampled_from(sorted(MESSAGES)),
@@ -94,11 +128,18 @@ raw_frame = st.one_of(
     st.binary(max_size=200),
     st.integers(1, 3000).map(lambda n: "[" * n + "]" * n),
     st.integers(1, 3000).map(lambda n: '{"a":' * n + "1" + "}" * n),
-    st.sampled_from(['{"type":"chat_message","message":"\\ud800"}', '{"type":NaN}',
-                     '{"type":"ping","x":1e400}', '\x00', '{"type":"pin_products",'
-                     '"pinnedProducts":[{"productId":"p","price":-0.0}]}']),
-    st.integers(50_000, 64_000).map(lambda n: json.dumps({"type": "chat_message",
-                                                          "message": "x" * n})),
+    st.sampled_from(
+        [
+            '{"type":"chat_message","message":"\\ud800"}',
+            '{"type":NaN}',
+            '{"type":"ping","x":1e400}',
+            "\x00",
+            '{"type":"pin_products","pinnedProducts":[{"productId":"p","price":-0.0}]}',
+        ]
+    ),
+    st.integers(50_000, 64_000).map(
+        lambda n: json.dumps({"type": "chat_message", "message": "x" * n})
+    ),
 )
 
 
@@ -117,7 +158,7 @@ class Watcher(threading.Thread):
             for raw in self.ws:
                 try:
                     check_well_formed(raw)
-                except Exception as exc:  # noqa: BLE001 - collected and asserted later
+                except Exception as exc:
                     self.failures.append(f"{exc!r}: {str(raw)[:200]}")
                 self.received += 1
         except ConnectionClosed:
@@ -130,7 +171,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     env = {**os.environ, "WRENCOS_DATA_DIR": str(data), "WRENCOS_JWT_SECRET": SECRET}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

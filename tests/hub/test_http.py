@@ -65,7 +65,7 @@ async def test_metrics_is_prometheus_text(hub: RunningHub) -> None:
     assert 'wrencos_messages_received_total{type="register"} 1' in text
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            name_labels, value = line.rsplit(" ", 1)
+            _name, value = line.rsplit(" ", 1)
             float(value)  # every sample is a number
 
 
@@ -78,9 +78,13 @@ async def test_uploads_are_served_and_traversal_is_refused(hub: RunningHub) -> N
     (hub.data_dir / "secret.png").write_bytes(b"secret")
     status, headers, body = await get(hub.http_url + "/uploads/products/serum.png")
     assert status == 200 and body == png and headers["Content-Type"] == "image/png"
-    for path in ("/uploads/../secret.png", "/uploads/%2e%2e/secret.png",
-                 "/uploads/..%2fsecret.png", "/uploads/../wrencos.sqlite3",
-                 "/uploads/products/missing.png"):
+    for path in (
+        "/uploads/../secret.png",
+        "/uploads/%2e%2e/secret.png",
+        "/uploads/..%2fsecret.png",
+        "/uploads/../wrencos.sqlite3",
+        "/uploads/products/missing.png",
+    ):
         status, _, body = await get(hub.http_url + path)
         assert status == 404, path
         assert b"secret" not in body

@@ -64,11 +64,15 @@ async def test_bad_messages_get_errors_and_never_reach_others(hub: RunningHub) -
         ('{"type": "launch_rockets"}', "Unknown message type"),
         ('{"type": "chat_message", "message": 42}', "Invalid message format"),
         ('{"type": "chat_message", "message": ["x"]}', "Invalid message format"),
-        ('{"type": "chat_message", "message": "NaN test", "username": NaN}',
-         "Invalid message format"),
+        (
+            '{"type": "chat_message", "message": "NaN test", "username": NaN}',
+            "Invalid message format",
+        ),
         # A number JSON can write but no client can read back is not a message at all.
-        ('{"type": "pin_products", "pinnedProducts": [{"productId": 1, "price": 1e999}]}',
-         "Invalid message format"),
+        (
+            '{"type": "pin_products", "pinnedProducts": [{"productId": 1, "price": 1e999}]}',
+            "Invalid message format",
+        ),
         ('{"type": "pin_products", "pinnedProducts": []}', "Not authorized"),
         ("[" * 5000 + "]" * 5000, "Invalid message format"),
         (b"\xff\xfe binary garbage", "Invalid message format"),

@@ -22,8 +22,9 @@ async def test_restart_keeps_live_stream_chat_likes_and_pins(hub: RunningHub) ->
     """A restarted hub resumes the live stream with its chat, likes and pinned products."""
     admin = await hub.admin()
     started = await hub.live(admin, "Kept")
-    await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "p1",
-                                                                    "name": "Serum"}]})
+    await admin.send(
+        {"type": "pin_products", "pinnedProducts": [{"productId": "p1", "name": "Serum"}]}
+    )
     await admin.send({"type": "chat_message", "message": "before restart"})
     await admin.send({"type": "toggle_like"})
     await admin.expect("stream_update")
@@ -34,7 +35,8 @@ async def test_restart_keeps_live_stream_chat_likes_and_pins(hub: RunningHub) ->
     assert data["streamId"] == started["streamData"]["streamId"]
     assert data["title"] == "Kept" and data["likes"] == 1
     assert by_type["pinned_products_updated"]["pinnedProducts"] == [
-        {"productId": "p1", "name": "Serum"}]
+        {"productId": "p1", "name": "Serum"}
+    ]
     assert [m["message"] for m in by_type["chat_history"]["messages"]] == ["before restart"]
 
 
@@ -50,8 +52,9 @@ async def test_stream_figures_are_kept_after_it_ends(hub: RunningHub) -> None:
     await admin.expect("stream_stopped")
     await hub.stop()
     db = sqlite3.connect(hub.data_dir / "wrencos.sqlite3")
-    row = db.execute("SELECT title, started_at, ended_at, peak_viewers, likes FROM streams"
-                     ).fetchone()
+    row = db.execute(
+        "SELECT title, started_at, ended_at, peak_viewers, likes FROM streams"
+    ).fetchone()
     db.close()
     assert row[0] == "Figures" and row[1] and row[2]
     assert row[3] == 2 and row[4] == 1
@@ -59,14 +62,27 @@ async def test_stream_figures_are_kept_after_it_ends(hub: RunningHub) -> None:
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "WRENCOS_DATA_DIR": str(data_dir), "WRENCOS_JWT_SECRET": SECRET,
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "WRENCOS_DATA_DIR": str(data_dir),
+        "WRENCOS_JWT_SECRET": SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 async def _start_server(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=_env(data_dir),
+        sys.executable,
+        "-m",
+        "wrencos_studio",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=_env(data_dir),
     )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()

@@ -35,8 +35,11 @@ async def test_public_id_is_stable_across_connections_and_restarts(hub: RunningH
 async def test_register_without_session_id_is_invalid(hub: RunningHub) -> None:
     """A register with no (or a non-string) sessionId is an invalid message."""
     c = await hub.connect()
-    for bad in ({"type": "register"}, {"type": "register", "sessionId": 5},
-                {"type": "register", "sessionId": ""}):
+    for bad in (
+        {"type": "register"},
+        {"type": "register", "sessionId": 5},
+        {"type": "register", "sessionId": ""},
+    ):
         await c.send(bad)
         assert await c.recv() == {"type": "error", "message": "Invalid message format"}
 
@@ -53,8 +56,9 @@ async def test_admin_register_uses_the_tokens_user_id(hub: RunningHub) -> None:
 
 async def test_sub_claim_works_as_user_id(hub: RunningHub) -> None:
     """A token with `sub` instead of `userId` is accepted."""
-    tok = jwt.encode({"sub": "bob", "role": "staff", "exp": int(time.time()) + 60}, SECRET,
-                     algorithm="HS256")
+    tok = jwt.encode(
+        {"sub": "bob", "role": "staff", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"
+    )
     c = await hub.connect()
     await c.send({"type": "register_admin", "token": tok})
     assert (await c.recv())["userId"] == "bob"
@@ -63,8 +67,11 @@ async def test_sub_claim_works_as_user_id(hub: RunningHub) -> None:
 async def test_missing_token_says_token_required(hub: RunningHub) -> None:
     """No token: "Token required" (never the seed's other wording)."""
     c = await hub.connect()
-    for msg in ({"type": "register_admin"}, {"type": "register_admin", "token": ""},
-                {"type": "register_admin", "token": None}):
+    for msg in (
+        {"type": "register_admin"},
+        {"type": "register_admin", "token": ""},
+        {"type": "register_admin", "token": None},
+    ):
         await c.send(msg)
         assert await c.recv() == {"type": "error", "message": "Token required"}
 
@@ -77,8 +84,11 @@ async def test_bad_tokens_fail_authentication_and_leave_connection_usable(
     bad = [
         token("alice", ttl=-3600),
         "not-a-jwt",
-        jwt.encode({"userId": "a", "role": "admin", "exp": now + 60}, "wrong-secret-" * 4,
-                   algorithm="HS256"),
+        jwt.encode(
+            {"userId": "a", "role": "admin", "exp": now + 60},
+            "wrong-secret-" * 4,
+            algorithm="HS256",
+        ),
         token("alice", role="customer"),
         jwt.encode({"userId": "a", "role": "admin", "exp": now + 60}, None, algorithm="none"),
         jwt.encode({"userId": "a", "role": "admin"}, SECRET, algorithm="HS256"),

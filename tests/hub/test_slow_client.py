@@ -11,8 +11,12 @@ from tests.conftest import RunningHub
 
 async def test_stalled_reader_is_dropped_and_others_keep_up(tmp_path: Path) -> None:
     """Heavy fan-out with one stalled reader: it is cut off, a reading client gets everything."""
-    hub = RunningHub(tmp_path / "d", slow_client_high_water=64 * 1024,
-                     slow_client_hard_cap=4 * 1024 * 1024, slow_client_grace_s=1.0)
+    hub = RunningHub(
+        tmp_path / "d",
+        slow_client_high_water=64 * 1024,
+        slow_client_hard_cap=4 * 1024 * 1024,
+        slow_client_grace_s=1.0,
+    )
     await hub.start()
     try:
         admins = [await hub.admin(f"a{i}") for i in range(4)]
@@ -22,8 +26,9 @@ async def test_stalled_reader_is_dropped_and_others_keep_up(tmp_path: Path) -> N
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.conn.transport.pause_reading()  # it stops reading, but stays connected
 
-        big = [{"productId": f"p{i}", "name": "n" * 200, "description": "d" * 1000}
-               for i in range(40)]
+        big = [
+            {"productId": f"p{i}", "name": "n" * 200, "description": "d" * 1000} for i in range(40)
+        ]
         sent = 0
         got = 0
         server = hub.server

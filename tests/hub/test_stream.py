@@ -15,8 +15,15 @@ async def test_start_stream_reaches_every_registered_client(hub: RunningHub) -> 
     c1 = await hub.customer("s1")
     c2 = await hub.customer("s2")
     unregistered = await hub.connect()
-    await admin.send({"type": "start_stream", "title": "Serums", "description": "New line",
-                      "streamUrl": "http://x/live", "quality": "1080p"})
+    await admin.send(
+        {
+            "type": "start_stream",
+            "title": "Serums",
+            "description": "New line",
+            "streamUrl": "http://x/live",
+            "quality": "1080p",
+        }
+    )
     for client in (admin, c1, c2):
         msg = await client.expect("stream_started")
         data = msg["streamData"]
@@ -32,7 +39,7 @@ async def test_start_stream_reaches_every_registered_client(hub: RunningHub) -> 
 
 
 async def test_second_start_and_stop_without_stream_are_refused(hub: RunningHub) -> None:
-    """"Stream already active" and "No active stream"."""
+    """ "Stream already active" and "No active stream"."""
     admin = await hub.admin()
     await admin.send({"type": "stop_stream"})
     assert await admin.recv() == {"type": "error", "message": "No active stream"}
@@ -57,8 +64,15 @@ async def test_late_joiner_gets_state_in_order(hub: RunningHub) -> None:
     """register while live: registered, stream_started, pinned_products_updated, chat_history."""
     admin = await hub.admin()
     await hub.live(admin)
-    pins = [{"productId": "p1", "name": "Serum", "price": 49.99, "image": "/uploads/s.jpg",
-             "displayOrder": 1}]
+    pins = [
+        {
+            "productId": "p1",
+            "name": "Serum",
+            "price": 49.99,
+            "image": "/uploads/s.jpg",
+            "displayOrder": 1,
+        }
+    ]
     await admin.send({"type": "pin_products", "pinnedProducts": pins})
     await admin.expect("pinned_products_updated")
     await admin.send({"type": "chat_message", "message": "Welcome!"})
@@ -123,8 +137,7 @@ async def test_likes_of_a_logged_in_user_follow_the_user(hub: RunningHub) -> Non
     await phone.send({"type": "register", "sessionId": "phone", "token": token("u1", "customer")})
     pid_phone = (await phone.expect("registered"))["publicId"]
     laptop = await hub.connect()
-    await laptop.send({"type": "register", "sessionId": "laptop",
-                       "token": token("u1", "customer")})
+    await laptop.send({"type": "register", "sessionId": "laptop", "token": token("u1", "customer")})
     pid_laptop = (await laptop.expect("registered"))["publicId"]
     assert pid_phone == pid_laptop
     await phone.send({"type": "toggle_like"})
@@ -147,8 +160,16 @@ async def test_chat_fields_are_set_by_the_server(hub: RunningHub) -> None:
     admin = await hub.admin()
     await hub.live(admin)
     c = await hub.customer("s")
-    await c.send({"type": "chat_message", "username": "Jo", "message": "Lovely!",
-                  "isAdmin": True, "timestamp": "1999-01-01T00:00:00.000Z", "id": "forged"})
+    await c.send(
+        {
+            "type": "chat_message",
+            "username": "Jo",
+            "message": "Lovely!",
+            "isAdmin": True,
+            "timestamp": "1999-01-01T00:00:00.000Z",
+            "id": "forged",
+        }
+    )
     got = await admin.expect("chat_message")
     mine = await c.expect("chat_message")
     assert got == mine
@@ -156,8 +177,9 @@ async def test_chat_fields_are_set_by_the_server(hub: RunningHub) -> None:
     assert got["timestamp"] != "1999-01-01T00:00:00.000Z" and ISO_MS.match(got["timestamp"])
     assert got["id"] != "forged" and isinstance(got["id"], str)
     assert got["username"] == "Jo" and got["message"] == "Lovely!"
-    await admin.send({"type": "chat_message", "username": "Shop", "message": "Thanks",
-                      "isAdmin": False})
+    await admin.send(
+        {"type": "chat_message", "username": "Shop", "message": "Thanks", "isAdmin": False}
+    )
     assert (await c.expect("chat_message"))["isAdmin"] is True
 
 
@@ -200,8 +222,13 @@ async def test_pin_products_replaces_the_list_for_everyone(hub: RunningHub) -> N
     admin = await hub.admin()
     c = await hub.customer("s")
     items = [
-        {"productId": "b", "name": "Balm", "price": 12, "image": "/uploads/b.png",
-         "displayOrder": 2},
+        {
+            "productId": "b",
+            "name": "Balm",
+            "price": 12,
+            "image": "/uploads/b.png",
+            "displayOrder": 2,
+        },
         {"productId": 7, "name": "Mask", "price": 9.5, "image": "", "displayOrder": 1},
     ]
     await admin.send({"type": "pin_products", "pinnedProducts": items})
@@ -213,7 +240,12 @@ async def test_pin_products_replaces_the_list_for_everyone(hub: RunningHub) -> N
 async def test_pin_products_validates_items(hub: RunningHub) -> None:
     """Non-list, items without productId, or wrongly typed fields are invalid."""
     admin = await hub.admin()
-    for bad in ("x", [1], [{"name": "no id"}], [{"productId": "p", "price": "free"}],
-                [{"productId": {"x": 1}}]):
+    for bad in (
+        "x",
+        [1],
+        [{"name": "no id"}],
+        [{"productId": "p", "price": "free"}],
+        [{"productId": {"x": 1}}],
+    ):
         await admin.send({"type": "pin_products", "pinnedProducts": bad})
         assert await admin.recv() == {"type": "error", "message": "Invalid message format"}

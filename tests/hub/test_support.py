@@ -15,8 +15,9 @@ async def test_customer_message_reaches_every_admin_with_session_and_time(
     a2 = await hub.admin("sam", role="staff")
     other = await hub.customer("bystander")
     c = await hub.customer("sess-12345")
-    await c.send({"type": "customer_message", "message": "Where is my order?",
-                  "customerName": "Dana"})
+    await c.send(
+        {"type": "customer_message", "message": "Where is my order?", "customerName": "Dana"}
+    )
     for admin in (a1, a2):
         msg = await admin.expect("customer_message")
         assert msg["sessionId"] == "sess-12345"
@@ -125,7 +126,9 @@ async def test_conversation_thread_oldest_first(hub: RunningHub) -> None:
     conv = await a.request({"type": "get_conversation", "sessionId": "thread"}, "conversation")
     assert conv["sessionId"] == "thread"
     assert [(m["from"], m["message"]) for m in conv["messages"]] == [
-        ("customer", "Is it vegan?"), ("staff", "Yes!")]
+        ("customer", "Is it vegan?"),
+        ("staff", "Yes!"),
+    ]
     empty = await a.request({"type": "get_conversation", "sessionId": "nobody"}, "conversation")
     assert empty["messages"] == []
 
@@ -134,8 +137,11 @@ async def test_support_validation(hub: RunningHub) -> None:
     """Missing or non-string texts are invalid; 2000 characters is the limit."""
     a = await hub.admin()
     c = await hub.customer("v")
-    for bad in ({"type": "customer_message"}, {"type": "customer_message", "message": 5},
-                {"type": "customer_message", "message": "   "}):
+    for bad in (
+        {"type": "customer_message"},
+        {"type": "customer_message", "message": 5},
+        {"type": "customer_message", "message": "   "},
+    ):
         await c.send(bad)
         assert await c.recv() == {"type": "error", "message": "Invalid message format"}
     await c.send({"type": "customer_message", "message": "x" * 2001})

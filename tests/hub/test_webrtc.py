@@ -19,7 +19,9 @@ async def test_broadcast_flow_without_a_live_stream(hub: RunningHub) -> None:
     await _peer(early, "peer-early")
     await admin.send({"type": "webrtc_broadcast_start", "peerId": "studio"})
     assert await early.expect("webrtc_broadcaster_available") == {
-        "type": "webrtc_broadcaster_available", "broadcaster": "studio"}
+        "type": "webrtc_broadcaster_available",
+        "broadcaster": "studio",
+    }
     assert (await admin.expect("webrtc_new_customer"))["customerId"] == "peer-early"
 
     late = await hub.customer("late")
@@ -29,17 +31,18 @@ async def test_broadcast_flow_without_a_live_stream(hub: RunningHub) -> None:
     assert (await admin.expect("webrtc_new_customer"))["customerId"] == "peer-late"
 
     offer = {"type": "offer", "sdp": "v=0 fake"}
-    await admin.send({"type": "webrtc_offer", "from": "forged", "to": "peer-late",
-                      "offer": offer})
+    await admin.send({"type": "webrtc_offer", "from": "forged", "to": "peer-late", "offer": offer})
     got = await late.expect("webrtc_offer")
     assert got == {"type": "webrtc_offer", "from": "studio", "to": "peer-late", "offer": offer}
     answer = {"type": "answer", "sdp": "v=0 ans"}
-    await late.send({"type": "webrtc_answer", "from": "studio", "to": "studio",
-                     "answer": answer})
+    await late.send({"type": "webrtc_answer", "from": "studio", "to": "studio", "answer": answer})
     got = await admin.expect("webrtc_answer")
     assert got["from"] == "peer-late" and got["answer"] == answer
-    cand = {"candidate": "candidate:1 1 udp 1 10.0.0.1 5000 typ host", "sdpMLineIndex": 0,
-            "sdpMid": "0"}
+    cand = {
+        "candidate": "candidate:1 1 udp 1 10.0.0.1 5000 typ host",
+        "sdpMLineIndex": 0,
+        "sdpMid": "0",
+    }
     await late.send({"type": "webrtc_ice_candidate", "to": "studio", "candidate": cand})
     got = await admin.expect("webrtc_ice_candidate")
     assert got["from"] == "peer-late" and got["candidate"] == cand
@@ -47,7 +50,9 @@ async def test_broadcast_flow_without_a_live_stream(hub: RunningHub) -> None:
     await admin.send({"type": "webrtc_broadcast_stop", "peerId": "studio"})
     for c in (early, late):
         assert await c.expect("webrtc_broadcast_stopped") == {
-            "type": "webrtc_broadcast_stopped", "broadcaster": "studio"}
+            "type": "webrtc_broadcast_stopped",
+            "broadcaster": "studio",
+        }
 
 
 async def test_unknown_peer_and_customer_to_customer(hub: RunningHub) -> None:
@@ -97,9 +102,11 @@ async def test_unregistered_sender_and_bad_payloads(hub: RunningHub) -> None:
     await c.send({"type": "webrtc_answer", "to": "studio", "answer": {"sdp": "x"}})
     assert await c.recv() == {"type": "error", "message": "Not authorized"}
     await _peer(c, "pc")
-    for bad in ({"type": "webrtc_offer", "to": "studio"},
-                {"type": "webrtc_offer", "to": "studio", "offer": "sdp"},
-                {"type": "webrtc_answer", "to": 5, "answer": {}},
-                {"type": "webrtc_register", "peerId": ""}):
+    for bad in (
+        {"type": "webrtc_offer", "to": "studio"},
+        {"type": "webrtc_offer", "to": "studio", "offer": "sdp"},
+        {"type": "webrtc_answer", "to": 5, "answer": {}},
+        {"type": "webrtc_register", "peerId": ""},
+    ):
         await c.send(bad)
         assert await c.recv() == {"type": "error", "message": "Invalid message format"}, bad
