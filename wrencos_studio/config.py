@@ -78,12 +78,8 @@ class Settings:
     jwt_secret: str = ""
     allowed_origins: tuple[str, ...] = ()
     redis_url: str | None = None
-    # Limits of the contract.
+    # The contract's frame limit; the text limits live in hub/protocol.py.
     max_frame_bytes: int = 64 * 1024
-    chat_max_chars: int = 500
-    support_max_chars: int = 2000
-    name_max_chars: int = 50
-    title_max_chars: int = 200
     chat_history_limit: int = 100
     # Per-connection token buckets: (rate per second, burst).
     chat_rate: tuple[float, int] = (5.0, 10)

@@ -171,3 +171,25 @@ async def test_no_other_customers_session_id_leaks(hub: RunningHub) -> None:
     seen = await watcher.quiet(0.5)
     assert seen, "the watcher should have seen chat and likes"
     assert "victim-secret-session" not in repr(seen)
+
+
+async def test_reply_to_a_connection_that_never_reads_it_is_sent_again(hub: RunningHub) -> None:
+    """Delivery needs proof (a pong after the reply); a dead connection's reply is resent."""
+    a = await hub.admin()
+    ghost = await hub.customer("flaky")
+    ghost.conn.transport.pause_reading()  # half-open: nothing read, no pong
+    await a.send({"type": "staff_message", "sessionId": "flaky", "content": "Did you get this?"})
+    await asyncio.sleep(0.3)
+    ghost.conn.transport.abort()
+    await asyncio.sleep(0.2)
+    back = await hub.connect()
+    await back.send({"type": "register", "sessionId": "flaky"})
+    await back.expect("registered")
+    reply = await back.expect("staff_reply")
+    assert reply["message"] == "Did you get this?"
+    assert isinstance(reply["id"], str)
+    # Now it is confirmed (the client answers pings): a later return gets nothing more.
+    await back.sync()
+    await asyncio.sleep(0.2)
+    again = await hub.customer("flaky")
+    assert [m for m in again.joined if m["type"] == "staff_reply"] == []

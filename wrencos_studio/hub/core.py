@@ -77,6 +77,10 @@ class Sink(Protocol):
 
     def close(self, code: int, reason: str) -> None: ...
 
+    async def confirm(self) -> bool:
+        """True once the peer has read everything delivered so far (False if it went away)."""
+        ...
+
 
 _client_ids = itertools.count(1)
 
@@ -372,6 +376,8 @@ class Hub:
                 user_id = None  # an optional token that fails just means anonymous
         if client.kind == ADMIN:
             self.admins.discard(client)
+            if client.peer_type == ADMIN:
+                self._drop_peer(client)
         if client.kind == CUSTOMER and client.session_id != msg.session_id:
             self._detach_session(client)
         sid = msg.session_id
@@ -403,19 +409,41 @@ class Hub:
         self._viewers_changed()
 
     def _deliver_pending(self, sid: str) -> None:
-        pending = self.pending_replies.pop(sid, None)
+        """Send a returning customer every reply it has not confirmed, oldest first."""
+        pending = self.pending_replies.get(sid)
         if not pending:
             return
+        clients = list(self.sessions.get(sid, ()))
         for reply in pending:
-            self._send_to_session(
-                sid,
-                {
-                    "type": "staff_reply",
-                    "message": reply["message"],
-                    "timestamp": reply["timestamp"],
-                },
-            )
-        self._spawn(self.store.run(repo.mark_delivered, [r["seq"] for r in pending], utc_now_iso()))
+            self._send_to_session(sid, self._reply_message(reply))
+        self._confirm_delivery(sid, [r["seq"] for r in pending], clients)
+
+    @staticmethod
+    def _reply_message(reply: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "staff_reply",
+            "message": reply["message"],
+            "timestamp": reply["timestamp"],
+            "id": str(reply["seq"]),
+        }
+
+    def _confirm_delivery(self, sid: str, seqs: list[int], clients: list[Client]) -> None:
+        """A reply counts as delivered once a connection proves it read it (ping/pong),
+        not when it was queued: a half-open connection must not swallow it."""
+        if clients:
+            self._spawn(self._await_confirmation(sid, seqs, clients))
+
+    async def _await_confirmation(self, sid: str, seqs: list[int], clients: list[Client]) -> None:
+        results = await asyncio.gather(*(c.sink.confirm() for c in clients), return_exceptions=True)
+        if not any(r is True for r in results):
+            return  # stays pending; sent again when the customer registers
+        done = set(seqs)
+        pending = self.pending_replies.get(sid)
+        if pending is not None:
+            pending[:] = [r for r in pending if r["seq"] not in done]
+            if not pending:
+                del self.pending_replies[sid]
+        await self.store.run(repo.mark_delivered, seqs, utc_now_iso())
 
     def _send_to_session(self, sid: str, message: dict[str, Any]) -> int:
         clients = self.sessions.get(sid)
@@ -446,11 +474,16 @@ class Hub:
                 raise AuthError(f"role {identity.role!r} may not open an admin connection")
         except AuthError as exc:
             log.info("register_admin refused from %s: %s", client.remote, exc)
-            if client.kind == ADMIN:  # a failed re-registration drops the privilege
+            if client.kind == ADMIN:  # a failed re-registration drops every privilege
                 self.admins.discard(client)
                 self.registered.discard(client)
                 client.kind = None
                 client.role = None
+                client.user_id = None
+                client.like_identity = None
+                client.public_id = None
+                if client.peer_type == ADMIN:
+                    self._drop_peer(client)
             raise ProtocolError(p.ERR_AUTH_FAILED) from None
         if client.kind == CUSTOMER:
             self._detach_session(client)
@@ -578,6 +611,9 @@ class Hub:
         return f"Customer #{sid[-5:]}"
 
     async def on_customer_message(self, client: Client, msg: p.CustomerMessage) -> None:
+        if client.is_admin:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        # An unregistered seed client may name its session: a sessionId is a bearer secret.
         sid = client.session_id if client.kind == CUSTOMER else msg.session_id
         if sid is None:
             raise ProtocolError(p.ERR_INVALID)
@@ -615,14 +651,11 @@ class Hub:
             text,
             at,
         )
-        reply = {"type": "staff_reply", "message": text, "timestamp": at}
-        if sid in self.pending_replies or not self._send_to_session(sid, reply):
-            # Offline (or older replies still queued): kept, and sent in order on register.
-            self.pending_replies.setdefault(sid, []).append(
-                {"seq": seq, "message": text, "timestamp": at}
-            )
-            return
-        self._spawn(self.store.run(repo.mark_delivered, [seq], at))
+        reply = {"seq": seq, "message": text, "timestamp": at}
+        self.pending_replies.setdefault(sid, []).append(reply)
+        clients = list(self.sessions.get(sid, ()))
+        if self._send_to_session(sid, self._reply_message(reply)):
+            self._confirm_delivery(sid, [seq], clients)
 
     async def on_get_conversations(self, client: Client, msg: p.GetConversations) -> None:
         rows = await self.store.run(repo.list_conversations)
@@ -755,4 +788,7 @@ class Hub:
             self._peak_flush.cancel()
             self._flush_peak()
         if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+            # Writes finish quickly; a delivery confirmation may wait on a dead peer.
+            _done, late = await asyncio.wait(set(self._background), timeout=2.0)
+            for task in late:
+                task.cancel()

@@ -98,6 +98,16 @@ class Router:
         self.uploads = hub.settings.uploads_dir.resolve()
 
     async def route(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return response(
+                405, b"Method not allowed\n", "text/plain; charset=utf-8", [("Allow", "GET, HEAD")]
+            )
+        resp = await self._get(request)
+        if request.method == "HEAD":
+            resp.body = b""  # Content-Length still tells the size of the GET body
+        return resp
+
+    async def _get(self, request: Request) -> Response:
         path = unquote(urlsplit(request.path).path)
         if path in ("/", "/index.html"):
             return await self._static("index.html", cache=False)

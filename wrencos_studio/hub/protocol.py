@@ -430,7 +430,7 @@ class CustomerMessage:
     session_id: str | None = _id_field("sessionId", optional=True)
 
 
-@message("staff_message", access=Access.STAFF)
+@message("staff_message", access=Access.STAFF, rate="support")
 @dataclasses.dataclass(frozen=True, slots=True)
 class StaffMessage:
     """The seed calls the text ``content``; ``message`` is accepted too."""

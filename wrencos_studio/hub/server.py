@@ -31,6 +31,7 @@ __all__ = ["FanoutWriter", "HubServer", "ServerStats", "WebSocketSink"]
 log = logging.getLogger(__name__)
 
 OPEN = State.OPEN
+CONFIRM_TIMEOUT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -61,6 +62,18 @@ class WebSocketSink:
             return False
         self.pending = [message.frame]
         self.writer.mark(self)
+        return True
+
+    async def confirm(self) -> bool:
+        # A pong answers a ping sent after our frames: TCP keeps order, so the client
+        # has read them all.
+        self.writer.flush_one(self)
+        try:
+            waiter = await self.conn.ping()
+            async with asyncio.timeout(CONFIRM_TIMEOUT_S):
+                await waiter
+        except (ConnectionClosed, TimeoutError, asyncio.CancelledError, RuntimeError):
+            return False
         return True
 
     def close(self, code: int, reason: str) -> None:
