@@ -135,11 +135,14 @@ def test_conversation_ordering_ties_by_arrival(tmp_path: Path) -> None:
     store.open()
     try:
         at = "2024-02-01T10:00:00.000Z"
-        store.run_sync(repo.add_customer_message, "s1", None, "C1", "first", at)
-        store.run_sync(repo.add_customer_message, "s2", None, "C2", "second", at)
-        store.run_sync(repo.add_customer_message, "s3", "Named", "C3", "third", at)
+        store.run_sync(repo.add_customer_message, "u1", "s1", None, "C1", "first", at)
+        store.run_sync(repo.add_customer_message, "u2", "s2", None, "C2", "second", at)
+        store.run_sync(repo.add_customer_message, "u3", "s3", "Named", "C3", "third", at)
+        # The same uid again (a replica's copy) is not a second message.
+        store.run_sync(repo.add_customer_message, "u1", "s1", None, "C1", "first", at)
         rows = store.run_sync(repo.list_conversations)
         assert [r["sessionId"] for r in rows] == ["s3", "s2", "s1"]
         assert rows[0]["customerName"] == "Named"
+        assert [r["unread"] for r in rows] == [1, 1, 1]
     finally:
         store.close_sync()

@@ -137,6 +137,20 @@ class LiveStream:
     peak_viewers: int = 0
     liked_by: dict[str, None] = field(default_factory=dict)  # publicIds, in like order
 
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> LiveStream:
+        """From the ``streamData`` shape (as events and snapshots carry it)."""
+        return cls(
+            stream_id=data["streamId"],
+            title=data["title"],
+            description=data["description"],
+            stream_url=data["streamUrl"],
+            quality=data["quality"],
+            start_time=data["startTime"],
+            peak_viewers=int(data.get("viewerCount", 0)),
+            liked_by=dict.fromkeys(data.get("likedBy", [])),
+        )
+
     def data(self, viewer_count: int) -> dict[str, Any]:
         return {
             "streamId": self.stream_id,
@@ -164,15 +178,40 @@ class HubStats:
 
 
 Handler = Callable[[Client, Any], Awaitable[None]]
+Event = dict[str, Any]
+
+
+class Cluster(Protocol):
+    """Other hubs sharing this one's state (see ``hub/cluster.py``); None when alone."""
+
+    node_id: str
+
+    def publish(self, event: Event) -> None: ...
+    async def claim_stream(self, data: dict[str, Any]) -> bool: ...
+    async def release_stream(self, stream_id: str) -> None: ...
+    async def remember_chat(self, stream_id: str, entry: dict[str, Any], limit: int) -> None: ...
+    async def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None: ...
+    async def remember_pinned(self, items: list[dict[str, Any]]) -> None: ...
+    async def session_delta(self, sid: str, delta: int) -> int | None: ...
+    async def register_peer(self, peer_id: str, peer_type: str) -> None: ...
+    async def peer_owner(self, peer_id: str) -> tuple[str, str] | None: ...
+    async def drop_peer(self, peer_id: str) -> None: ...
 
 
 class Hub:
-    """Everything the protocol does, independent of how clients are connected."""
+    """Everything the protocol does, independent of how clients are connected.
+
+    Every change that other clients see is an *event* (``_emit``): it is applied
+    here (memory + delivery to this hub's clients) and, with a cluster, published
+    so that every other hub applies it to its own memory, database and clients.
+    """
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
         self.stats = HubStats()
+        self.cluster: Cluster | None = None
+        self.node_id = secrets.token_hex(4)
         self.clients: set[Client] = set()
         self.registered: set[Client] = set()  # customers and admins: broadcasts reach them
         self.admins: set[Client] = set()
@@ -182,16 +221,32 @@ class Hub:
         self.stream: LiveStream | None = None
         self.pinned: list[dict[str, Any]] = []
         self.chat_history: deque[dict[str, Any]] = deque(maxlen=settings.chat_history_limit)
-        # Staff replies not yet delivered, per sessionId, oldest first: {seq, message, timestamp}.
+        # Staff replies not yet confirmed read, per sessionId, oldest first.
         self.pending_replies: dict[str, list[dict[str, Any]]] = {}
         self._public_key = b""
         self._viewer_count = 0
+        self._cluster_viewers = 0
         self._transition = False  # a start/stop is being written
         self._peak_flush: asyncio.TimerHandle | None = None
-        self._chat_ids = itertools.count(int(time.time() * 1000) << 12)
+        self._ids = itertools.count(int(time.time() * 1000) << 12)
         self._background: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Handler] = {
             name: getattr(self, "on_" + name) for name in p.MESSAGES
+        }
+        self._appliers: dict[str, Callable[[Event], None]] = {
+            "stream_started": self._apply_stream_started,
+            "stream_stopped": self._apply_stream_stopped,
+            "chat": self._apply_chat,
+            "like": self._apply_like,
+            "pinned": self._apply_pinned,
+            "viewers": self._apply_viewers,
+            "customer_message": self._apply_customer_message,
+            "staff_reply": self._apply_staff_reply,
+            "delivered": self._apply_delivered,
+            "product_saved": self._apply_to_admins,
+            "product_deleted": self._apply_to_admins,
+            "broadcaster": self._apply_broadcaster,
+            "to_peer": self._apply_to_peer,
         }
 
     # -- start-up ------------------------------------------------------------------------
@@ -220,9 +275,13 @@ class Hub:
         for sid in store.run_sync(repo.sessions_with_undelivered):
             rows = store.run_sync(repo.undelivered_replies, sid)
             self.pending_replies[sid] = [
-                {"seq": r["seq"], "message": r["message"], "timestamp": r["created_at"]}
+                {"uid": r["uid"], "message": r["message"], "timestamp": r["created_at"]}
                 for r in rows
             ]
+
+    def new_id(self) -> str:
+        """Unique across hubs, roughly time-ordered."""
+        return f"{next(self._ids):x}{self.node_id}"
 
     # -- connections -------------------------------------------------------------------
 
@@ -242,11 +301,12 @@ class Hub:
             self._detach_session(client)
         self._drop_peer(client)
         client.kind = None
-        self._viewers_changed()
 
     @property
     def viewer_count(self) -> int:
-        return len(self.sessions) if self.stream is not None else 0
+        if self.stream is None:
+            return 0
+        return self._cluster_viewers if self.cluster is not None else len(self.sessions)
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -281,6 +341,55 @@ class Hub:
             rate, burst = getattr(self.settings, bucket + "_rate")
             tb = buckets[bucket] = TokenBucket(rate, burst)
         return tb.take()
+
+    # -- events --------------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        """Apply a change here and tell the other hubs (if any)."""
+        self._appliers[event["e"]](event)
+        if self.cluster is not None:
+            event["n"] = self.node_id
+            self.cluster.publish(event)
+
+    async def on_cluster_event(self, event: Event) -> None:
+        """A change made on another hub: store our copy, then apply it here."""
+        kind = event.get("e")
+        applier = self._appliers.get(kind) if isinstance(kind, str) else None
+        if applier is None:
+            log.warning("ignoring unknown cluster event %r", kind)
+            return
+        if event.get("target") not in (None, self.node_id):
+            return
+        persist = _REMOTE_WRITES.get(kind)  # type: ignore[arg-type]
+        if persist is not None:
+            # The origin committed before publishing; ours may trail it, it is a copy.
+            self._spawn(self.store.run(*persist(event)))
+        applier(event)
+
+    async def attach_cluster(self, cluster: Cluster, snapshot: dict[str, Any] | None) -> None:
+        """Join other hubs: adopt their live state (``snapshot``) or share ours."""
+        self.cluster = cluster
+        self.node_id = cluster.node_id
+        if snapshot and snapshot.get("stream"):
+            data = snapshot["stream"]
+            if self.stream is None or self.stream.stream_id != data["streamId"]:
+                await self.store.run(repo.start_stream, data)
+                self.stream = LiveStream.from_data(data)
+                self.chat_history.clear()
+            self.stream.liked_by = dict.fromkeys(snapshot.get("likers", []))
+            self.chat_history.clear()
+            self.chat_history.extend(snapshot.get("chat", []))
+            self.pinned = snapshot.get("pinned") or []
+            self._cluster_viewers = int(snapshot.get("viewers", 0))
+        elif self.stream is not None:
+            await cluster.claim_stream(self.stream.data(0))
+            for entry in self.chat_history:
+                await cluster.remember_chat(
+                    self.stream.stream_id, entry, self.settings.chat_history_limit
+                )
+            for public_id in self.stream.liked_by:
+                await cluster.remember_like(self.stream.stream_id, public_id, True)
+            await cluster.remember_pinned(self.pinned)
 
     # -- sending -----------------------------------------------------------------------
 
@@ -335,6 +444,23 @@ class Hub:
             self._schedule_peak_flush()
         self._stream_update()
 
+    def _session_counted(self, sid: str, delta: int) -> None:
+        """A session got its first (+1) or lost its last (-1) connection on this hub."""
+        if self.cluster is None:
+            self._viewers_changed()
+        else:
+            self._spawn(self._count_in_cluster(sid, delta))
+
+    async def _count_in_cluster(self, sid: str, delta: int) -> None:
+        assert self.cluster is not None
+        count = await self.cluster.session_delta(sid, delta)
+        if count is not None:
+            self._emit({"e": "viewers", "count": count})
+
+    def _apply_viewers(self, event: Event) -> None:
+        self._cluster_viewers = int(event["count"])
+        self._viewers_changed()
+
     def _schedule_peak_flush(self) -> None:
         # A storm of joins must not be a storm of writes: the peak is saved once a second.
         if self._peak_flush is not None:
@@ -359,7 +485,7 @@ class Hub:
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("background database write failed: %s", task.exception())
+            log.error("background task failed: %s", task.exception())
 
     def public_id(self, identity: str) -> str:
         """A stable, non-reversible public name for a like identity (never a sessionId)."""
@@ -387,7 +513,11 @@ class Hub:
         client.user_id = user_id
         client.like_identity = f"user:{user_id}" if user_id else f"session:{sid}"
         client.public_id = self.public_id(client.like_identity)
-        self.sessions.setdefault(sid, set()).add(client)
+        group = self.sessions.get(sid)
+        first = group is None
+        if group is None:
+            group = self.sessions[sid] = set()
+        group.add(client)
         self.registered.add(client)
         self.send(
             client,
@@ -406,7 +536,8 @@ class Hub:
             self.send(client, {"type": "pinned_products_updated", "pinnedProducts": self.pinned})
             self.send(client, {"type": "chat_history", "messages": list(self.chat_history)})
         self._deliver_pending(sid)
-        self._viewers_changed()
+        if first:
+            self._session_counted(sid, +1)
 
     def _deliver_pending(self, sid: str) -> None:
         """Send a returning customer every reply it has not confirmed, oldest first."""
@@ -416,7 +547,7 @@ class Hub:
         clients = list(self.sessions.get(sid, ()))
         for reply in pending:
             self._send_to_session(sid, self._reply_message(reply))
-        self._confirm_delivery(sid, [r["seq"] for r in pending], clients)
+        self._confirm_delivery(sid, [r["uid"] for r in pending], clients)
 
     @staticmethod
     def _reply_message(reply: dict[str, Any]) -> dict[str, Any]:
@@ -424,26 +555,31 @@ class Hub:
             "type": "staff_reply",
             "message": reply["message"],
             "timestamp": reply["timestamp"],
-            "id": str(reply["seq"]),
+            "id": reply["uid"],
         }
 
-    def _confirm_delivery(self, sid: str, seqs: list[int], clients: list[Client]) -> None:
+    def _confirm_delivery(self, sid: str, uids: list[str], clients: list[Client]) -> None:
         """A reply counts as delivered once a connection proves it read it (ping/pong),
         not when it was queued: a half-open connection must not swallow it."""
         if clients:
-            self._spawn(self._await_confirmation(sid, seqs, clients))
+            self._spawn(self._await_confirmation(sid, uids, clients))
 
-    async def _await_confirmation(self, sid: str, seqs: list[int], clients: list[Client]) -> None:
+    async def _await_confirmation(self, sid: str, uids: list[str], clients: list[Client]) -> None:
         results = await asyncio.gather(*(c.sink.confirm() for c in clients), return_exceptions=True)
         if not any(r is True for r in results):
             return  # stays pending; sent again when the customer registers
-        done = set(seqs)
+        at = utc_now_iso()
+        await self.store.run(repo.mark_delivered, uids, at)
+        self._emit({"e": "delivered", "sessionId": sid, "uids": uids, "at": at})
+
+    def _apply_delivered(self, event: Event) -> None:
+        sid = event["sessionId"]
+        done = set(event["uids"])
         pending = self.pending_replies.get(sid)
         if pending is not None:
-            pending[:] = [r for r in pending if r["seq"] not in done]
+            pending[:] = [r for r in pending if r["uid"] not in done]
             if not pending:
                 del self.pending_replies[sid]
-        await self.store.run(repo.mark_delivered, seqs, utc_now_iso())
 
     def _send_to_session(self, sid: str, message: dict[str, Any]) -> int:
         clients = self.sessions.get(sid)
@@ -463,6 +599,7 @@ class Hub:
             group.discard(client)
             if not group:
                 del self.sessions[sid]
+                self._session_counted(sid, -1)
         client.session_id = None
 
     async def on_register_admin(self, client: Client, msg: p.RegisterAdmin) -> None:
@@ -487,7 +624,6 @@ class Hub:
             raise ProtocolError(p.ERR_AUTH_FAILED) from None
         if client.kind == CUSTOMER:
             self._detach_session(client)
-            self._viewers_changed()
         client.kind = ADMIN
         client.role = identity.role
         client.user_id = identity.user_id
@@ -517,51 +653,78 @@ class Hub:
             stream_url=msg.stream_url or "",
             quality=msg.quality or "720p",
             start_time=utc_now_iso(),
-            peak_viewers=len(self.sessions),
         )
+        data = stream.data(0)
         self._transition = True
         try:
-            await self.store.run(repo.start_stream, stream.data(len(self.sessions)))
+            if self.cluster is not None and not await self.cluster.claim_stream(data):
+                raise ProtocolError(p.ERR_STREAM_ACTIVE)  # live on another hub
+            try:
+                await self.store.run(repo.start_stream, data)
+            except BaseException:
+                if self.cluster is not None:
+                    await self.cluster.release_stream(stream.stream_id)
+                raise
         finally:
             self._transition = False
+        self._emit({"e": "stream_started", "stream": data})
+
+    def _apply_stream_started(self, event: Event) -> None:
+        stream = LiveStream.from_data(event["stream"])
         self.stream = stream
         self.chat_history.clear()
         self._viewer_count = self.viewer_count
+        stream.peak_viewers = max(stream.peak_viewers, self._viewer_count)
         self.broadcast({"type": "stream_started", "streamData": stream.data(self.viewer_count)})
 
     async def on_stop_stream(self, client: Client, msg: p.StopStream) -> None:
         stream = self.stream
         if stream is None or self._transition:
             raise ProtocolError(p.ERR_NO_STREAM)
+        await self._end(stream)
+
+    async def _end(self, stream: LiveStream) -> None:
+        ended = utc_now_iso()
         self._transition = True
         try:
-            await self.store.run(
-                repo.end_stream, stream.stream_id, utc_now_iso(), stream.peak_viewers
-            )
+            await self.store.run(repo.end_stream, stream.stream_id, ended, stream.peak_viewers)
+            if self.cluster is not None:
+                await self.cluster.release_stream(stream.stream_id)
         finally:
             self._transition = False
+        self._emit(
+            {
+                "e": "stream_stopped",
+                "streamId": stream.stream_id,
+                "endedAt": ended,
+                "peak": stream.peak_viewers,
+            }
+        )
+
+    def _apply_stream_stopped(self, event: Event) -> None:
+        if self.stream is None or self.stream.stream_id != event["streamId"]:
+            return
         self.stream = None
         self.pinned = []
         self.chat_history.clear()
         self._viewer_count = 0
-        self.broadcast({"type": "stream_stopped", "streamId": stream.stream_id})
+        self.broadcast({"type": "stream_stopped", "streamId": event["streamId"]})
 
     async def end_stream_for_shutdown(self) -> None:
         """The studio quitting ends its stream (headless ``serve`` keeps it across restarts)."""
-        stream = self.stream
-        if stream is None:
-            return
-        await self.store.run(repo.end_stream, stream.stream_id, utc_now_iso(), stream.peak_viewers)
-        self.stream = None
-        self.pinned = []
-        self.chat_history.clear()
-        self.broadcast({"type": "stream_stopped", "streamId": stream.stream_id})
+        if self.stream is not None and not self._transition:
+            await self._end(self.stream)
 
     async def on_pin_products(self, client: Client, msg: p.PinProducts) -> None:
         items = msg.pinned_products
         await self.store.run(repo.replace_pinned, items)
-        self.pinned = items
-        self.broadcast({"type": "pinned_products_updated", "pinnedProducts": items})
+        if self.cluster is not None:
+            await self.cluster.remember_pinned(items)
+        self._emit({"e": "pinned", "items": items})
+
+    def _apply_pinned(self, event: Event) -> None:
+        self.pinned = event["items"]
+        self.broadcast({"type": "pinned_products_updated", "pinnedProducts": self.pinned})
 
     async def on_toggle_like(self, client: Client, msg: p.ToggleLike) -> None:
         stream = self.stream
@@ -574,13 +737,30 @@ class Hub:
             identity = f"session:{msg.session_id}"
         public_id = self.public_id(identity)
         liked = public_id not in stream.liked_by
-        await self.store.run(repo.set_like, stream.stream_id, public_id, liked, utc_now_iso())
+        at = utc_now_iso()
+        await self.store.run(repo.set_like, stream.stream_id, public_id, liked, at)
         if self.stream is not stream:
             raise ProtocolError(p.ERR_NO_STREAM)
-        if liked:
-            stream.liked_by[public_id] = None
+        if self.cluster is not None:
+            await self.cluster.remember_like(stream.stream_id, public_id, liked)
+        self._emit(
+            {
+                "e": "like",
+                "streamId": stream.stream_id,
+                "publicId": public_id,
+                "liked": liked,
+                "at": at,
+            }
+        )
+
+    def _apply_like(self, event: Event) -> None:
+        stream = self.stream
+        if stream is None or stream.stream_id != event["streamId"]:
+            return
+        if event["liked"]:
+            stream.liked_by[event["publicId"]] = None
         else:
-            stream.liked_by.pop(public_id, None)
+            stream.liked_by.pop(event["publicId"], None)
         self._stream_update()
 
     async def on_chat_message(self, client: Client, msg: p.ChatMessage) -> None:
@@ -589,7 +769,7 @@ class Hub:
             raise ProtocolError(p.ERR_NO_STREAM)
         is_admin = client.is_admin
         entry = {
-            "id": f"{next(self._chat_ids):x}",
+            "id": self.new_id(),
             "username": msg.username or ("Admin" if is_admin else "Guest"),
             "message": msg.message,
             "timestamp": utc_now_iso(),
@@ -601,6 +781,18 @@ class Hub:
         )
         if self.stream is not stream:
             raise ProtocolError(p.ERR_NO_STREAM)
+        if self.cluster is not None:
+            await self.cluster.remember_chat(
+                stream.stream_id, entry, self.settings.chat_history_limit
+            )
+        self._emit(
+            {"e": "chat", "streamId": stream.stream_id, "entry": entry, "sender": client.public_id}
+        )
+
+    def _apply_chat(self, event: Event) -> None:
+        if self.stream is None or self.stream.stream_id != event["streamId"]:
+            return
+        entry = event["entry"]
         self.chat_history.append(entry)
         self.broadcast({"type": "chat_message", **entry})
 
@@ -618,21 +810,35 @@ class Hub:
         if sid is None:
             raise ProtocolError(p.ERR_INVALID)
         at = utc_now_iso()
-        _seq, name = await self.store.run(
+        uid = self.new_id()
+        name = await self.store.run(
             repo.add_customer_message,
+            uid,
             sid,
             msg.customer_name or None,
             self.default_customer_name(sid),
             msg.message,
             at,
         )
-        self.broadcast(
+        self._emit(
             {
-                "type": "customer_message",
+                "e": "customer_message",
+                "uid": uid,
                 "sessionId": sid,
                 "message": msg.message,
                 "customerName": name,
                 "timestamp": at,
+            }
+        )
+
+    def _apply_customer_message(self, event: Event) -> None:
+        self.broadcast(
+            {
+                "type": "customer_message",
+                "sessionId": event["sessionId"],
+                "message": event["message"],
+                "customerName": event["customerName"],
+                "timestamp": event["timestamp"],
             },
             to=self.admins,
         )
@@ -643,19 +849,32 @@ class Hub:
             raise ProtocolError(p.ERR_INVALID)
         sid = msg.session_id
         at = utc_now_iso()
-        seq = await self.store.run(
-            repo.add_staff_message,
-            sid,
-            client.user_id or "",
-            self.default_customer_name(sid),
-            text,
-            at,
+        uid = self.new_id()
+        staff = client.user_id or ""
+        await self.store.run(
+            repo.add_staff_message, uid, sid, staff, self.default_customer_name(sid), text, at
         )
-        reply = {"seq": seq, "message": text, "timestamp": at}
-        self.pending_replies.setdefault(sid, []).append(reply)
+        self._emit(
+            {
+                "e": "staff_reply",
+                "uid": uid,
+                "sessionId": sid,
+                "message": text,
+                "timestamp": at,
+                "staffUserId": staff,
+            }
+        )
+
+    def _apply_staff_reply(self, event: Event) -> None:
+        sid = event["sessionId"]
+        reply = {"uid": event["uid"], "message": event["message"], "timestamp": event["timestamp"]}
+        pending = self.pending_replies.setdefault(sid, [])
+        if any(r["uid"] == reply["uid"] for r in pending):
+            return
+        pending.append(reply)
         clients = list(self.sessions.get(sid, ()))
         if self._send_to_session(sid, self._reply_message(reply)):
-            self._confirm_delivery(sid, [seq], clients)
+            self._confirm_delivery(sid, [reply["uid"]], clients)
 
     async def on_get_conversations(self, client: Client, msg: p.GetConversations) -> None:
         rows = await self.store.run(repo.list_conversations)
@@ -679,14 +898,23 @@ class Hub:
         if not product["productId"]:
             product["productId"] = secrets.token_hex(12)
         saved = await self.store.run(repo.upsert_product, product, utc_now_iso())
-        self.broadcast({"type": "product_saved", "product": saved}, to=self.admins)
+        self._emit({"e": "product_saved", "message": {"type": "product_saved", "product": saved}})
 
     async def on_delete_product(self, client: Client, msg: p.DeleteProduct) -> None:
         deleted = await self.store.run(repo.delete_product, msg.product_id)
-        self.broadcast(
-            {"type": "product_deleted", "productId": msg.product_id, "deleted": deleted},
-            to=self.admins,
+        self._emit(
+            {
+                "e": "product_deleted",
+                "message": {
+                    "type": "product_deleted",
+                    "productId": msg.product_id,
+                    "deleted": deleted,
+                },
+            }
         )
+
+    def _apply_to_admins(self, event: Event) -> None:
+        self.broadcast(event["message"], to=self.admins)
 
     # -- WebRTC signalling -------------------------------------------------------------
 
@@ -696,28 +924,68 @@ class Hub:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         peer_id = msg.peer_id
         holder = self.peers.get(peer_id)
+        remote = None
+        if holder is None and self.cluster is not None:
+            remote = await self.cluster.peer_owner(peer_id)
+        held_by_staff = (holder is not None and holder.peer_type == ADMIN) or (
+            remote is not None and remote[1] == ADMIN
+        )
+        # A customer may take over a customer peerId (a reconnecting tab), never a staff one.
+        staff_peer = held_by_staff or peer_id == self.broadcaster_peer
+        if not client.is_admin and staff_peer and holder is not client:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         if holder is not None and holder is not client:
-            # A customer may take over a customer peerId (a reconnecting tab), never a staff one.
-            if holder.peer_type == ADMIN and not client.is_admin:
-                raise ProtocolError(p.ERR_NOT_AUTHORIZED)
             holder.peer_id = None
             holder.peer_type = None
-        elif holder is None and peer_id == self.broadcaster_peer and not client.is_admin:
-            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         if client.peer_id is not None and client.peer_id != peer_id:
             self._drop_peer(client)
         client.peer_id = peer_id
         client.peer_type = user_type
         self.peers[peer_id] = client
+        if self.cluster is not None:
+            await self.cluster.register_peer(peer_id, user_type)
         self.send(client, {"type": "webrtc_registered", "peerId": peer_id, "userType": user_type})
         if user_type == CUSTOMER and self.broadcaster_peer is not None:
             self.send(
                 client,
                 {"type": "webrtc_broadcaster_available", "broadcaster": self.broadcaster_peer},
             )
-            broadcaster = self.peers.get(self.broadcaster_peer)
-            if broadcaster is not None:
-                self.send(broadcaster, {"type": "webrtc_new_customer", "customerId": peer_id})
+            await self._send_to_peer(
+                self.broadcaster_peer, {"type": "webrtc_new_customer", "customerId": peer_id}
+            )
+
+    async def _locate_peer(self, peer_id: str) -> tuple[str, str] | None:
+        """(node, peer type) of a peer on this hub or, with a cluster, on another."""
+        local = self.peers.get(peer_id)
+        if local is not None and local.peer_type is not None:
+            return self.node_id, local.peer_type
+        if self.cluster is not None:
+            return await self.cluster.peer_owner(peer_id)
+        return None
+
+    async def _send_to_peer(self, peer_id: str, message: dict[str, Any]) -> bool:
+        local = self.peers.get(peer_id)
+        if local is not None:
+            self.send(local, message)
+            return True
+        where = await self._locate_peer(peer_id)
+        if where is None or self.cluster is None:
+            return False
+        self.cluster.publish(
+            {
+                "e": "to_peer",
+                "target": where[0],
+                "peerId": peer_id,
+                "message": message,
+                "n": self.node_id,
+            }
+        )
+        return True
+
+    def _apply_to_peer(self, event: Event) -> None:
+        local = self.peers.get(event["peerId"])
+        if local is not None:
+            self.send(local, event["message"])
 
     def _drop_peer(self, client: Client) -> None:
         peer_id = client.peer_id
@@ -725,24 +993,23 @@ class Hub:
             return
         if self.peers.get(peer_id) is client:
             del self.peers[peer_id]
+            if self.cluster is not None:
+                self._spawn(self.cluster.drop_peer(peer_id))
         client.peer_id = None
         client.peer_type = None
         if self.broadcaster_peer == peer_id:
-            self.broadcaster_peer = None
-            self.broadcast(
-                {"type": "webrtc_broadcast_stopped", "broadcaster": peer_id}, to=self._customers()
-            )
+            self._emit({"e": "broadcaster", "peerId": None, "stopped": peer_id})
 
     async def _relay(self, client: Client, to: str, kind: str, payload: Any) -> None:
         if client.peer_id is None:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-        target = self.peers.get(to)
-        if target is None:
+        where = await self._locate_peer(to)
+        if where is None:
             raise ProtocolError(p.ERR_UNKNOWN_PEER)
-        if not client.is_admin and target.peer_type != ADMIN:
+        if not client.is_admin and where[1] != ADMIN:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-        self.send(
-            target, {"type": kind, "from": client.peer_id, "to": to, p.RELAY_PAYLOAD[kind]: payload}
+        await self._send_to_peer(
+            to, {"type": kind, "from": client.peer_id, "to": to, p.RELAY_PAYLOAD[kind]: payload}
         )
 
     async def on_webrtc_offer(self, client: Client, msg: p.WebrtcOffer) -> None:
@@ -758,27 +1025,40 @@ class Hub:
         peer_id = msg.peer_id or client.peer_id
         if peer_id is None:
             raise ProtocolError(p.ERR_INVALID)
-        holder = self.peers.get(peer_id)
-        if holder is not None and holder.peer_type != ADMIN:
+        where = await self._locate_peer(peer_id)
+        if where is not None and where[1] != ADMIN:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-        self.broadcaster_peer = peer_id
-        customers = self._customers()
-        self.broadcast(
-            {"type": "webrtc_broadcaster_available", "broadcaster": peer_id}, to=customers
-        )
-        if holder is not None:
-            for peer in [c for c in self.peers.values() if c.peer_type == CUSTOMER]:
-                self.send(holder, {"type": "webrtc_new_customer", "customerId": peer.peer_id})
+        self._emit({"e": "broadcaster", "peerId": peer_id})
 
     async def on_webrtc_broadcast_stop(self, client: Client, msg: p.WebrtcBroadcastStop) -> None:
         peer_id = msg.peer_id or self.broadcaster_peer or client.peer_id
         if peer_id is None:
             raise ProtocolError(p.ERR_INVALID)
-        if peer_id == self.broadcaster_peer:
-            self.broadcaster_peer = None
+        self._emit({"e": "broadcaster", "peerId": None, "stopped": peer_id})
+
+    def _apply_broadcaster(self, event: Event) -> None:
+        peer_id = event.get("peerId")
+        if peer_id is None:
+            stopped = event["stopped"]
+            if self.broadcaster_peer == stopped:
+                self.broadcaster_peer = None
+            self.broadcast(
+                {"type": "webrtc_broadcast_stopped", "broadcaster": stopped}, to=self._customers()
+            )
+            return
+        self.broadcaster_peer = peer_id
         self.broadcast(
-            {"type": "webrtc_broadcast_stopped", "broadcaster": peer_id}, to=self._customers()
+            {"type": "webrtc_broadcaster_available", "broadcaster": peer_id}, to=self._customers()
         )
+        # The broadcaster learns about every customer peer, on every hub.
+        customers = [c.peer_id for c in self.peers.values() if c.peer_type == CUSTOMER]
+        for customer in customers:
+            msg = {"type": "webrtc_new_customer", "customerId": customer}
+            broadcaster = self.peers.get(peer_id)
+            if broadcaster is not None:
+                self.send(broadcaster, msg)
+            elif self.cluster is not None:
+                self._spawn(self._send_to_peer(peer_id, msg))
 
     # -- shutdown ----------------------------------------------------------------------
 
@@ -792,3 +1072,46 @@ class Hub:
             _done, late = await asyncio.wait(set(self._background), timeout=2.0)
             for task in late:
                 task.cancel()
+
+
+def _remote_stream_started(e: Event) -> tuple[Any, ...]:
+    return (repo.start_stream, e["stream"])
+
+
+# How another hub's event is written to this hub's database (idempotent writes: with a
+# shared data dir the same row may already be there).
+_REMOTE_WRITES: dict[str, Callable[[Event], tuple[Any, ...]]] = {
+    "stream_started": _remote_stream_started,
+    "stream_stopped": lambda e: (repo.end_stream, e["streamId"], e["endedAt"], e["peak"]),
+    "chat": lambda e: (
+        repo.add_chat_message,
+        {**e["entry"], "streamId": e["streamId"], "sender": e["sender"]},
+    ),
+    "like": lambda e: (repo.set_like, e["streamId"], e["publicId"], e["liked"], e["at"]),
+    "pinned": lambda e: (repo.replace_pinned, e["items"]),
+    "customer_message": lambda e: (
+        repo.add_customer_message,
+        e["uid"],
+        e["sessionId"],
+        e["customerName"],
+        e["customerName"],
+        e["message"],
+        e["timestamp"],
+    ),
+    "staff_reply": lambda e: (
+        repo.add_staff_message,
+        e["uid"],
+        e["sessionId"],
+        e["staffUserId"],
+        Hub.default_customer_name(e["sessionId"]),
+        e["message"],
+        e["timestamp"],
+    ),
+    "delivered": lambda e: (repo.mark_delivered, e["uids"], e["at"]),
+    "product_saved": lambda e: (
+        repo.upsert_product,
+        e["message"]["product"],
+        e["message"]["product"]["updatedAt"],
+    ),
+    "product_deleted": lambda e: (repo.delete_product, e["message"]["productId"]),
+}

@@ -68,6 +68,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX conversations_recent ON conversations (last_seq DESC);
     CREATE TABLE support_messages (
         seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid           TEXT NOT NULL UNIQUE,
         session_id    TEXT NOT NULL REFERENCES conversations (session_id) ON DELETE CASCADE,
         sender        TEXT NOT NULL CHECK (sender IN ('customer', 'staff')),
         staff_user_id TEXT,

@@ -51,7 +51,7 @@ def get_or_create_secret_key(conn: sqlite3.Connection, key: str) -> str:
 
 def start_stream(conn: sqlite3.Connection, stream: Row) -> None:
     conn.execute(
-        "INSERT INTO streams (id, title, description, stream_url, quality, started_at,"
+        "INSERT OR IGNORE INTO streams (id, title, description, stream_url, quality, started_at,"
         " peak_viewers, likes) VALUES (:streamId, :title, :description, :streamUrl,"
         " :quality, :startTime, :viewerCount, 0)",
         stream,
@@ -123,7 +123,7 @@ def stream_likers(conn: sqlite3.Connection, stream_id: str) -> list[str]:
 
 def add_chat_message(conn: sqlite3.Connection, message: Row) -> None:
     conn.execute(
-        "INSERT INTO chat_messages (id, stream_id, username, message, is_admin, sender,"
+        "INSERT OR IGNORE INTO chat_messages (id, stream_id, username, message, is_admin, sender,"
         " created_at) VALUES (:id, :streamId, :username, :message, :isAdmin, :sender,"
         " :timestamp)",
         message,
@@ -176,47 +176,51 @@ def _touch_conversation(
 
 def add_customer_message(
     conn: sqlite3.Connection,
+    uid: str,
     session_id: str,
     customer_name: str | None,
     default_name: str,
     message: str,
     at: str,
-) -> tuple[int, str]:
-    """Store a customer's support message; return its seq and the conversation's name."""
+) -> str:
+    """Store a customer's support message (once per uid); return the conversation's name."""
     name = _touch_conversation(conn, session_id, customer_name, default_name, at)
     cur = conn.execute(
-        "INSERT INTO support_messages (session_id, sender, message, created_at)"
-        " VALUES (?, 'customer', ?, ?)",
-        (session_id, message, at),
+        "INSERT OR IGNORE INTO support_messages (uid, session_id, sender, message, created_at)"
+        " VALUES (?, ?, 'customer', ?, ?)",
+        (uid, session_id, message, at),
     )
-    seq = int(cur.lastrowid or 0)
-    # A customer writing again reopens a resolved conversation.
-    conn.execute(
-        "UPDATE conversations SET last_seq = ?, status = 'open' WHERE session_id = ?",
-        (seq, session_id),
-    )
-    return seq, name
+    if cur.rowcount:
+        # A customer writing again reopens a resolved conversation.
+        conn.execute(
+            "UPDATE conversations SET last_seq = ?, status = 'open' WHERE session_id = ?",
+            (cur.lastrowid, session_id),
+        )
+    return name
 
 
 def add_staff_message(
     conn: sqlite3.Connection,
+    uid: str,
     session_id: str,
     staff_user_id: str,
     default_name: str,
     message: str,
     at: str,
-) -> int:
-    """Store a staff reply (undelivered); answering marks the customer's lines read."""
+) -> None:
+    """Store a staff reply (undelivered, once per uid); it marks the customer's lines read."""
     _touch_conversation(conn, session_id, None, default_name, at)
     cur = conn.execute(
-        "INSERT INTO support_messages (session_id, sender, staff_user_id, message, created_at)"
-        " VALUES (?, 'staff', ?, ?, ?)",
-        (session_id, staff_user_id, message, at),
+        "INSERT OR IGNORE INTO support_messages (uid, session_id, sender, staff_user_id, message,"
+        " created_at) VALUES (?, ?, 'staff', ?, ?, ?)",
+        (uid, session_id, staff_user_id, message, at),
     )
-    seq = int(cur.lastrowid or 0)
-    conn.execute("UPDATE conversations SET last_seq = ? WHERE session_id = ?", (seq, session_id))
+    if cur.rowcount:
+        conn.execute(
+            "UPDATE conversations SET last_seq = ? WHERE session_id = ?",
+            (cur.lastrowid, session_id),
+        )
     mark_conversation_read(conn, session_id, at)
-    return seq
 
 
 def mark_conversation_read(conn: sqlite3.Connection, session_id: str, at: str) -> None:
@@ -227,16 +231,16 @@ def mark_conversation_read(conn: sqlite3.Connection, session_id: str, at: str) -
     )
 
 
-def mark_delivered(conn: sqlite3.Connection, seqs: list[int], at: str) -> None:
+def mark_delivered(conn: sqlite3.Connection, uids: list[str], at: str) -> None:
     conn.executemany(
-        "UPDATE support_messages SET delivered_at = ? WHERE seq = ? AND delivered_at IS NULL",
-        [(at, seq) for seq in seqs],
+        "UPDATE support_messages SET delivered_at = ? WHERE uid = ? AND delivered_at IS NULL",
+        [(at, uid) for uid in uids],
     )
 
 
 def undelivered_replies(conn: sqlite3.Connection, session_id: str) -> list[Row]:
     rows = conn.execute(
-        "SELECT seq, message, created_at FROM support_messages WHERE session_id = ?"
+        "SELECT uid, message, created_at FROM support_messages WHERE session_id = ?"
         " AND sender = 'staff' AND delivered_at IS NULL ORDER BY seq",
         (session_id,),
     ).fetchall()
