@@ -85,6 +85,7 @@ class RunningHub:
         self.overrides = overrides
         self.clients: list[WsClient] = []
         self.store: Store | None = None
+        self.cluster: Any = None
         self.hub: Hub | None = None
         self.server: HubServer | None = None
 
@@ -96,6 +97,11 @@ class RunningHub:
         self.store.open()
         self.hub = Hub(settings, self.store)
         self.hub.load()
+        self.cluster = None
+        if settings.redis_url:
+            from wrencos_studio.hub.cluster import join_cluster
+
+            self.cluster = await join_cluster(self.hub, settings.redis_url)
         self.server = HubServer(self.hub)
         await self.server.start()
 
@@ -107,6 +113,9 @@ class RunningHub:
             await self.server.stop()
         if self.hub is not None:
             await self.hub.drain()
+        if self.cluster is not None:
+            await self.cluster.stop()
+            self.cluster = None
         if self.store is not None:
             await self.store.close()
 

@@ -161,6 +161,16 @@ async def run_server(settings: Settings, on_ready: Callable[[str], None] | None 
         )
         store.close_sync()
         return 2
+    cluster = None
+    if settings.redis_url:
+        from wrencos_studio.hub.cluster import ClusterError, join_cluster
+
+        try:
+            cluster = await join_cluster(hub, settings.redis_url)
+        except ClusterError as exc:
+            print(f"wrencos-studio: {exc}", file=sys.stderr)
+            store.close_sync()
+            return 2
     try:
         server = HubServer(hub)
         try:
@@ -183,6 +193,8 @@ async def run_server(settings: Settings, on_ready: Callable[[str], None] | None 
         await server.stop()
         await hub.drain()
     finally:
+        if cluster is not None:
+            await cluster.stop()
         await store.close()
     log.info("stopped cleanly")
     return 0

@@ -319,6 +319,8 @@ class Hub:
                 raise ProtocolError(p.ERR_NOT_AUTHORIZED)
             if spec.access is p.Access.STAFF and not client.is_admin:
                 raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+            if spec.access is p.Access.NON_STAFF and client.is_admin:
+                raise ProtocolError(p.ERR_NOT_AUTHORIZED)
             message = spec.build(obj)
             if spec.rate is not None and not self._take(client, spec.rate):
                 raise ProtocolError(p.ERR_RATE_LIMITED)
@@ -803,8 +805,6 @@ class Hub:
         return f"Customer #{sid[-5:]}"
 
     async def on_customer_message(self, client: Client, msg: p.CustomerMessage) -> None:
-        if client.is_admin:
-            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         # An unregistered seed client may name its session: a sessionId is a bearer secret.
         sid = client.session_id if client.kind == CUSTOMER else msg.session_id
         if sid is None:

@@ -80,6 +80,8 @@ class Access(enum.Enum):
     STAFF = "staff"
     #: Role ``admin`` only (going live, pinning, broadcasting).
     ADMIN = "admin"
+    #: Anyone but an admin connection (a customer's own messages).
+    NON_STAFF = "non_staff"
 
 
 # -- decoding ----------------------------------------------------------------------------
@@ -419,7 +421,7 @@ class ChatMessage:
     username: str | None = field(max_chars=NAME_MAX_CHARS, strip=True, default=None)
 
 
-@message("customer_message", rate="support")
+@message("customer_message", access=Access.NON_STAFF, rate="support")
 @dataclasses.dataclass(frozen=True, slots=True)
 class CustomerMessage:
     TYPE: ClassVar[str]

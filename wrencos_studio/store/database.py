@@ -44,6 +44,7 @@ MIGRATIONS: list[str] = [
         stream_id TEXT NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
         public_id TEXT NOT NULL,
         liked_at  TEXT NOT NULL,
+        ord       INTEGER NOT NULL,
         PRIMARY KEY (stream_id, public_id)
     ) WITHOUT ROWID;
     CREATE TABLE chat_messages (

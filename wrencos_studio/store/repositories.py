@@ -95,8 +95,10 @@ def set_like(
 ) -> None:
     if liked:
         conn.execute(
-            "INSERT OR IGNORE INTO stream_likes (stream_id, public_id, liked_at) VALUES (?, ?, ?)",
-            (stream_id, public_id, at),
+            "INSERT OR IGNORE INTO stream_likes (stream_id, public_id, liked_at, ord)"
+            " VALUES (?, ?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM stream_likes"
+            " WHERE stream_id = ?))",
+            (stream_id, public_id, at, stream_id),
         )
     else:
         conn.execute(
@@ -112,7 +114,7 @@ def set_like(
 
 def stream_likers(conn: sqlite3.Connection, stream_id: str) -> list[str]:
     rows = conn.execute(
-        "SELECT public_id FROM stream_likes WHERE stream_id = ? ORDER BY liked_at, public_id",
+        "SELECT public_id FROM stream_likes WHERE stream_id = ? ORDER BY ord",
         (stream_id,),
     ).fetchall()
     return [r["public_id"] for r in rows]

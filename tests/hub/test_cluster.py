@@ -1,0 +1,238 @@
+"""Several hubs acting as one through a real redis-server (WRENCOS_REDIS_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningHub, WsClient
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is needed for the cluster tests (apt-get install redis-server)"
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        import time
+
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
+    import redis.asyncio as redis
+
+    r = redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    a = RunningHub(tmp_path / "a", redis_url=redis_url)
+    b = RunningHub(tmp_path / "b", redis_url=redis_url)
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_stream_chat_and_viewers_span_hubs(pair: tuple[RunningHub, RunningHub]) -> None:
+    """Going live on one hub reaches customers on the other; chat and viewers are shared."""
+    a, b = pair
+    admin = await a.admin()
+    on_b = await b.customer("viewer-b")
+    started = await a.live(admin, "Both hubs")
+    got = await on_b.expect("stream_started")
+    assert got["streamData"]["streamId"] == started["streamData"]["streamId"]
+    on_a = await a.customer("viewer-a")
+    assert (await admin.expect("stream_update", viewerCount=2))["viewerCount"] == 2
+    # The same session on both hubs is still one viewer.
+    twin = await b.customer("viewer-a")
+    await on_b.send({"type": "chat_message", "message": "hello from b", "username": "Bee"})
+    msg = await admin.expect("chat_message")
+    assert msg["message"] == "hello from b" and msg["isAdmin"] is False
+    assert (await on_a.expect("chat_message"))["id"] == msg["id"]
+    await asyncio.sleep(0.2)
+    assert a.hub is not None and a.hub.viewer_count == 2
+    await twin.close()
+    await on_b.close()
+    assert (await admin.expect("stream_update", viewerCount=1))["viewerCount"] == 1
+    late = await b.customer("late")
+    history = next(m for m in late.joined if m["type"] == "chat_history")
+    assert [m["message"] for m in history["messages"]] == ["hello from b"]
+
+
+async def test_only_one_hub_can_be_live(pair: tuple[RunningHub, RunningHub]) -> None:
+    """A second start on another hub is "Stream already active"; stop ends it everywhere."""
+    a, b = pair
+    admin_a = await a.admin()
+    admin_b = await b.admin("bob")
+    await a.live(admin_a)
+    await admin_b.expect("stream_started")
+    await admin_b.send({"type": "start_stream", "title": "mine"})
+    assert await admin_b.expect("error") == {"type": "error", "message": "Stream already active"}
+    await admin_b.send({"type": "stop_stream"})
+    stopped = await admin_a.expect("stream_stopped")
+    assert (await admin_b.expect("stream_stopped"))["streamId"] == stopped["streamId"]
+    await admin_b.send({"type": "start_stream", "title": "now mine"})
+    assert (await admin_a.expect("stream_started"))["streamData"]["title"] == "now mine"
+
+
+async def test_likes_and_pins_span_hubs(pair: tuple[RunningHub, RunningHub]) -> None:
+    """A like on one hub shows on the other; pins reach every customer."""
+    a, b = pair
+    admin = await a.admin()
+    await a.live(admin)
+    fan = await b.customer("fan")
+    public_id = fan.joined[0]["publicId"]
+    await fan.send({"type": "toggle_like"})
+    assert (await admin.expect("stream_update", likes=1))["likedBy"] == [public_id]
+    await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "p1"}]})
+    assert (await fan.expect("pinned_products_updated"))["pinnedProducts"] == [{"productId": "p1"}]
+
+
+async def test_support_across_hubs_including_offline_delivery(
+    pair: tuple[RunningHub, RunningHub],
+) -> None:
+    """Customer on one hub, staff on the other; a reply to an offline customer waits."""
+    a, b = pair
+    staff = await b.admin("sam", role="staff")
+    customer = await a.customer("needs-help")
+    await customer.send({"type": "customer_message", "message": "Is it in stock?"})
+    got = await staff.expect("customer_message")
+    assert got["sessionId"] == "needs-help"
+    await staff.send({"type": "staff_message", "sessionId": "needs-help", "content": "Yes!"})
+    assert (await customer.expect("staff_reply"))["message"] == "Yes!"
+    await customer.close()
+    await asyncio.sleep(0.2)
+    await staff.send(
+        {"type": "staff_message", "sessionId": "needs-help", "content": "Restocked too"}
+    )
+    await staff.sync()
+    await asyncio.sleep(0.3)
+    back = await b.customer("needs-help")
+    replies = [m["message"] for m in back.joined if m["type"] == "staff_reply"]
+    assert replies == ["Restocked too"]
+    # Hub a's copy of the conversation has both sides.
+    admin_a = await a.admin()
+    conv = await admin_a.request(
+        {"type": "get_conversation", "sessionId": "needs-help"}, "conversation"
+    )
+    assert [m["message"] for m in conv["messages"]] == ["Is it in stock?", "Yes!", "Restocked too"]
+
+
+async def _peer(c: WsClient, peer_id: str, user_type: str) -> None:
+    await c.send({"type": "webrtc_register", "peerId": peer_id, "userType": user_type})
+    await c.expect("webrtc_registered")
+
+
+async def test_webrtc_signalling_across_hubs(pair: tuple[RunningHub, RunningHub]) -> None:
+    """Broadcaster on one hub, viewer on the other: announce, offer, answer, candidates."""
+    a, b = pair
+    studio = await a.admin()
+    await _peer(studio, "studio", "admin")
+    early = await b.customer("early")
+    await _peer(early, "peer-early", "customer")
+    await studio.send({"type": "webrtc_broadcast_start", "peerId": "studio"})
+    assert (await early.expect("webrtc_broadcaster_available"))["broadcaster"] == "studio"
+    assert (await studio.expect("webrtc_new_customer"))["customerId"] == "peer-early"
+    late = await b.customer("late")
+    await _peer(late, "peer-late", "customer")
+    await late.expect("webrtc_broadcaster_available")
+    assert (await studio.expect("webrtc_new_customer"))["customerId"] == "peer-late"
+    await studio.send({"type": "webrtc_offer", "to": "peer-late", "offer": {"sdp": "o"}})
+    offer = await late.expect("webrtc_offer")
+    assert offer["from"] == "studio" and offer["offer"] == {"sdp": "o"}
+    await late.send({"type": "webrtc_answer", "to": "studio", "answer": {"sdp": "a"}})
+    assert (await studio.expect("webrtc_answer"))["from"] == "peer-late"
+    await late.send({"type": "webrtc_offer", "to": "peer-early", "offer": {"sdp": "x"}})
+    assert await late.expect("error") == {"type": "error", "message": "Not authorized"}
+    await studio.close()
+    assert (await early.expect("webrtc_broadcast_stopped"))["broadcaster"] == "studio"
+
+
+async def test_a_hub_joining_late_adopts_the_live_state(tmp_path: Path, redis_url: str) -> None:
+    """A hub started while another is live serves the same stream, chat, likes and pins."""
+    import redis.asyncio as redis
+
+    r = redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    a = RunningHub(tmp_path / "a", redis_url=redis_url)
+    await a.start()
+    c = RunningHub(tmp_path / "c", redis_url=redis_url)
+    try:
+        admin = await a.admin()
+        started = await a.live(admin, "Early bird")
+        await admin.send({"type": "chat_message", "message": "first!"})
+        await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "x"}]})
+        await admin.send({"type": "toggle_like"})
+        await admin.expect("stream_update", likes=1)
+        await c.start()
+        joined = await c.customer("newcomer")
+        by_type = {m["type"]: m for m in joined.joined}
+        data = by_type["stream_started"]["streamData"]
+        assert data["streamId"] == started["streamData"]["streamId"]
+        assert data["likes"] == 1
+        assert [m["message"] for m in by_type["chat_history"]["messages"]] == ["first!"]
+        assert by_type["pinned_products_updated"]["pinnedProducts"] == [{"productId": "x"}]
+    finally:
+        await c.stop()
+        await a.stop()
+
+
+def test_serve_with_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
+    """An unreachable WRENCOS_REDIS_URL stops `serve` with exit 2 and a message."""
+    env = {
+        **os.environ,
+        "WRENCOS_DATA_DIR": str(tmp_path),
+        "WRENCOS_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "Redis" in out.stderr and "Traceback" not in out.stderr
