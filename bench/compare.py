@@ -83,7 +83,20 @@ def main(path: str) -> int:
             f"{'':13}  ours/baseline: deliv/s x{fmt(rd, '.2f')}  "
             f"p99 x{fmt(rp, '.2f')}  cpu x{fmt(rc, '.2f')}"
         )
-        verdicts.append((f"deliveries/s >= baseline at {lv}", rd is not None and rd >= 1.0))
+        # When both delivered everything, deliveries/s is the offered load (N x R) and the
+        # ratio is 1.00 up to when the last message happened to land: allow 1 % for that.
+        both_complete = all(
+            x.get("expected_deliveries") and x.get("delivered") == x.get("expected_deliveries")
+            for x in (b, o)
+        )
+        floor = 0.99 if both_complete else 1.0
+        verdicts.append(
+            (
+                f"deliveries/s >= baseline at {lv}"
+                + (" (both at the offered load: within 1 %)" if both_complete else ""),
+                rd is not None and rd >= floor,
+            )
+        )
         verdicts.append((f"p99 <= baseline at {lv}", rp is not None and rp <= 1.0))
         n, rate = lv.split(":")[:2]
         if (n, rate) == ("2000", "50"):
