@@ -19,8 +19,6 @@ __all__ = ["main", "run_server"]
 
 log = logging.getLogger("wrencos_studio")
 
-SOURCES_AVAILABLE = ("none",)
-
 
 def _port(text: str) -> int:
     try:
@@ -33,13 +31,35 @@ def _port(text: str) -> int:
 
 
 def _source(text: str) -> str:
-    if text not in SOURCES_AVAILABLE:
-        raise argparse.ArgumentTypeError(
-            f"source {text!r} is not available in this build (only: "
-            + ", ".join(SOURCES_AVAILABLE)
-            + "); the broadcaster brings testsrc, files and cameras"
-        )
+    from wrencos_studio.media.sources import SourceError, parse_source
+
+    try:
+        parse_source(text)
+    except SourceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _video_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size like 1280x720: {text!r}") from None
+    if not (160 <= w <= 3840 and 120 <= h <= 2160):
+        raise argparse.ArgumentTypeError(f"size out of range: {text}")
+    return w, h
+
+
+def _bitrate(text: str) -> int:
+    t = text.lower().strip()
+    mult = 1000 if t.endswith("k") else 1_000_000 if t.endswith("m") else 1
+    try:
+        value = int(float(t.rstrip("km")) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a bitrate like 2500k or 2.5m: {text!r}") from None
+    if not 100_000 <= value <= 20_000_000:
+        raise argparse.ArgumentTypeError(f"bitrate out of range (100k-20m): {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,8 +109,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "--source",
         type=_source,
         default="none",
-        help="what the broadcaster sends (this build: none)",
+        help="what the broadcaster sends: none (default), testsrc, camera[:DEVICE], "
+        "or a video file (looped)",
     )
+    p.add_argument("--video-size", type=_video_size, default=(1280, 720), metavar="WxH",
+                   help="broadcast resolution (default 1280x720)")
+    p.add_argument("--fps", type=int, choices=range(1, 61), default=30, metavar="N",
+                   help="broadcast frame rate (default 30)")
+    p.add_argument("--bitrate", type=_bitrate, default=2_500_000,
+                   help="video bitrate, e.g. 2500k (default)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in the foreground (Ctrl+C stops it)",
         file=sys.stderr,
     )
-    return _cmd_serve(argparse.Namespace(host="0.0.0.0", port=3000, data_dir=None, source="none"))
+    return _cmd_serve(build_parser().parse_args(["serve"]))
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -134,17 +161,27 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
+        settings = Settings.from_env(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            video_width=args.video_size[0],
+            video_height=args.video_size[1],
+            video_fps=args.fps,
+            video_bitrate=args.bitrate,
+        )
     except OSError as exc:
         print(f"wrencos-studio serve: cannot use the data dir: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run_server(settings))
+        return asyncio.run(run_server(settings, source=args.source))
     except KeyboardInterrupt:
         return 0
 
 
-async def run_server(settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+async def run_server(
+    settings: Settings, on_ready: Callable[[str], None] | None = None, source: str = "none"
+) -> int:
     """Run the hub until SIGINT/SIGTERM; 0 on a clean stop, 2 if it could not start."""
     from wrencos_studio.hub.core import Hub
     from wrencos_studio.hub.server import HubServer
@@ -184,12 +221,32 @@ async def run_server(settings: Settings, on_ready: Callable[[str], None] | None 
             return 2
         stop = asyncio.Event()
         _install_signal_handlers(stop)
+        broadcaster = None
+        if source != "none":
+            from wrencos_studio.media.broadcaster import Broadcaster, parse_ice_servers
+            from wrencos_studio.media.encoder import VideoSettings
+            from wrencos_studio.media.sources import parse_source
+
+            broadcaster = Broadcaster(
+                hub,
+                parse_source(source),
+                VideoSettings(
+                    settings.video_width,
+                    settings.video_height,
+                    settings.video_fps,
+                    settings.video_bitrate,
+                ),
+                parse_ice_servers(settings.ice_servers),
+            )
+            await broadcaster.start()
         url = f"http://{settings.host}:{server.port}"
         print(f"listening on {url}", flush=True)
         if on_ready is not None:
             on_ready(url)
         await stop.wait()
         log.info("stopping")
+        if broadcaster is not None:
+            await broadcaster.stop()
         await server.stop()
         await hub.drain()
     finally:

@@ -96,6 +96,14 @@ class Settings:
     ping_timeout_s: float = 20.0
     close_timeout_s: float = 2.0
     shop_url_pattern: str = ""
+    # Media (the broadcaster).
+    video_width: int = 1280
+    video_height: int = 720
+    video_fps: int = 30
+    video_bitrate: int = 2_500_000
+    #: STUN/TURN servers, e.g. "stun:stun.example.org:3478"; none by default, so nothing
+    #: outside the machine is contacted unless configured.
+    ice_servers: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -104,6 +112,7 @@ class Settings:
         settings.allowed_origins = _split_csv(os.environ.get("WRENCOS_ALLOWED_ORIGINS"))
         settings.redis_url = os.environ.get("WRENCOS_REDIS_URL") or None
         settings.shop_url_pattern = os.environ.get("WRENCOS_SHOP_URL_PATTERN", "")
+        settings.ice_servers = os.environ.get("WRENCOS_ICE_SERVERS", "")
         for key, value in overrides.items():
             if value is not None:
                 setattr(settings, key, value)

@@ -211,6 +211,8 @@ class Hub:
         self.store = store
         self.stats = HubStats()
         self.cluster: Cluster | None = None
+        # The media broadcaster, when this process broadcasts (it sets itself here).
+        self.media: Any = None
         self.node_id = secrets.token_hex(4)
         self.clients: set[Client] = set()
         self.registered: set[Client] = set()  # customers and admins: broadcasts reach them
@@ -886,6 +888,10 @@ class Hub:
 
     async def on_ping(self, client: Client, msg: p.Ping) -> None:
         self.send(client, {"type": "pong"})
+
+    async def on_get_media_stats(self, client: Client, msg: p.GetMediaStats) -> None:
+        stats = self.media.stats() if self.media is not None else {"source": "none"}
+        self.send(client, {"type": "media_stats", "stats": stats})
 
     # -- product catalog ---------------------------------------------------------------
 

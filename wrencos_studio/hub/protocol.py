@@ -466,6 +466,14 @@ class Ping:
     TYPE: ClassVar[str]
 
 
+@message("get_media_stats", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetMediaStats:
+    """The broadcaster's figures: encode fps and cost, viewers by transport, per viewer."""
+
+    TYPE: ClassVar[str]
+
+
 @message("webrtc_register")
 @dataclasses.dataclass(frozen=True, slots=True)
 class WebrtcRegister:

@@ -1,0 +1,333 @@
+"""The WebRTC broadcaster: an in-process admin client of the hub that offers the one encoded
+stream to every customer peer, using the seed's signalling messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from wrencos_studio.hub.auth import mint_token
+from wrencos_studio.hub.core import Client, Hub, Outgoing
+from wrencos_studio.media.encoder import VideoSettings
+from wrencos_studio.media.fanout import Fanout, PacketTrack, attach_sender
+from wrencos_studio.media.sources import MediaPipeline, SourceSpec
+
+__all__ = ["Broadcaster", "parse_ice_servers"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_QUEUE = 90  # ~3 s at 30 fps: a viewer further behind restarts at a keyframe
+AUDIO_QUEUE = 100  # 2 s of 20 ms packets
+CONNECT_TIMEOUT_S = 30.0
+
+
+def parse_ice_servers(text: str | None) -> list[RTCIceServer]:
+    """``stun:host:port,turn:user:pass@host:port`` (comma list); empty: none at all."""
+    servers: list[RTCIceServer] = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith(("turn:", "turns:")) and "@" in part:
+            scheme, _, rest = part.partition(":")
+            cred, _, host = rest.rpartition("@")
+            user, _, password = cred.partition(":")
+            servers.append(
+                RTCIceServer(urls=f"{scheme}:{host}", username=user, credential=password)
+            )
+        else:
+            servers.append(RTCIceServer(urls=part))
+    return servers
+
+
+class _HubInbox:
+    """The broadcaster's sink: hub messages arrive as dicts on the loop."""
+
+    def __init__(self, handler: Any) -> None:
+        self._handler = handler
+        self._loop = asyncio.get_running_loop()
+
+    def deliver(self, message: Outgoing) -> bool:
+        self._loop.call_soon(self._handler, json.loads(message.payload))
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+    async def confirm(self) -> bool:
+        return True
+
+
+@dataclass(slots=True)
+class Viewer:
+    peer_id: str
+    pc: RTCPeerConnection
+    video: PacketTrack
+    audio: PacketTrack
+    created: float = field(default_factory=time.monotonic)
+    connected_at: float | None = None
+    state: str = "new"
+    rtt_ms: float | None = None
+    packets_lost: int = 0
+    bitrate_kbps: float = 0.0
+    _last_bytes: int = 0
+    _last_t: float = 0.0
+
+
+class Broadcaster:
+    """Goes live on the hub as a WebRTC peer and serves each customer peer an offer."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        spec: SourceSpec,
+        video: VideoSettings | None = None,
+        ice_servers: list[RTCIceServer] | None = None,
+        max_viewers: int = 200,
+    ) -> None:
+        self.hub = hub
+        self.spec = spec
+        self.video_settings = video or VideoSettings()
+        self.ice_servers = ice_servers or []
+        self.max_viewers = max_viewers
+        self.peer_id = f"studio-{secrets.token_hex(4)}"
+        self.viewers: dict[str, Viewer] = {}
+        self.pipeline: MediaPipeline | None = None
+        self.fanout: Fanout | None = None
+        self.client: Client | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stats_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.fanout = Fanout(self._request_keyframe)
+        self.pipeline = MediaPipeline(
+            self.spec, self.video_settings, loop, self.fanout.on_video, self.fanout.on_audio
+        )
+        self.pipeline.start()
+        self.client = self.hub.connect(_HubInbox(self._on_hub_message), "broadcaster")
+        token = mint_token(
+            self.hub.settings.jwt_secret, "studio-broadcaster", "admin", 10 * 365 * 86400
+        )
+        await self._say({"type": "register_admin", "token": token})
+        await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})
+        await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
+        self.hub.media = self
+        self._stats_task = asyncio.create_task(self._poll_stats(), name="media-stats")
+        log.info("broadcasting %s as peer %s", self.spec.kind, self.peer_id)
+
+    async def stop(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+        if self.client is not None:
+            await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
+        for viewer in list(self.viewers.values()):
+            await self._drop(viewer)
+        for task in list(self._tasks):
+            task.cancel()
+        if self.pipeline is not None:
+            await asyncio.to_thread(self.pipeline.stop)
+        if self.client is not None:
+            self.hub.disconnect(self.client)
+            self.client = None
+        if getattr(self.hub, "media", None) is self:
+            self.hub.media = None
+
+    async def _say(self, message: dict[str, Any]) -> None:
+        assert self.client is not None
+        await self.hub.handle(self.client, json.dumps(message))
+
+    def _request_keyframe(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.request_keyframe()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- signalling ------------------------------------------------------------------
+
+    def _on_hub_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "webrtc_new_customer":
+            self._spawn(self._offer(str(msg["customerId"])))
+        elif kind == "webrtc_answer":
+            self._spawn(self._answer(msg))
+        elif kind == "webrtc_ice_candidate":
+            self._spawn(self._candidate(msg))
+        elif kind == "error":
+            log.warning("hub refused a broadcaster message: %s", msg.get("message"))
+
+    async def _offer(self, customer: str) -> None:
+        old = self.viewers.pop(customer, None)
+        if old is not None:  # the same peer again (a reconnect): start over
+            await self._drop(old)
+        if len(self.viewers) >= self.max_viewers:
+            log.warning("viewer limit (%d) reached; not serving %s", self.max_viewers, customer)
+            return
+        assert self.fanout is not None
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
+        video = PacketTrack("video", VIDEO_QUEUE, self._request_keyframe)
+        audio = PacketTrack("audio", AUDIO_QUEUE, lambda: None)
+        viewer = Viewer(customer, pc, video, audio)
+        self.viewers[customer] = viewer
+        vsender = pc.addTrack(video)
+        asender = pc.addTrack(audio)
+        for transceiver in pc.getTransceivers():
+            kind = transceiver.kind
+            caps = RTCRtpSender.getCapabilities(kind).codecs
+            wanted = "video/H264" if kind == "video" else "audio/opus"
+            prefs = [c for c in caps if c.mimeType == wanted]
+            if kind == "video":
+                prefs = [c for c in prefs if "packetization-mode=1" in _fmtp(c)] or prefs
+            transceiver.setCodecPreferences(prefs)
+        attach_sender(vsender, self._request_keyframe)
+        attach_sender(asender, lambda: None)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            viewer.state = pc.connectionState
+            if pc.connectionState == "connected":
+                viewer.connected_at = time.monotonic()
+                video.restart()
+                self._request_keyframe()
+            elif pc.connectionState in ("failed", "closed"):
+                if self.viewers.get(customer) is viewer:
+                    del self.viewers[customer]
+                await self._drop(viewer)
+
+        self.fanout.add(video)
+        self.fanout.add(audio)
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)
+        await self._say(
+            {
+                "type": "webrtc_offer",
+                "to": customer,
+                "offer": {"type": "offer", "sdp": pc.localDescription.sdp},
+            }
+        )
+        self._spawn(self._expire_if_unconnected(viewer))
+
+    async def _expire_if_unconnected(self, viewer: Viewer) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        if viewer.connected_at is None and self.viewers.get(viewer.peer_id) is viewer:
+            del self.viewers[viewer.peer_id]
+            await self._drop(viewer)
+
+    async def _answer(self, msg: dict[str, Any]) -> None:
+        viewer = self.viewers.get(str(msg.get("from")))
+        answer = msg.get("answer")
+        if viewer is None or not isinstance(answer, dict) or not isinstance(answer.get("sdp"), str):
+            return
+        try:
+            await viewer.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=answer["sdp"], type="answer")
+            )
+        except Exception as exc:
+            log.warning("bad answer from %s: %s", viewer.peer_id, exc)
+            self.viewers.pop(viewer.peer_id, None)
+            await self._drop(viewer)
+
+    async def _candidate(self, msg: dict[str, Any]) -> None:
+        viewer = self.viewers.get(str(msg.get("from")))
+        cand = msg.get("candidate")
+        if viewer is None or not isinstance(cand, dict):
+            return
+        text = cand.get("candidate")
+        if not isinstance(text, str) or not text:
+            return
+        try:
+            candidate = candidate_from_sdp(text.removeprefix("candidate:"))
+            candidate.sdpMid = cand.get("sdpMid")
+            candidate.sdpMLineIndex = cand.get("sdpMLineIndex")
+            await viewer.pc.addIceCandidate(candidate)
+        except Exception as exc:
+            log.debug("ignoring candidate from %s: %s", viewer.peer_id, exc)
+
+    async def _drop(self, viewer: Viewer) -> None:
+        if self.fanout is not None:
+            self.fanout.remove(viewer.video)
+            self.fanout.remove(viewer.audio)
+        viewer.video.stop()
+        viewer.audio.stop()
+        with contextlib.suppress(Exception):
+            await viewer.pc.close()
+
+    # -- stats -----------------------------------------------------------------------
+
+    async def _poll_stats(self) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            for viewer in list(self.viewers.values()):
+                if viewer.connected_at is None:
+                    continue
+                with contextlib.suppress(Exception):
+                    report = await viewer.pc.getStats()
+                    for stat in report.values():
+                        if stat.type == "remote-inbound-rtp" and stat.kind == "video":
+                            if stat.roundTripTime is not None:
+                                viewer.rtt_ms = round(stat.roundTripTime * 1000, 1)
+                            viewer.packets_lost = int(stat.packetsLost or 0)
+                now = time.monotonic()
+                total = viewer.video.bytes + viewer.audio.bytes
+                if viewer._last_t:
+                    dt = now - viewer._last_t
+                    viewer.bitrate_kbps = round((total - viewer._last_bytes) * 8 / dt / 1000, 1)
+                viewer._last_bytes, viewer._last_t = total, now
+
+    def stats(self) -> dict[str, Any]:
+        """Per viewer and overall figures, for the studio, /metrics and admins."""
+        p = self.pipeline
+        enc = p.video if p is not None else None
+        viewers = [
+            {
+                "peerId": v.peer_id,
+                "transport": "webrtc",
+                "state": v.state,
+                "rttMs": v.rtt_ms,
+                "packetsLost": v.packets_lost,
+                "bitrateKbps": v.bitrate_kbps,
+                "resyncs": v.video.resyncs,
+                "framesSent": v.video.sent,
+            }
+            for v in self.viewers.values()
+        ]
+        return {
+            "source": self.spec.kind,
+            "error": p.error if p is not None else None,
+            "encodeFps": round(p.stats.fps, 1) if p is not None else 0.0,
+            "encodeMsPerFrame": round(enc.encode_ms_total / enc.frames, 2)
+            if enc is not None and enc.frames
+            else 0.0,
+            "keyframes": enc.keyframes if enc is not None else 0,
+            "bytesOut": sum(v.video.bytes + v.audio.bytes for v in self.viewers.values()),
+            "viewersByTransport": {
+                "webrtc": sum(1 for v in self.viewers.values() if v.state == "connected"),
+                "fallback": 0,
+            },
+            "viewers": viewers,
+        }
+
+
+def _fmtp(codec: Any) -> str:
+    params = getattr(codec, "parameters", {}) or {}
+    return ";".join(f"{k}={v}" for k, v in params.items())

@@ -1,0 +1,126 @@
+"""A headless viewer for tests and benchmarks: joins like a customer's browser (the seed's
+signalling), receives the WebRTC stream with aiortc, and reports frames, frame rate,
+time to first frame and glass-to-glass latency read from the test source's stamps.
+
+    python -m wrencos_studio.media.probe ws://127.0.0.1:3000 --seconds 5 [--viewers N]
+
+prints one JSON object per viewer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import sys
+import time
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from websockets.asyncio.client import connect
+
+from wrencos_studio.media.testsrc import read_stamp, stamp_age_ms
+
+__all__ = ["watch"]
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1)
+
+
+async def watch(url: str, seconds: float, decode_every: int = 1,
+                origin: str | None = None) -> dict[str, Any]:
+    """Watch for ``seconds`` after the first frame; return what was received."""
+    t0 = time.monotonic()
+    peer_id = f"probe-{secrets.token_hex(4)}"
+    result: dict[str, Any] = {"peerId": peer_id, "frames": 0, "audioFrames": 0,
+                              "stamped": 0, "firstFrameMs": None}
+    latencies: list[float] = []
+    first_frame = asyncio.get_running_loop().create_future()
+    pc = RTCPeerConnection()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def read_video(track: Any) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                result["frames"] += 1
+                if result["frames"] % decode_every == 0:
+                    stamp = read_stamp(frame)
+                    if stamp is not None:
+                        result["stamped"] += 1
+                        latencies.append(stamp_age_ms(stamp))
+                if not first_frame.done():
+                    first_frame.set_result(time.monotonic())
+        except MediaStreamError:
+            pass
+
+    async def read_audio(track: Any) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                result["audioFrames"] += 1
+
+    @pc.on("track")
+    def on_track(track: Any) -> None:
+        reader = read_video if track.kind == "video" else read_audio
+        tasks.append(asyncio.ensure_future(reader(track)))
+
+    async with connect(url, origin=origin, max_size=2**20) as ws:
+        await ws.send(json.dumps({"type": "register", "sessionId": f"s-{peer_id}"}))
+        await ws.send(json.dumps({"type": "webrtc_register", "peerId": peer_id,
+                                  "userType": "customer"}))
+
+        async def signalling() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                if msg.get("type") == "webrtc_offer":
+                    await pc.setRemoteDescription(RTCSessionDescription(**msg["offer"]))
+                    await pc.setLocalDescription(await pc.createAnswer())
+                    await ws.send(json.dumps({
+                        "type": "webrtc_answer", "to": msg["from"],
+                        "answer": {"type": "answer", "sdp": pc.localDescription.sdp},
+                    }))
+
+        sig = asyncio.ensure_future(signalling())
+        try:
+            started = await asyncio.wait_for(first_frame, 30)
+            result["firstFrameMs"] = round((started - t0) * 1000, 1)
+            frames_at_first = result["frames"]
+            await asyncio.sleep(seconds)
+            result["fps"] = round((result["frames"] - frames_at_first) / seconds, 1)
+        except TimeoutError:
+            result["error"] = "no video within 30 s"
+        finally:
+            sig.cancel()
+            for t in tasks:
+                t.cancel()
+            await pc.close()
+    result["latencyP50Ms"] = _percentile(latencies, 0.5)
+    result["latencyP95Ms"] = _percentile(latencies, 0.95)
+    return result
+
+
+async def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="wrencos-probe", description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--viewers", type=int, default=1)
+    parser.add_argument("--decode-every", type=int, default=1,
+                        help="read the stamp of every Nth frame (all are decoded)")
+    args = parser.parse_args(argv)
+    results = await asyncio.gather(*(watch(args.url, args.seconds, args.decode_every)
+                                     for _ in range(args.viewers)))
+    for r in results:
+        print(json.dumps(r), flush=True)
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main(sys.argv[1:])))

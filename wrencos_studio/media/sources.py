@@ -1,0 +1,257 @@
+"""Capture threads: the synthetic test source, a looped video file, a camera and microphone
+(PyAV: v4l2/ALSA on Linux, avfoundation on macOS, dshow on Windows). Each encodes once
+and hands packets to the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+
+from wrencos_studio.media.encoder import AudioEncoder, VideoEncoder, VideoSettings
+from wrencos_studio.media.testsrc import BeepGenerator, TestPattern
+
+__all__ = ["MediaPipeline", "SourceError", "list_cameras", "parse_source"]
+
+log = logging.getLogger(__name__)
+
+PacketSink = Callable[[av.Packet], None]
+
+
+class SourceError(Exception):
+    """A source could not be opened (missing, busy, unsupported); the text says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    kind: str  # "none" | "testsrc" | "file" | "camera"
+    target: str = ""
+
+
+def parse_source(text: str) -> SourceSpec:
+    """``none``, ``testsrc``, ``camera`` / ``camera:DEVICE``, or a video file path."""
+    if text in ("none", "testsrc"):
+        return SourceSpec(text)
+    if text == "camera" or text.startswith("camera:"):
+        return SourceSpec("camera", text.partition(":")[2])
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise SourceError(
+            f"no such video file: {text} (sources: none, testsrc, camera[:DEVICE], or a file)"
+        )
+    return SourceSpec("file", str(path))
+
+
+def list_cameras() -> list[str]:
+    """Camera devices this machine shows (Linux: /dev/video*; elsewhere: index 0)."""
+    if sys.platform.startswith("linux"):
+        return sorted(glob.glob("/dev/video*"))
+    return ["0"]
+
+
+def _camera_input(device: str) -> tuple[str, str]:
+    if sys.platform.startswith("linux"):
+        return device or "/dev/video0", "v4l2"
+    if sys.platform == "darwin":
+        return f"{device or '0'}:none", "avfoundation"
+    return f"video={device}" if device else "video=0", "dshow"
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    video_frames: int = 0
+    audio_frames: int = 0
+    video_bytes: int = 0
+    audio_bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+    fps_window: list[float] = field(default_factory=list)
+
+    def frame_done(self) -> None:
+        now = time.monotonic()
+        self.video_frames += 1
+        self.fps_window.append(now)
+        while self.fps_window and now - self.fps_window[0] > 2.0:
+            self.fps_window.pop(0)
+
+    @property
+    def fps(self) -> float:
+        w = self.fps_window
+        if len(w) < 2:
+            return 0.0
+        return (len(w) - 1) / max(1e-6, w[-1] - w[0])
+
+
+class MediaPipeline:
+    """One source, captured and encoded once in threads; packets go to the loop."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        settings: VideoSettings,
+        loop: asyncio.AbstractEventLoop,
+        on_video: PacketSink,
+        on_audio: PacketSink,
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.loop = loop
+        self.on_video = on_video
+        self.on_audio = on_audio
+        self.video = VideoEncoder(settings)
+        self.audio = AudioEncoder()
+        self.stats = PipelineStats()
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- control -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        targets: list[Callable[[], None]] = []
+        if self.spec.kind == "testsrc":
+            targets = [self._run_testsrc_video, self._run_testsrc_audio]
+        elif self.spec.kind == "file":
+            targets = [self._run_file]
+        elif self.spec.kind == "camera":
+            targets = [self._run_camera]
+        for target in targets:
+            t = threading.Thread(
+                target=self._guard, args=(target,), daemon=True, name=f"media-{target.__name__}"
+            )
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=3)
+        self._threads.clear()
+
+    def request_keyframe(self) -> None:
+        self.video.request_keyframe()
+
+    def _guard(self, target: Callable[[], None]) -> None:
+        try:
+            target()
+        except SourceError as exc:
+            self.error = str(exc)
+            log.error("media source stopped: %s", exc)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("media source failed")
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _emit_video(self, frame: av.VideoFrame, pts: int) -> None:
+        for packet in self.video.encode(frame, pts):
+            self.stats.video_bytes += packet.size
+            self.loop.call_soon_threadsafe(self.on_video, packet)
+        self.stats.frame_done()
+
+    def _emit_audio(self, frame: av.AudioFrame) -> None:
+        for packet in self.audio.encode(frame):
+            self.stats.audio_bytes += packet.size
+            self.loop.call_soon_threadsafe(self.on_audio, packet)
+        self.stats.audio_frames += 1
+
+    # -- sources -------------------------------------------------------------------------
+
+    def _paced(self, interval: float) -> iter:  # type: ignore[valid-type]
+        """Yield (index, t) on a fixed grid; skips ahead if we fell behind."""
+        t0 = time.monotonic()
+        i = 0
+        while not self._stop.is_set():
+            target = t0 + i * interval
+            delay = target - time.monotonic()
+            if delay > 0:
+                if self._stop.wait(delay):
+                    return
+            elif delay < -interval * 3:
+                i = int((time.monotonic() - t0) / interval)  # drop frames, stay live
+                continue
+            yield i, target - t0
+            i += 1
+
+    def _run_testsrc_video(self) -> None:
+        s = self.settings
+        pattern = TestPattern(s.width, s.height)
+        for _i, t in self._paced(1.0 / s.fps):
+            self._emit_video(pattern.frame(), int(t * 90000))
+
+    def _run_testsrc_audio(self) -> None:
+        beep = BeepGenerator()
+        for _i, _t in self._paced(0.02):
+            self._emit_audio(beep.frame())
+
+    def _run_file(self) -> None:
+        path = self.spec.target
+        try:
+            container = av.open(path)
+        except (av.FFmpegError, OSError) as exc:
+            raise SourceError(f"cannot open video file {path}: {exc}") from exc
+        with container:
+            vstream = next(iter(container.streams.video), None)
+            astream = next(iter(container.streams.audio), None)
+            if vstream is None:
+                raise SourceError(f"{path} has no video stream")
+            wall0 = time.monotonic()
+            offset = 0.0
+            while not self._stop.is_set():
+                last = 0.0
+                streams = [x for x in (vstream, astream) if x is not None]
+                for frame in container.decode(*streams):
+                    if self._stop.is_set():
+                        return
+                    if frame.pts is None or frame.time_base is None:
+                        continue
+                    t = offset + float(frame.pts * frame.time_base)
+                    last = max(last, t)
+                    delay = wall0 + t - time.monotonic()
+                    if delay > 0 and self._stop.wait(delay):
+                        return
+                    if isinstance(frame, av.VideoFrame):
+                        self._emit_video(frame, int(t * 90000))
+                    else:
+                        self._emit_audio(frame)
+                # Loop: start again, continuing the clock.
+                offset = last + 1.0 / self.settings.fps
+                container.seek(0)
+
+    def _run_camera(self) -> None:
+        s = self.settings
+        name, fmt = _camera_input(self.spec.target)
+        wanted = {"video_size": f"{s.width}x{s.height}", "framerate": str(s.fps)}
+        container = None
+        errors = []
+        # Ask for the configured size and rate; a camera that refuses gets its default
+        # format (the encoder scales it) rather than nothing.
+        for options in (wanted, {"framerate": str(s.fps)}, {}):
+            try:
+                container = av.open(name, format=fmt, options=options)
+                break
+            except FileNotFoundError as exc:
+                raise SourceError(
+                    f"camera {name} not found (cameras: {', '.join(list_cameras()) or 'none'})"
+                ) from exc
+            except PermissionError as exc:
+                raise SourceError(f"camera {name}: permission denied") from exc
+            except (av.FFmpegError, OSError) as exc:
+                errors.append(str(exc))
+                if "busy" in str(exc).lower():
+                    raise SourceError(f"camera {name} is busy (used by another program)") from exc
+        if container is None:
+            raise SourceError(f"camera {name} refused every format: {'; '.join(errors)}")
+        with container:
+            t0 = time.monotonic()
+            for frame in container.decode(video=0):
+                if self._stop.is_set():
+                    return
+                self._emit_video(frame, int((time.monotonic() - t0) * 90000))

@@ -1,0 +1,210 @@
+"""The synthetic camera: a moving pattern with a visible clock and a machine-readable time
+stamp, and a beep each second; plus the stamp's decoder for latency measurements.
+
+Frames are drawn straight into YUV 4:2:0 planes with bytearray slices (no numpy):
+a precomputed background, a moving bar, the wall-clock time in a 5x7 pixel font,
+and a row of black/white blocks along the top that carry the capture time in
+milliseconds. The blocks are aligned to 16 pixels (H.264 macroblocks) so they
+survive compression; :func:`read_stamp` reads them back from a decoded frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import av
+
+__all__ = [
+    "AUDIO_RATE",
+    "STAMP_BITS",
+    "BeepGenerator",
+    "TestPattern",
+    "read_stamp",
+    "stamp_block_size",
+]
+
+AUDIO_RATE = 48000
+STAMP_BITS = 48
+_SYNC = (1, 0, 1, 1)  # a fixed prefix: a frame without it carries no stamp
+_WHITE, _BLACK = 235, 16
+
+# 5x7 glyphs for the clock (rows top to bottom, 5 bits each, MSB left).
+_FONT = {
+    "0": (0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E),
+    "1": (0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E),
+    "2": (0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F),
+    "3": (0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E),
+    "4": (0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02),
+    "5": (0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E),
+    "6": (0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E),
+    "7": (0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08),
+    "8": (0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E),
+    "9": (0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C),
+    ":": (0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00),
+    ".": (0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C),
+    " ": (0, 0, 0, 0, 0, 0, 0),
+}
+
+
+def stamp_block_size(width: int) -> int:
+    """Block edge in pixels: 16 where the row fits, else 8."""
+    n = len(_SYNC) + STAMP_BITS + 8
+    return 16 if n * 16 <= width else 8
+
+
+def _stamp_bits(ms: int) -> list[int]:
+    value = ms % (1 << STAMP_BITS)
+    bits = [(value >> (STAMP_BITS - 1 - i)) & 1 for i in range(STAMP_BITS)]
+    check = sum(value.to_bytes(6, "big")) & 0xFF
+    return [*_SYNC, *bits, *((check >> (7 - i)) & 1 for i in range(8))]
+
+
+def read_stamp(frame: av.VideoFrame) -> int | None:
+    """The capture time (ms since the epoch, mod 2**48) a test frame carries, or None."""
+    plane = frame.planes[0]
+    stride = plane.line_size
+    data = bytes(plane)
+    block = stamp_block_size(frame.width)
+    row = (block // 2) * stride
+    bits = []
+    for i in range(len(_SYNC) + STAMP_BITS + 8):
+        bits.append(1 if data[row + i * block + block // 2] > 128 else 0)
+    if tuple(bits[: len(_SYNC)]) != _SYNC:
+        return None
+    value = 0
+    for b in bits[len(_SYNC) : len(_SYNC) + STAMP_BITS]:
+        value = (value << 1) | b
+    check = 0
+    for b in bits[len(_SYNC) + STAMP_BITS :]:
+        check = (check << 1) | b
+    if check != sum(value.to_bytes(6, "big")) & 0xFF:
+        return None
+    return value
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def stamp_age_ms(stamp: int) -> float:
+    """How long ago (ms) a stamp was made, on this machine's clock."""
+    return (now_ms() - stamp) % (1 << STAMP_BITS)
+
+
+class TestPattern:
+    """Draws test frames of one size; cheap enough for 720p30 in pure Python."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = width - width % 2
+        self.height = height - height % 2
+        w, h = self.width, self.height
+        # Background: eight soft vertical colour bands (luma steps, fixed chroma).
+        band_luma = [180, 160, 140, 120, 100, 80, 60, 40]
+        row = bytearray()
+        for x in range(w):
+            row.append(band_luma[min(7, x * 8 // w)])
+        self._y = bytes(row) * h
+        cw, ch = w // 2, h // 2
+        band_u = [128, 90, 150, 110, 160, 100, 140, 128]
+        band_v = [128, 150, 100, 160, 110, 140, 90, 128]
+        urow = bytes(band_u[min(7, x * 8 // cw)] for x in range(cw))
+        vrow = bytes(band_v[min(7, x * 8 // cw)] for x in range(cw))
+        self._u = urow * ch
+        self._v = vrow * ch
+        self.block = stamp_block_size(w)
+        self.scale = max(2, h // 90)
+        self._frame_index = 0
+
+    def frame(self, ms: int | None = None) -> av.VideoFrame:
+        """The next frame, stamped with ``ms`` (default: now)."""
+        if ms is None:
+            ms = now_ms()
+        w, h = self.width, self.height
+        y = bytearray(self._y)
+        self._draw_bar(y)
+        self._draw_clock(y, ms)
+        self._draw_stamp(y, ms)
+        frame = av.VideoFrame(w, h, "yuv420p")
+        for plane, data, width in (
+            (frame.planes[0], y, w),
+            (frame.planes[1], self._u, w // 2),
+            (frame.planes[2], self._v, w // 2),
+        ):
+            if plane.line_size == width:
+                plane.update(data)
+            else:  # padded rows
+                buf = bytearray(plane.line_size * (len(data) // width))
+                for r in range(len(data) // width):
+                    buf[r * plane.line_size : r * plane.line_size + width] = data[
+                        r * width : (r + 1) * width
+                    ]
+                plane.update(bytes(buf))
+        self._frame_index += 1
+        return frame
+
+    def _draw_bar(self, y: bytearray) -> None:
+        w, h = self.width, self.height
+        bar = max(8, w // 40)
+        x = (self._frame_index * max(2, w // 160)) % (w - bar)
+        top = h // 4
+        fill = bytes([_WHITE]) * bar
+        for r in range(top, h - h // 8):
+            o = r * w + x
+            y[o : o + bar] = fill
+
+    def _draw_clock(self, y: bytearray, ms: int) -> None:
+        text = datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.%f")[:12]
+        s = self.scale
+        w = self.width
+        x0 = self.block * 2
+        y0 = self.block * 3
+        on, off = bytes([_WHITE]) * s, bytes([_BLACK]) * s
+        for ci, ch in enumerate(text):
+            glyph = _FONT.get(ch, _FONT[" "])
+            cx = x0 + ci * 6 * s
+            if cx + 6 * s > w:
+                break
+            for gr, bits in enumerate(glyph):
+                line = b"".join(on if bits & (0x10 >> gc) else off for gc in range(5)) + off
+                for sr in range(s):
+                    o = (y0 + gr * s + sr) * w + cx
+                    y[o : o + len(line)] = line
+
+    def _draw_stamp(self, y: bytearray, ms: int) -> None:
+        b = self.block
+        w = self.width
+        row = b"".join((bytes([_WHITE]) if bit else bytes([_BLACK])) * b for bit in _stamp_bits(ms))
+        for r in range(b):
+            y[r * w : r * w + len(row)] = row
+
+
+class BeepGenerator:
+    """48 kHz stereo s16 audio: a 1 kHz beep for the first 100 ms of every second."""
+
+    samples_per_frame = 960  # 20 ms
+
+    def __init__(self) -> None:
+        self.sample = 0
+        self.time_base = Fraction(1, AUDIO_RATE)
+
+    def frame(self) -> av.AudioFrame:
+        n = self.samples_per_frame
+        out = bytearray(n * 4)
+        start = self.sample
+        for i in range(n):
+            t = start + i
+            if t % AUDIO_RATE < AUDIO_RATE // 10:
+                v = int(8000 * math.sin(2 * math.pi * 1000 * t / AUDIO_RATE))
+                b = v.to_bytes(2, "little", signed=True)
+                out[i * 4 : i * 4 + 2] = b
+                out[i * 4 + 2 : i * 4 + 4] = b
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=n)
+        frame.planes[0].update(bytes(out))
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        frame.time_base = self.time_base
+        self.sample += n
+        return frame
