@@ -112,12 +112,24 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="what the broadcaster sends: none (default), testsrc, camera[:DEVICE], "
         "or a video file (looped)",
     )
-    p.add_argument("--video-size", type=_video_size, default=(1280, 720), metavar="WxH",
-                   help="broadcast resolution (default 1280x720)")
-    p.add_argument("--fps", type=int, choices=range(1, 61), default=30, metavar="N",
-                   help="broadcast frame rate (default 30)")
-    p.add_argument("--bitrate", type=_bitrate, default=2_500_000,
-                   help="video bitrate, e.g. 2500k (default)")
+    p.add_argument(
+        "--video-size",
+        type=_video_size,
+        default=(1280, 720),
+        metavar="WxH",
+        help="broadcast resolution (default 1280x720)",
+    )
+    p.add_argument(
+        "--fps",
+        type=int,
+        choices=range(1, 61),
+        default=30,
+        metavar="N",
+        help="broadcast frame rate (default 30)",
+    )
+    p.add_argument(
+        "--bitrate", type=_bitrate, default=2_500_000, help="video bitrate, e.g. 2500k (default)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -236,6 +237,13 @@ class HubServer:
 
     async def _handle_connection(self, conn: ServerConnection) -> None:
         assert self._writer is not None
+        if conn.request is not None and urlsplit(conn.request.path).path == "/media":
+            # The media fallback: the broadcast's packets for WebCodecs, no hub protocol.
+            if self.hub.media is None:
+                await conn.close(1008, "no broadcast on this server")
+                return
+            await self.hub.media.serve_fallback(conn)
+            return
         sink = WebSocketSink(conn, self._writer)
         remote = conn.remote_address
         client = self.hub.connect(sink, f"{remote[0]}:{remote[1]}" if remote else "")

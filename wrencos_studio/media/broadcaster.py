@@ -24,6 +24,7 @@ from aiortc.sdp import candidate_from_sdp
 from wrencos_studio.hub.auth import mint_token
 from wrencos_studio.hub.core import Client, Hub, Outgoing
 from wrencos_studio.media.encoder import VideoSettings
+from wrencos_studio.media.fallback import FallbackViewer
 from wrencos_studio.media.fanout import Fanout, PacketTrack, attach_sender
 from wrencos_studio.media.sources import MediaPipeline, SourceSpec
 
@@ -272,6 +273,35 @@ class Broadcaster:
         with contextlib.suppress(Exception):
             await viewer.pc.close()
 
+    # -- the WebSocket fallback ------------------------------------------------------
+
+    async def serve_fallback(self, conn: Any) -> None:
+        """Serve one viewer over the WebSocket at ``/media`` until it leaves."""
+        assert self.fanout is not None
+        viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
+        self.fanout.fallbacks.add(viewer)
+        log.info("fallback viewer %s joined", viewer.peer)
+        try:
+            await viewer.run()
+        finally:
+            self.fanout.fallbacks.discard(viewer)
+            log.info("fallback viewer %s left", viewer.peer)
+
+    def _fallback_init(self) -> dict[str, Any] | None:
+        if self.fanout is None or self.fanout.codec is None:
+            return None
+        s = self.video_settings
+        return {
+            "type": "media_init",
+            "video": {
+                "codec": self.fanout.codec,
+                "width": s.width,
+                "height": s.height,
+                "fps": s.fps,
+            },
+            "audio": {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2},
+        }
+
     # -- stats -----------------------------------------------------------------------
 
     async def _poll_stats(self) -> None:
@@ -311,6 +341,20 @@ class Broadcaster:
             }
             for v in self.viewers.values()
         ]
+        fallbacks = list(self.fanout.fallbacks) if self.fanout is not None else []
+        viewers += [
+            {
+                "peerId": f.peer,
+                "transport": "fallback",
+                "state": "connected",
+                "rttMs": None,
+                "packetsLost": 0,
+                "bitrateKbps": f.bitrate_kbps,
+                "resyncs": f.resyncs,
+                "framesSent": f.sent_frames,
+            }
+            for f in fallbacks
+        ]
         return {
             "source": self.spec.kind,
             "error": p.error if p is not None else None,
@@ -319,10 +363,11 @@ class Broadcaster:
             if enc is not None and enc.frames
             else 0.0,
             "keyframes": enc.keyframes if enc is not None else 0,
-            "bytesOut": sum(v.video.bytes + v.audio.bytes for v in self.viewers.values()),
+            "bytesOut": sum(v.video.bytes + v.audio.bytes for v in self.viewers.values())
+            + sum(f.bytes for f in fallbacks),
             "viewersByTransport": {
                 "webrtc": sum(1 for v in self.viewers.values() if v.state == "connected"),
-                "fallback": 0,
+                "fallback": len(fallbacks),
             },
             "viewers": viewers,
         }

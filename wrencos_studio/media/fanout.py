@@ -20,6 +20,15 @@ from aiortc import RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from wrencos_studio.media.fallback import (
+    KIND_AUDIO,
+    KIND_KEY,
+    KIND_VIDEO,
+    FallbackViewer,
+    avc_codec_string,
+    wire_message,
+)
+
 __all__ = ["Encoded", "Fanout", "PacketTrack", "SharedPacker", "attach_sender"]
 
 VIDEO_CLOCK = Fraction(1, 90000)
@@ -141,7 +150,10 @@ class Fanout:
         self.request_keyframe = request_keyframe
         self.video_tracks: set[PacketTrack] = set()
         self.audio_tracks: set[PacketTrack] = set()
+        self.fallbacks: set[FallbackViewer] = set()
         self.frames_out = 0
+        #: ``avc1.PPCCLL`` of the stream, known from its first keyframe.
+        self.codec: str | None = None
 
     def add(self, track: PacketTrack) -> None:
         (self.video_tracks if track.kind == "video" else self.audio_tracks).add(track)
@@ -151,16 +163,25 @@ class Fanout:
         self.audio_tracks.discard(track)
 
     def on_video(self, packet: av.Packet) -> None:
-        if not self.video_tracks:
-            return
-        item = Encoded.video(packet)
+        if packet.is_keyframe and self.codec is None:
+            self.codec = avc_codec_string(bytes(packet))
         self.frames_out += 1
-        for track in list(self.video_tracks):
-            track.offer(item)
+        if self.video_tracks:
+            item = Encoded.video(packet)
+            for track in list(self.video_tracks):
+                track.offer(item)
+        if self.fallbacks:
+            kind = KIND_KEY if packet.is_keyframe else KIND_VIDEO
+            data = wire_message(kind, packet)  # built once for every fallback viewer
+            for viewer in list(self.fallbacks):
+                viewer.offer(kind, data)
 
     def on_audio(self, packet: av.Packet) -> None:
-        if not self.audio_tracks:
-            return
-        item = Encoded.audio(packet)
-        for track in list(self.audio_tracks):
-            track.offer(item)
+        if self.audio_tracks:
+            item = Encoded.audio(packet)
+            for track in list(self.audio_tracks):
+                track.offer(item)
+        if self.fallbacks:
+            data = wire_message(KIND_AUDIO, packet)
+            for viewer in list(self.fallbacks):
+                viewer.offer(KIND_AUDIO, data)

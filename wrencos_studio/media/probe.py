@@ -34,13 +34,19 @@ def _percentile(values: list[float], p: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1)
 
 
-async def watch(url: str, seconds: float, decode_every: int = 1,
-                origin: str | None = None) -> dict[str, Any]:
+async def watch(
+    url: str, seconds: float, decode_every: int = 1, origin: str | None = None
+) -> dict[str, Any]:
     """Watch for ``seconds`` after the first frame; return what was received."""
     t0 = time.monotonic()
     peer_id = f"probe-{secrets.token_hex(4)}"
-    result: dict[str, Any] = {"peerId": peer_id, "frames": 0, "audioFrames": 0,
-                              "stamped": 0, "firstFrameMs": None}
+    result: dict[str, Any] = {
+        "peerId": peer_id,
+        "frames": 0,
+        "audioFrames": 0,
+        "stamped": 0,
+        "firstFrameMs": None,
+    }
     latencies: list[float] = []
     first_frame = asyncio.get_running_loop().create_future()
     pc = RTCPeerConnection()
@@ -74,8 +80,9 @@ async def watch(url: str, seconds: float, decode_every: int = 1,
 
     async with connect(url, origin=origin, max_size=2**20) as ws:
         await ws.send(json.dumps({"type": "register", "sessionId": f"s-{peer_id}"}))
-        await ws.send(json.dumps({"type": "webrtc_register", "peerId": peer_id,
-                                  "userType": "customer"}))
+        await ws.send(
+            json.dumps({"type": "webrtc_register", "peerId": peer_id, "userType": "customer"})
+        )
 
         async def signalling() -> None:
             async for raw in ws:
@@ -83,10 +90,15 @@ async def watch(url: str, seconds: float, decode_every: int = 1,
                 if msg.get("type") == "webrtc_offer":
                     await pc.setRemoteDescription(RTCSessionDescription(**msg["offer"]))
                     await pc.setLocalDescription(await pc.createAnswer())
-                    await ws.send(json.dumps({
-                        "type": "webrtc_answer", "to": msg["from"],
-                        "answer": {"type": "answer", "sdp": pc.localDescription.sdp},
-                    }))
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "webrtc_answer",
+                                "to": msg["from"],
+                                "answer": {"type": "answer", "sdp": pc.localDescription.sdp},
+                            }
+                        )
+                    )
 
         sig = asyncio.ensure_future(signalling())
         try:
@@ -107,16 +119,82 @@ async def watch(url: str, seconds: float, decode_every: int = 1,
     return result
 
 
+async def watch_fallback(url: str, seconds: float) -> dict[str, Any]:
+    """The same measurement over the WebSocket fallback (``/media``), decoding with PyAV."""
+    import av
+
+    from wrencos_studio.media.fallback import KIND_AUDIO
+
+    t0 = time.monotonic()
+    base = url.rstrip("/")
+    result: dict[str, Any] = {
+        "transport": "fallback",
+        "frames": 0,
+        "audioFrames": 0,
+        "stamped": 0,
+        "firstFrameMs": None,
+    }
+    latencies: list[float] = []
+    decoder = av.CodecContext.create("h264", "r")
+    first: float | None = None
+    async with connect(base + "/media", max_size=None) as ws:
+        init = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        result["init"] = init
+        deadline = None
+        while True:
+            timeout = 30.0 if deadline is None else deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                data = await asyncio.wait_for(ws.recv(), timeout)
+            except TimeoutError:
+                if first is None:
+                    result["error"] = "no video within 30 s"
+                break
+            if not isinstance(data, bytes) or len(data) < 9:
+                continue
+            kind = data[0]
+            if kind == KIND_AUDIO:
+                result["audioFrames"] += 1
+                continue
+            for frame in decoder.decode(av.Packet(data[9:])):
+                result["frames"] += 1
+                stamp = read_stamp(frame)
+                if stamp is not None:
+                    result["stamped"] += 1
+                    latencies.append(stamp_age_ms(stamp))
+                if first is None:
+                    first = time.monotonic()
+                    result["firstFrameMs"] = round((first - t0) * 1000, 1)
+                    deadline = first + seconds
+                    frames_at_first = result["frames"]
+        if first is not None:
+            result["fps"] = round((result["frames"] - frames_at_first) / seconds, 1)
+    result["latencyP50Ms"] = _percentile(latencies, 0.5)
+    result["latencyP95Ms"] = _percentile(latencies, 0.95)
+    return result
+
+
 async def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wrencos-probe", description=__doc__)
     parser.add_argument("url")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--viewers", type=int, default=1)
-    parser.add_argument("--decode-every", type=int, default=1,
-                        help="read the stamp of every Nth frame (all are decoded)")
+    parser.add_argument(
+        "--decode-every",
+        type=int,
+        default=1,
+        help="read the stamp of every Nth frame (all are decoded)",
+    )
+    parser.add_argument(
+        "--fallback", action="store_true", help="watch over the WebSocket fallback, not WebRTC"
+    )
     args = parser.parse_args(argv)
-    results = await asyncio.gather(*(watch(args.url, args.seconds, args.decode_every)
-                                     for _ in range(args.viewers)))
+    if args.fallback:
+        jobs = [watch_fallback(args.url, args.seconds) for _ in range(args.viewers)]
+    else:
+        jobs = [watch(args.url, args.seconds, args.decode_every) for _ in range(args.viewers)]
+    results = await asyncio.gather(*jobs)
     for r in results:
         print(json.dumps(r), flush=True)
     return 0 if all("error" not in r for r in results) else 1
