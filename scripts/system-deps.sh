@@ -1,8 +1,9 @@
-# Sourced by ./run-tests: the Debian packages the tests need (a real redis-server).
+# Sourced by ./run-tests: the Debian packages the tests need (a real redis-server, and
+# ip + unshare for the private network namespace of the media tests).
 # Installs the missing ones when it can (root with apt-get), else says what is missing.
 
-SYSTEM_PACKAGES=(redis-server)
-SYSTEM_COMMANDS=(redis-server)
+SYSTEM_PACKAGES=(redis-server iproute2 util-linux)
+SYSTEM_COMMANDS=(redis-server ip unshare)
 
 ensure_system_deps() {
   local missing=() i

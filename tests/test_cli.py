@@ -181,16 +181,17 @@ async def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
     assert "cannot listen" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_rejects_unknown_source(tmp_path: Path) -> None:
-    """--source other than none is refused clearly until the broadcaster exists."""
+def test_serve_rejects_an_unknown_source(tmp_path: Path) -> None:
+    """A --source that is neither a keyword nor an existing file is a clear error, exit 2."""
     out = subprocess.run(
-        [PY, "-m", "wrencos_studio", "serve", "--source", "testsrc"],
+        [PY, "-m", "wrencos_studio", "serve", "--source", str(tmp_path / "nosuch.mp4")],
         capture_output=True,
         text=True,
         env=_env(tmp_path),
         timeout=30,
     )
-    assert out.returncode == 2 and "testsrc" in out.stderr
+    assert out.returncode == 2
+    assert "no such video file" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_serve_refuses_a_database_from_the_future(tmp_path: Path) -> None:

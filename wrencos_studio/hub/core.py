@@ -9,6 +9,7 @@ completes jobs in order, so broadcasts go out in the order the writes were made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -569,8 +570,19 @@ class Hub:
             self._spawn(self._await_confirmation(sid, uids, clients))
 
     async def _await_confirmation(self, sid: str, uids: list[str], clients: list[Client]) -> None:
-        results = await asyncio.gather(*(c.sink.confirm() for c in clients), return_exceptions=True)
-        if not any(r is True for r in results):
+        # The first tab that proves it read the reply is enough.
+        confirmations = [asyncio.ensure_future(c.sink.confirm()) for c in clients]
+        confirmed = False
+        try:
+            for next_done in asyncio.as_completed(confirmations):
+                with contextlib.suppress(Exception):
+                    if await next_done:
+                        confirmed = True
+                        break
+        finally:
+            for task in confirmations:
+                task.cancel()
+        if not confirmed:
             return  # stays pending; sent again when the customer registers
         at = utc_now_iso()
         await self.store.run(repo.mark_delivered, uids, at)

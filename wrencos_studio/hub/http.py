@@ -283,6 +283,39 @@ class Router:
             "Staff replies waiting for their customer to come back.",
             [("", sum(len(v) for v in hub.pending_replies.values()))],
         )
+        media = hub.media.stats() if hub.media is not None else None
+        if media is not None:
+            by_transport = media["viewersByTransport"]
+            metric(
+                "wrencos_media_viewers",
+                "gauge",
+                "Media viewers by delivery path.",
+                [(f'{{transport="{t}"}}', n) for t, n in sorted(by_transport.items())],
+            )
+            metric(
+                "wrencos_media_encode_fps",
+                "gauge",
+                "Frames encoded per second.",
+                [("", media["encodeFps"])],
+            )
+            metric(
+                "wrencos_media_encode_ms_per_frame",
+                "gauge",
+                "Average encode time of a video frame.",
+                [("", media["encodeMsPerFrame"])],
+            )
+            metric(
+                "wrencos_media_keyframes_total",
+                "counter",
+                "Keyframes encoded.",
+                [("", media["keyframes"])],
+            )
+            metric(
+                "wrencos_media_bytes_out_total",
+                "counter",
+                "Media bytes handed to viewers (all transports).",
+                [("", media["bytesOut"])],
+            )
         metric("process_resident_memory_bytes", "gauge", "Resident memory.", [("", _rss_bytes())])
         cpu = time.process_time()
         metric("process_cpu_seconds_total", "counter", "User and system CPU time.", [("", cpu)])

@@ -112,6 +112,7 @@ class Broadcaster:
         self.fanout: Fanout | None = None
         self.client: Client | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._bytes_of_gone = 0  # bytes sent to viewers who left (bytesOut is a counter)
         self._stats_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -265,6 +266,8 @@ class Broadcaster:
             log.debug("ignoring candidate from %s: %s", viewer.peer_id, exc)
 
     async def _drop(self, viewer: Viewer) -> None:
+        if viewer.video.readyState == "live":
+            self._bytes_of_gone += viewer.video.bytes + viewer.audio.bytes
         if self.fanout is not None:
             self.fanout.remove(viewer.video)
             self.fanout.remove(viewer.audio)
@@ -285,6 +288,7 @@ class Broadcaster:
             await viewer.run()
         finally:
             self.fanout.fallbacks.discard(viewer)
+            self._bytes_of_gone += viewer.bytes
             log.info("fallback viewer %s left", viewer.peer)
 
     def _fallback_init(self) -> dict[str, Any] | None:
@@ -363,7 +367,8 @@ class Broadcaster:
             if enc is not None and enc.frames
             else 0.0,
             "keyframes": enc.keyframes if enc is not None else 0,
-            "bytesOut": sum(v.video.bytes + v.audio.bytes for v in self.viewers.values())
+            "bytesOut": self._bytes_of_gone
+            + sum(v.video.bytes + v.audio.bytes for v in self.viewers.values())
             + sum(f.bytes for f in fallbacks),
             "viewersByTransport": {
                 "webrtc": sum(1 for v in self.viewers.values() if v.state == "connected"),

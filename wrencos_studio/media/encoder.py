@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 
@@ -67,7 +68,7 @@ class VideoEncoder:
         with self._lock:
             self._wanted = True
 
-    def encode(self, frame: av.VideoFrame, pts: int) -> list[av.Packet]:
+    def encode(self, frame: av.VideoFrame, pts: int) -> list[av.Packet[Any]]:
         """Encode one frame (pts in 1/90000 s); returns zero or more packets."""
         now = time.monotonic()
         with self._lock:
@@ -113,8 +114,8 @@ class AudioEncoder:
             format="s16", layout="stereo", rate=48000, frame_size=960
         )
 
-    def encode(self, frame: av.AudioFrame) -> list[av.Packet]:
-        packets: list[av.Packet] = []
+    def encode(self, frame: av.AudioFrame) -> list[av.Packet[Any]]:
+        packets: list[av.Packet[Any]] = []
         for chunk in self._resampler.resample(frame):
             for packet in self._cc.encode(chunk):
                 packet.time_base = Fraction(1, 48000)

@@ -40,7 +40,7 @@ _HEADER = struct.Struct(">BQ")
 MAX_QUEUE_VIDEO = 60  # 2 s at 30 fps; further behind restarts at a keyframe
 
 
-def wire_message(kind: int, packet: av.Packet) -> bytes:
+def wire_message(kind: int, packet: av.Packet[Any]) -> bytes:
     ts = int(packet.pts * packet.time_base * 1_000_000) if packet.pts is not None else 0
     return _HEADER.pack(kind, max(0, ts)) + bytes(packet)
 

@@ -47,14 +47,14 @@ class Encoded:
         self.size = size
 
     @classmethod
-    def video(cls, packet: av.Packet) -> Encoded:
+    def video(cls, packet: av.Packet[Any]) -> Encoded:
         data = bytes(packet)
         payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
         ts = int(packet.pts * packet.time_base / VIDEO_CLOCK) if packet.pts is not None else 0
         return cls(payloads, ts, bool(packet.is_keyframe), len(data))
 
     @classmethod
-    def audio(cls, packet: av.Packet) -> Encoded:
+    def audio(cls, packet: av.Packet[Any]) -> Encoded:
         data = bytes(packet)
         ts = int(packet.pts * packet.time_base / AUDIO_CLOCK) if packet.pts is not None else 0
         return cls([data], ts, True, len(data))
@@ -162,7 +162,7 @@ class Fanout:
         self.video_tracks.discard(track)
         self.audio_tracks.discard(track)
 
-    def on_video(self, packet: av.Packet) -> None:
+    def on_video(self, packet: av.Packet[Any]) -> None:
         if packet.is_keyframe and self.codec is None:
             self.codec = avc_codec_string(bytes(packet))
         self.frames_out += 1
@@ -176,7 +176,7 @@ class Fanout:
             for viewer in list(self.fallbacks):
                 viewer.offer(kind, data)
 
-    def on_audio(self, packet: av.Packet) -> None:
+    def on_audio(self, packet: av.Packet[Any]) -> None:
         if self.audio_tracks:
             item = Encoded.audio(packet)
             for track in list(self.audio_tracks):

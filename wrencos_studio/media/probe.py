@@ -78,7 +78,7 @@ async def watch(
         reader = read_video if track.kind == "video" else read_audio
         tasks.append(asyncio.ensure_future(reader(track)))
 
-    async with connect(url, origin=origin, max_size=2**20) as ws:
+    async with connect(url, origin=origin, max_size=2**20) as ws:  # type: ignore[arg-type]
         await ws.send(json.dumps({"type": "register", "sessionId": f"s-{peer_id}"}))
         await ws.send(
             json.dumps({"type": "webrtc_register", "peerId": peer_id, "userType": "customer"})

@@ -10,9 +10,10 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -23,7 +24,7 @@ __all__ = ["MediaPipeline", "SourceError", "list_cameras", "parse_source"]
 
 log = logging.getLogger(__name__)
 
-PacketSink = Callable[[av.Packet], None]
+PacketSink = Callable[[av.Packet[Any]], None]
 
 
 class SourceError(Exception):
@@ -50,17 +51,20 @@ def parse_source(text: str) -> SourceSpec:
     return SourceSpec("file", str(path))
 
 
+PLATFORM: str = sys.platform  # a plain str, so each platform's branch is type-checked
+
+
 def list_cameras() -> list[str]:
     """Camera devices this machine shows (Linux: /dev/video*; elsewhere: index 0)."""
-    if sys.platform.startswith("linux"):
+    if PLATFORM.startswith("linux"):
         return sorted(glob.glob("/dev/video*"))
     return ["0"]
 
 
 def _camera_input(device: str) -> tuple[str, str]:
-    if sys.platform.startswith("linux"):
+    if PLATFORM.startswith("linux"):
         return device or "/dev/video0", "v4l2"
-    if sys.platform == "darwin":
+    if PLATFORM == "darwin":
         return f"{device or '0'}:none", "avfoundation"
     return f"video={device}" if device else "video=0", "dshow"
 
@@ -164,7 +168,7 @@ class MediaPipeline:
 
     # -- sources -------------------------------------------------------------------------
 
-    def _paced(self, interval: float) -> iter:  # type: ignore[valid-type]
+    def _paced(self, interval: float) -> Iterator[tuple[int, float]]:
         """Yield (index, t) on a fixed grid; skips ahead if we fell behind."""
         t0 = time.monotonic()
         i = 0
@@ -210,6 +214,8 @@ class MediaPipeline:
                 for frame in container.decode(*streams):
                     if self._stop.is_set():
                         return
+                    if not isinstance(frame, (av.VideoFrame, av.AudioFrame)):
+                        continue
                     if frame.pts is None or frame.time_base is None:
                         continue
                     t = offset + float(frame.pts * frame.time_base)

@@ -49,10 +49,18 @@ _FONT = {
 }
 
 
+_NBITS = len(_SYNC) + STAMP_BITS + 8
+
+
 def stamp_block_size(width: int) -> int:
-    """Block edge in pixels: 16 where the row fits, else 8."""
-    n = len(_SYNC) + STAMP_BITS + 8
-    return 16 if n * 16 <= width else 8
+    """Block edge in pixels: 16 (one H.264 macroblock) where one row fits, else 8."""
+    return 16 if width >= _NBITS * 16 else 8
+
+
+def _block_origin(i: int, block: int, width: int) -> tuple[int, int]:
+    """Top-left (x, y) of bit ``i``'s block; the blocks wrap onto more rows if needed."""
+    per_row = max(1, width // block)
+    return (i % per_row) * block, (i // per_row) * block
 
 
 def _stamp_bits(ms: int) -> list[int]:
@@ -68,10 +76,11 @@ def read_stamp(frame: av.VideoFrame) -> int | None:
     stride = plane.line_size
     data = bytes(plane)
     block = stamp_block_size(frame.width)
-    row = (block // 2) * stride
+    half = block // 2
     bits = []
-    for i in range(len(_SYNC) + STAMP_BITS + 8):
-        bits.append(1 if data[row + i * block + block // 2] > 128 else 0)
+    for i in range(_NBITS):
+        x, y = _block_origin(i, block, frame.width)
+        bits.append(1 if data[(y + half) * stride + x + half] > 128 else 0)
     if tuple(bits[: len(_SYNC)]) != _SYNC:
         return None
     value = 0
@@ -97,6 +106,8 @@ def stamp_age_ms(stamp: int) -> float:
 class TestPattern:
     """Draws test frames of one size; cheap enough for 720p30 in pure Python."""
 
+    __test__ = False  # not a pytest class, despite the name
+
     def __init__(self, width: int, height: int) -> None:
         self.width = width - width % 2
         self.height = height - height % 2
@@ -112,10 +123,13 @@ class TestPattern:
         band_v = [128, 150, 100, 160, 110, 140, 90, 128]
         urow = bytes(band_u[min(7, x * 8 // cw)] for x in range(cw))
         vrow = bytes(band_v[min(7, x * 8 // cw)] for x in range(cw))
-        self._u = urow * ch
-        self._v = vrow * ch
         self.block = stamp_block_size(w)
         self.scale = max(2, h // 90)
+        # Grey (neutral chroma) under the stamp and the clock, so both read black/white.
+        top = min(ch, (self._clock_top() + 8 * self.scale) // 2 + 1)
+        grey = bytes([128]) * cw
+        self._u = grey * top + urow * (ch - top)
+        self._v = grey * top + vrow * (ch - top)
         self._frame_index = 0
 
     def frame(self, ms: int | None = None) -> av.VideoFrame:
@@ -134,7 +148,7 @@ class TestPattern:
             (frame.planes[2], self._v, w // 2),
         ):
             if plane.line_size == width:
-                plane.update(data)
+                plane.update(bytes(data))
             else:  # padded rows
                 buf = bytearray(plane.line_size * (len(data) // width))
                 for r in range(len(data) // width):
@@ -144,6 +158,9 @@ class TestPattern:
                 plane.update(bytes(buf))
         self._frame_index += 1
         return frame
+
+    def _clock_top(self) -> int:
+        return self.block * (2 + _NBITS * self.block // self.width + 1)
 
     def _draw_bar(self, y: bytearray) -> None:
         w, h = self.width, self.height
@@ -160,7 +177,7 @@ class TestPattern:
         s = self.scale
         w = self.width
         x0 = self.block * 2
-        y0 = self.block * 3
+        y0 = self._clock_top()
         on, off = bytes([_WHITE]) * s, bytes([_BLACK]) * s
         for ci, ch in enumerate(text):
             glyph = _FONT.get(ch, _FONT[" "])
@@ -176,9 +193,12 @@ class TestPattern:
     def _draw_stamp(self, y: bytearray, ms: int) -> None:
         b = self.block
         w = self.width
-        row = b"".join((bytes([_WHITE]) if bit else bytes([_BLACK])) * b for bit in _stamp_bits(ms))
-        for r in range(b):
-            y[r * w : r * w + len(row)] = row
+        white, black = bytes([_WHITE]) * b, bytes([_BLACK]) * b
+        for i, bit in enumerate(_stamp_bits(ms)):
+            x, top = _block_origin(i, b, w)
+            fill = white if bit else black
+            for r in range(top, top + b):
+                y[r * w + x : r * w + x + b] = fill
 
 
 class BeepGenerator:

@@ -1,0 +1,125 @@
+"""Media building blocks without a network: stamps, keyframe requests, bounded viewer queues."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+
+from wrencos_studio.media import encoder as enc
+from wrencos_studio.media.fallback import KIND_AUDIO, KIND_KEY, KIND_VIDEO, avc_codec_string
+from wrencos_studio.media.fanout import Encoded, PacketTrack
+from wrencos_studio.media.sources import SourceError, parse_source
+from wrencos_studio.media.testsrc import BeepGenerator, TestPattern, read_stamp
+
+
+def _encoder(w: int = 320, h: int = 180) -> enc.VideoEncoder:
+    return enc.VideoEncoder(enc.VideoSettings(width=w, height=h, fps=30, bitrate=500_000))
+
+
+def test_stamp_survives_h264_at_several_sizes() -> None:
+    """The time stamp drawn into the picture is read back after encode + decode."""
+    for w, h in ((1280, 720), (640, 360), (320, 180)):
+        pattern = TestPattern(w, h)
+        e = _encoder(w, h)
+        dec = av.CodecContext.create("h264", "r")
+        read = []
+        for i in range(10):
+            ms = 1_764_000_000_000 + i * 33
+            for packet in e.encode(pattern.frame(ms), i * 3000):
+                for frame in dec.decode(packet):
+                    read.append(read_stamp(frame))
+        assert read == [1_764_000_000_000 + i * 33 for i in range(10)], (w, h)
+
+
+def test_a_picture_without_stamp_reads_as_none() -> None:
+    """A frame that is not a test frame carries no stamp (the sync prefix guards it)."""
+    frame = av.VideoFrame(320, 180, "yuv420p")
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    assert read_stamp(frame) is None
+
+
+def test_keyframe_request_is_served_on_the_next_frame_and_coalesced(monkeypatch) -> None:
+    """A request gives an IDR at the next frame; requests in a burst give one keyframe."""
+    e = _encoder()
+    pattern = TestPattern(320, 180)
+    keys = []
+    for i in range(20):
+        if i in (10, 11, 12):
+            e.request_keyframe()
+        for p in e.encode(pattern.frame(), i * 3000):
+            if p.is_keyframe:
+                keys.append(i)
+        time.sleep(1 / 30)  # real time: the minimum keyframe gap is in seconds
+    # 10: served at once; 11 and 12 (one request) wait out the minimum gap, then one more.
+    assert keys[:2] == [0, 10] and len(keys) == 3 and keys[2] - 10 <= 9
+    # Within the minimum gap the next keyframe waits, but never past 0.3 s.
+    t0 = time.monotonic()
+    e.request_keyframe()
+    got = None
+    for i in range(20, 40):
+        for p in e.encode(pattern.frame(), i * 3000):
+            if p.is_keyframe and got is None:
+                got = time.monotonic() - t0
+        time.sleep(1 / 30)
+    assert got is not None and got <= 0.3
+
+
+def test_keyframes_carry_sps_and_pps() -> None:
+    """Every keyframe repeats SPS/PPS, so a viewer can start on any of them."""
+    e = _encoder()
+    pattern = TestPattern(320, 180)
+    codecs = []
+    for i in range(70):
+        if i == 40:
+            e.request_keyframe()
+        for p in e.encode(pattern.frame(), i * 3000):
+            if p.is_keyframe:
+                codecs.append(avc_codec_string(bytes(p)))
+    assert len(codecs) >= 2 and all(c and c.startswith("avc1.42") for c in codecs)
+
+
+def test_opus_encoder_makes_20ms_packets() -> None:
+    """The beep encodes to one Opus packet per 20 ms."""
+    a = enc.AudioEncoder()
+    beep = BeepGenerator()
+    packets = [p for _ in range(50) for p in a.encode(beep.frame())]
+    assert 45 <= len(packets) <= 50
+    assert all(p.size > 0 for p in packets)
+
+
+async def test_viewer_queue_is_bounded_and_resyncs_at_a_keyframe() -> None:
+    """A viewer that falls behind is cut back and restarts at the next keyframe."""
+    requested = []
+    track = PacketTrack("video", 5, lambda: requested.append(1))
+    key = Encoded([b"k"], 0, True, 1)
+    delta = Encoded([b"d"], 0, False, 1)
+    track.offer(delta)  # before the first keyframe: dropped
+    track.offer(key)
+    for _ in range(4):
+        track.offer(delta)
+    assert len(track._queue) == 5
+    track.offer(delta)  # overflow: cleared, waiting for a keyframe, keyframe requested
+    assert len(track._queue) == 0 and requested == [1] and track.resyncs == 1
+    track.offer(delta)
+    assert len(track._queue) == 0
+    track.offer(key)
+    assert (await asyncio.wait_for(track.recv(), 1)) is key
+
+
+def test_sources_are_parsed_with_clear_errors(tmp_path) -> None:
+    """none/testsrc/camera[:DEVICE]/file; a missing file is a clear error."""
+    assert parse_source("testsrc").kind == "testsrc"
+    assert parse_source("camera:/dev/video3").target == "/dev/video3"
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"x")
+    assert parse_source(str(video)).kind == "file"
+    try:
+        parse_source(str(tmp_path / "missing.mp4"))
+    except SourceError as exc:
+        assert "no such video file" in str(exc)
+    else:
+        raise AssertionError("a missing file must be refused")
+    assert (KIND_KEY, KIND_VIDEO, KIND_AUDIO) == (1, 2, 3)
