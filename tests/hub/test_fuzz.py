@@ -55,6 +55,7 @@ SERVER_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "webrtc_answer": {"from": (str,), "to": (str,), "answer": (dict,)},
     "webrtc_ice_candidate": {"from": (str,), "to": (str,)},
     "products": {"products": (list,)},
+    "media_stats": {"stats": (dict,)},
     "conversations": {"conversations": (list,)},
     "conversation": {"sessionId": (str,), "messages": (list,)},
     "product_saved": {"product": (dict,)},

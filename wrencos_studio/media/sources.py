@@ -24,7 +24,7 @@ __all__ = ["MediaPipeline", "SourceError", "list_cameras", "parse_source"]
 
 log = logging.getLogger(__name__)
 
-PacketSink = Callable[[av.Packet[Any]], None]
+PacketSink = Callable[["av.Packet[Any]"], None]
 
 
 class SourceError(Exception):
