@@ -1,9 +1,10 @@
 # Sourced by ./run-tests: the Debian packages the tests need (a real redis-server, and
-# ip + unshare for the private network namespace of the media tests).
+# ip + unshare for the private network namespace of the media tests, Debian's chromium
+# for the browser tests; Playwright drives it, it never downloads a browser).
 # Installs the missing ones when it can (root with apt-get), else says what is missing.
 
-SYSTEM_PACKAGES=(redis-server iproute2 util-linux)
-SYSTEM_COMMANDS=(redis-server ip unshare)
+SYSTEM_PACKAGES=(redis-server iproute2 util-linux chromium)
+SYSTEM_COMMANDS=(redis-server ip unshare chromium)
 
 ensure_system_deps() {
   local missing=() i

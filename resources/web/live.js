@@ -1,6 +1,8 @@
 // The customer's live page: joins the hub over WebSocket, shows the stream's state,
 // chat and pinned products, and lets the customer like and chat. Text is always
 // rendered with textContent, never as HTML.
+import { LivePlayer } from './player.js';
+
 const $ = (id) => document.getElementById(id);
 const store = window.localStorage;
 let sessionId = store.getItem('wrencos.sessionId');
@@ -11,6 +13,14 @@ if (!sessionId) {
 $('name').value = store.getItem('wrencos.name') || '';
 
 let ws = null;
+const send = (msg) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+const VIDEO_STATES = { connecting: 'Connecting video…', live: '', offline: '', unsupported: 'This browser cannot play the stream' };
+const player = new LivePlayer({
+  video: $('video'),
+  canvas: $('canvas'),
+  send,
+  onState: (state) => { $('video-state').textContent = VIDEO_STATES[state] ?? ''; },
+});
 let publicId = null;
 let attempt = 0;
 const seen = new Set();
@@ -28,6 +38,7 @@ function connect() {
     handle(msg);
   };
   ws.onclose = () => {
+    player.hubLost();
     attempt += 1;
     setStatus('Reconnecting…');
     const delay = Math.min(10000, 500 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random());
@@ -37,6 +48,7 @@ function connect() {
 
 function showStream(data) {
   $('offline').hidden = true;
+  $('screen').hidden = false;
   $('live').hidden = false;
   $('title').textContent = data.title || 'Live now';
   $('description').textContent = data.description || '';
@@ -79,18 +91,30 @@ function showPinned(items) {
 
 function handle(msg) {
   switch (msg.type) {
-    case 'registered': publicId = msg.publicId; setStatus('Connected'); break;
+    case 'registered': publicId = msg.publicId; setStatus('Connected'); player.register(); break;
     case 'stream_started': showStream(msg.streamData); break;
     case 'stream_update': figures(msg); break;
     case 'stream_stopped':
-      $('live').hidden = true; $('offline').hidden = false;
+      $('live').hidden = true; $('offline').hidden = false; $('screen').hidden = true;
       $('offline-title').textContent = 'The stream has ended. Thanks for watching!';
       showPinned([]); setStatus('Offline'); break;
     case 'chat_history': $('messages').replaceChildren(); seen.clear(); msg.messages.forEach(addChat); break;
     case 'chat_message': addChat(msg); break;
     case 'pinned_products_updated': showPinned(msg.pinnedProducts || []); break;
     case 'error': $('chat-error').textContent = msg.message; break;
-    default: break;
+    case 'webrtc_broadcaster_available':
+      $('screen').hidden = false;
+      $('offline').hidden = true;
+      player.handle(msg);
+      break;
+    case 'webrtc_broadcast_stopped':
+      player.handle(msg);
+      $('screen').hidden = true;
+      if ($('live').hidden) $('offline').hidden = false;
+      break;
+    default:
+      if (msg.type && msg.type.startsWith('webrtc_')) player.handle(msg);
+      break;
   }
 }
 
@@ -107,6 +131,17 @@ $('chat-form').addEventListener('submit', (ev) => {
 
 $('like').addEventListener('click', () => {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'toggle_like' }));
+});
+
+$('unmute').addEventListener('click', () => {
+  player.unmute();
+  $('unmute').hidden = true;
+});
+$('fullscreen').addEventListener('click', () => {
+  const el = $('screen');
+  if (document.fullscreenElement) document.exitFullscreen();
+  else if (el.requestFullscreen) el.requestFullscreen();
+  else if ($('video').webkitEnterFullscreen) $('video').webkitEnterFullscreen();
 });
 
 connect();
