@@ -236,3 +236,59 @@ def test_serve_with_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "Redis" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_a_person_is_one_liker_whichever_hub(pair: tuple[RunningHub, RunningHub]) -> None:
+    """Hubs share the publicId key: the same session has the same publicId on each hub."""
+    a, b = pair
+    on_a = await a.customer("same-person")
+    on_b = await b.customer("same-person")
+    assert on_a.joined[0]["publicId"] == on_b.joined[0]["publicId"]
+    admin = await a.admin()
+    await a.live(admin)
+    await on_a.send({"type": "toggle_like"})
+    await admin.expect("stream_update", likes=1)
+    await on_b.send({"type": "toggle_like"})  # the same person: takes the like back
+    assert (await admin.expect("stream_update", likes=0))["likedBy"] == []
+
+
+async def test_a_late_hub_knows_the_broadcaster_and_the_viewers(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A hub started during a broadcast announces it to its customers and counts viewers."""
+    import redis.asyncio as redis
+
+    r = redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    a = RunningHub(tmp_path / "a", redis_url=redis_url)
+    await a.start()
+    c = RunningHub(tmp_path / "c", redis_url=redis_url)
+    try:
+        studio = await a.admin()
+        await _peer(studio, "studio", "admin")
+        await studio.send({"type": "webrtc_broadcast_start", "peerId": "studio"})
+        await studio.sync()
+        await a.live(studio)
+        await a.customer("v1")
+        await a.customer("v2")
+        await studio.expect("stream_update", viewerCount=2)
+        await c.start()
+        newcomer = await c.customer("v3")
+        started = next(m for m in newcomer.joined if m["type"] == "stream_started")
+        assert started["streamData"]["viewerCount"] >= 2
+        await _peer(newcomer, "peer-v3", "customer")
+        assert (await newcomer.expect("webrtc_broadcaster_available"))["broadcaster"] == "studio"
+        # Both arrive through Redis, in either order.
+        seen: list[dict[str, object]] = []
+
+        def got_both() -> bool:
+            return {"type": "webrtc_new_customer", "customerId": "peer-v3"} in seen and any(
+                m["type"] == "stream_update" and m["viewerCount"] == 3 for m in seen
+            )
+
+        while not got_both():
+            seen.append(await studio.recv(3))
+    finally:
+        await c.stop()
+        await a.stop()

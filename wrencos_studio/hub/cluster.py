@@ -93,24 +93,38 @@ class RedisCluster:
             await self._redis.aclose()
             self._redis = None
 
-    async def snapshot(self) -> dict[str, Any] | None:
+    async def snapshot(self) -> dict[str, Any]:
         """The live state other hubs left in Redis, for a hub that joins late."""
         raw = await self.r.get(self._key("stream"))
-        if raw is None:
-            return None
-        stream = json.loads(raw)
-        sid = stream["streamId"]
-        likers = await self.r.zrange(self._key("likes", sid), 0, -1)
-        chat = [json.loads(x) for x in await self.r.lrange(self._key("chat", sid), 0, -1)]
+        stream = json.loads(raw) if raw is not None else None
+        likers: list[str] = []
+        chat: list[dict[str, Any]] = []
+        if stream is not None:
+            sid = stream["streamId"]
+            likers = [str(x) for x in await self.r.zrange(self._key("likes", sid), 0, -1)]
+            chat = [json.loads(x) for x in await self.r.lrange(self._key("chat", sid), 0, -1)]
         pinned_raw = await self.r.get(self._key("pinned"))
-        viewers = await self.r.hlen(self._key("sessions"))
         return {
             "stream": stream,
             "likers": likers,
             "chat": chat,
-            "pinned": json.loads(pinned_raw) if pinned_raw else [],
-            "viewers": viewers,
+            "pinned": json.loads(pinned_raw) if pinned_raw is not None else None,
+            "viewers": int(await self.r.hlen(self._key("sessions"))),
+            "broadcaster": await self.r.get(self._key("broadcaster")),
         }
+
+    async def shared_secret(self, name: str, proposal: str) -> str:
+        """One value for every hub: the first hub's proposal wins (e.g. the publicId key,
+        so a customer's likes are the same person whichever hub they come through)."""
+        await self.r.set(self._key("secret", name), proposal, nx=True)
+        value = await self.r.get(self._key("secret", name))
+        return str(value) if value is not None else proposal
+
+    async def remember_broadcaster(self, peer_id: str | None) -> None:
+        if peer_id is None:
+            await self.r.delete(self._key("broadcaster"))
+        else:
+            await self.r.set(self._key("broadcaster"), peer_id)
 
     # -- events ----------------------------------------------------------------------
 

@@ -193,6 +193,8 @@ class Cluster(Protocol):
     async def remember_chat(self, stream_id: str, entry: dict[str, Any], limit: int) -> None: ...
     async def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None: ...
     async def remember_pinned(self, items: list[dict[str, Any]]) -> None: ...
+    async def remember_broadcaster(self, peer_id: str | None) -> None: ...
+    async def shared_secret(self, name: str, proposal: str) -> str: ...
     async def session_delta(self, sid: str, delta: int) -> int | None: ...
     async def register_peer(self, peer_id: str, peer_type: str) -> None: ...
     async def peer_owner(self, peer_id: str) -> tuple[str, str] | None: ...
@@ -371,21 +373,20 @@ class Hub:
             self._spawn(self.store.run(*persist(event)))
         applier(event)
 
-    async def attach_cluster(self, cluster: Cluster, snapshot: dict[str, Any] | None) -> None:
+    async def attach_cluster(self, cluster: Cluster, snapshot: dict[str, Any]) -> None:
         """Join other hubs: adopt their live state (``snapshot``) or share ours."""
         self.cluster = cluster
         self.node_id = cluster.node_id
-        if snapshot and snapshot.get("stream"):
-            data = snapshot["stream"]
+        key = await cluster.shared_secret("public-id-key", self._public_key.decode())
+        self._public_key = key.encode()
+        data = snapshot.get("stream")
+        if data:
             if self.stream is None or self.stream.stream_id != data["streamId"]:
                 await self.store.run(repo.start_stream, data)
                 self.stream = LiveStream.from_data(data)
-                self.chat_history.clear()
             self.stream.liked_by = dict.fromkeys(snapshot.get("likers", []))
             self.chat_history.clear()
             self.chat_history.extend(snapshot.get("chat", []))
-            self.pinned = snapshot.get("pinned") or []
-            self._cluster_viewers = int(snapshot.get("viewers", 0))
         elif self.stream is not None:
             await cluster.claim_stream(self.stream.data(0))
             for entry in self.chat_history:
@@ -394,7 +395,22 @@ class Hub:
                 )
             for public_id in self.stream.liked_by:
                 await cluster.remember_like(self.stream.stream_id, public_id, True)
+        if snapshot.get("pinned") is not None:
+            self.pinned = snapshot["pinned"]
+        else:
             await cluster.remember_pinned(self.pinned)
+        self._cluster_viewers = int(snapshot.get("viewers", 0))
+        self._viewer_count = self.viewer_count
+        if snapshot.get("broadcaster"):
+            self.broadcaster_peer = snapshot["broadcaster"]
+
+    async def _remember(self, aw: Awaitable[Any]) -> None:
+        """Keep Redis's copy of the live state for hubs that join later; best effort: a
+        failure must not undo what is already committed and about to be broadcast."""
+        try:
+            await aw
+        except Exception as exc:
+            log.warning("could not update the shared state in Redis: %s", exc)
 
     # -- sending -----------------------------------------------------------------------
 
@@ -735,7 +751,7 @@ class Hub:
         items = msg.pinned_products
         await self.store.run(repo.replace_pinned, items)
         if self.cluster is not None:
-            await self.cluster.remember_pinned(items)
+            await self._remember(self.cluster.remember_pinned(items))
         self._emit({"e": "pinned", "items": items})
 
     def _apply_pinned(self, event: Event) -> None:
@@ -758,7 +774,7 @@ class Hub:
         if self.stream is not stream:
             raise ProtocolError(p.ERR_NO_STREAM)
         if self.cluster is not None:
-            await self.cluster.remember_like(stream.stream_id, public_id, liked)
+            await self._remember(self.cluster.remember_like(stream.stream_id, public_id, liked))
         self._emit(
             {
                 "e": "like",
@@ -798,8 +814,10 @@ class Hub:
         if self.stream is not stream:
             raise ProtocolError(p.ERR_NO_STREAM)
         if self.cluster is not None:
-            await self.cluster.remember_chat(
-                stream.stream_id, entry, self.settings.chat_history_limit
+            await self._remember(
+                self.cluster.remember_chat(
+                    stream.stream_id, entry, self.settings.chat_history_limit
+                )
             )
         self._emit(
             {"e": "chat", "streamId": stream.stream_id, "entry": entry, "sender": client.public_id}
@@ -1016,6 +1034,8 @@ class Hub:
         client.peer_id = None
         client.peer_type = None
         if self.broadcaster_peer == peer_id:
+            if self.cluster is not None:
+                self._spawn(self._remember(self.cluster.remember_broadcaster(None)))
             self._emit({"e": "broadcaster", "peerId": None, "stopped": peer_id})
 
     async def _relay(self, client: Client, to: str, kind: str, payload: Any) -> None:
@@ -1046,12 +1066,16 @@ class Hub:
         where = await self._locate_peer(peer_id)
         if where is not None and where[1] != ADMIN:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        if self.cluster is not None:
+            await self._remember(self.cluster.remember_broadcaster(peer_id))
         self._emit({"e": "broadcaster", "peerId": peer_id})
 
     async def on_webrtc_broadcast_stop(self, client: Client, msg: p.WebrtcBroadcastStop) -> None:
         peer_id = msg.peer_id or self.broadcaster_peer or client.peer_id
         if peer_id is None:
             raise ProtocolError(p.ERR_INVALID)
+        if self.cluster is not None and peer_id == self.broadcaster_peer:
+            await self._remember(self.cluster.remember_broadcaster(None))
         self._emit({"e": "broadcaster", "peerId": None, "stopped": peer_id})
 
     def _apply_broadcaster(self, event: Event) -> None:

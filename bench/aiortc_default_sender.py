@@ -1,0 +1,294 @@
+"""The comparison sender for bench/media_bench.py: the same test source sent through aiortc's
+standard path, on the same hub signalling, so the same viewers (and probe) can watch it.
+
+    aiortc_default_sender.py [--video-size 1280x720] [--fps 30] [--unbuffered-relay]
+
+prints ``listening on http://127.0.0.1:PORT`` like ``wrencos-studio serve``, and serves until
+SIGINT/SIGTERM. The hub runs in this process (as in tests/conftest.py RunningHub, on port 0,
+data in ``$WRENCOS_DATA_DIR``); the sender is an in-process admin client of it, like
+wrencos_studio.media.broadcaster.Broadcaster, but media go the way aiortc's examples send
+them: one source track per kind, ``MediaRelay().subscribe(track)`` for each viewer and
+``pc.addTrack`` of that proxy, so every viewer's ``RTCRtpSender`` runs its own encoder
+(aiortc's H264Encoder: libx264, default preset, 1 Mbps start, REMB-driven; Opus for audio).
+Video is forced to H.264 (packetization-mode=1) with ``setCodecPreferences``, as ours is.
+No STUN/TURN server is configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from wrencos_studio.config import Settings
+from wrencos_studio.hub.auth import mint_token
+from wrencos_studio.hub.core import Hub, Outgoing
+from wrencos_studio.hub.server import HubServer
+from wrencos_studio.media.testsrc import AUDIO_RATE, BeepGenerator, TestPattern
+from wrencos_studio.store import Store
+
+log = logging.getLogger("aiortc_default_sender")
+
+VIDEO_TIME_BASE = Fraction(1, 90000)
+
+
+class TestSourceVideo(MediaStreamTrack):
+    """The test pattern at ``fps``, paced on a fixed grid (frames dropped, never queued, when
+    behind), drawn in a thread like our capture thread does; pts in 1/90000 s."""
+
+    kind = "video"
+
+    def __init__(self, width: int, height: int, fps: int) -> None:
+        super().__init__()
+        self.pattern = TestPattern(width, height)
+        self.interval = 1.0 / fps
+        self.t0: float | None = None
+        self.index = 0
+        self.frames = 0
+
+    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        while True:
+            target = self.t0 + self.index * self.interval
+            delay = target - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                break
+            if delay < -self.interval * 3:  # fell behind: skip ahead, stay live
+                self.index = int((time.monotonic() - self.t0) / self.interval)
+                continue
+            break
+        t = self.index * self.interval
+        self.index += 1
+        frame = await asyncio.to_thread(self.pattern.frame)  # stamped with the draw time
+        frame.pts = int(t * 90000)
+        frame.time_base = VIDEO_TIME_BASE
+        self.frames += 1
+        return frame
+
+
+class TestSourceAudio(MediaStreamTrack):
+    """The beep, 20 ms frames on a fixed grid."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.beep = BeepGenerator()
+        self.t0: float | None = None
+
+    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        target = self.t0 + self.beep.sample / AUDIO_RATE
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return self.beep.frame()
+
+
+class _HubInbox:
+    """The sender's sink: hub messages arrive as dicts on the loop (as in Broadcaster)."""
+
+    def __init__(self, handler: Any) -> None:
+        self._handler = handler
+        self._loop = asyncio.get_running_loop()
+
+    def deliver(self, message: Outgoing) -> bool:
+        self._loop.call_soon(self._handler, json.loads(message.payload))
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+    async def confirm(self) -> bool:
+        return True
+
+
+class DefaultSender:
+    """Broadcaster's signalling, aiortc's media path: MediaRelay + one encoder per viewer."""
+
+    def __init__(self, hub: Hub, width: int, height: int, fps: int, buffered: bool) -> None:
+        self.hub = hub
+        self.video = TestSourceVideo(width, height, fps)
+        self.audio = TestSourceAudio()
+        self.relay = MediaRelay()
+        self.buffered = buffered
+        self.peer_id = f"aiortc-{secrets.token_hex(4)}"
+        self.pcs: dict[str, RTCPeerConnection] = {}
+        self.client: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self.client = self.hub.connect(_HubInbox(self._on_hub_message), "aiortc-sender")
+        token = mint_token(self.hub.settings.jwt_secret, "aiortc-sender", "admin", 86400)
+        await self._say({"type": "register_admin", "token": token})
+        await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})
+        await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
+        for pc in list(self.pcs.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pc.close(), 5)
+        self.pcs.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self.video.stop()
+        self.audio.stop()
+        if self.client is not None:
+            self.hub.disconnect(self.client)
+            self.client = None
+
+    async def _say(self, message: dict[str, Any]) -> None:
+        await self.hub.handle(self.client, json.dumps(message))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_hub_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "webrtc_new_customer":
+            self._spawn(self._offer(str(msg["customerId"])))
+        elif kind == "webrtc_answer":
+            self._spawn(self._answer(msg))
+        elif kind == "webrtc_ice_candidate":
+            self._spawn(self._candidate(msg))
+        elif kind == "error":
+            log.warning("hub refused a sender message: %s", msg.get("message"))
+
+    async def _offer(self, customer: str) -> None:
+        old = self.pcs.pop(customer, None)
+        if old is not None:
+            await old.close()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pcs[customer] = pc
+        pc.addTrack(self.relay.subscribe(self.video, buffered=self.buffered))
+        pc.addTrack(self.relay.subscribe(self.audio, buffered=self.buffered))
+        for transceiver in pc.getTransceivers():
+            kind = transceiver.kind
+            caps = RTCRtpSender.getCapabilities(kind).codecs
+            wanted = "video/H264" if kind == "video" else "audio/opus"
+            prefs = [c for c in caps if c.mimeType == wanted]
+            if kind == "video":
+                prefs = [
+                    c for c in prefs if (c.parameters or {}).get("packetization-mode") in (1, "1")
+                ] or prefs
+            transceiver.setCodecPreferences(prefs)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed") and self.pcs.get(customer) is pc:
+                del self.pcs[customer]
+                with contextlib.suppress(Exception):
+                    await pc.close()
+
+        await pc.setLocalDescription(await pc.createOffer())
+        await self._say(
+            {
+                "type": "webrtc_offer",
+                "to": customer,
+                "offer": {"type": "offer", "sdp": pc.localDescription.sdp},
+            }
+        )
+
+    async def _answer(self, msg: dict[str, Any]) -> None:
+        pc = self.pcs.get(str(msg.get("from")))
+        answer = msg.get("answer")
+        if pc is None or not isinstance(answer, dict) or not isinstance(answer.get("sdp"), str):
+            return
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        except Exception as exc:
+            log.warning("bad answer from %s: %s", msg.get("from"), exc)
+
+    async def _candidate(self, msg: dict[str, Any]) -> None:
+        pc = self.pcs.get(str(msg.get("from")))
+        cand = msg.get("candidate")
+        if pc is None or not isinstance(cand, dict) or not cand.get("candidate"):
+            return
+        with contextlib.suppress(Exception):
+            candidate = candidate_from_sdp(str(cand["candidate"]).removeprefix("candidate:"))
+            candidate.sdpMid = cand.get("sdpMid")
+            candidate.sdpMLineIndex = cand.get("sdpMLineIndex")
+            await pc.addIceCandidate(candidate)
+
+
+async def run(width: int, height: int, fps: int, buffered: bool) -> int:
+    data_dir = Path(os.environ.get("WRENCOS_DATA_DIR") or tempfile.mkdtemp(prefix="aiortc-bench-"))
+    settings = Settings.from_env(
+        host="127.0.0.1",
+        port=0,
+        data_dir=data_dir,
+        jwt_secret=os.environ.get("WRENCOS_JWT_SECRET") or secrets.token_urlsafe(32),
+    )
+    store = Store(settings.db_path)
+    store.open()
+    hub = Hub(settings, store)
+    hub.load()
+    server = HubServer(hub)
+    await server.start()
+    sender = DefaultSender(hub, width, height, fps, buffered)
+    await sender.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"listening on http://127.0.0.1:{server.port}", flush=True)
+    await stop.wait()
+    await sender.stop()
+    await server.stop()
+    await hub.drain()
+    await store.close()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--video-size", default="1280x720", metavar="WxH")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument(
+        "--unbuffered-relay",
+        action="store_true",
+        help="MediaRelay.subscribe(..., buffered=False): a slow viewer skips frames "
+        "(aiortc's default, buffered=True, queues them without bound)",
+    )
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args()
+    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr)
+    width, height = (int(x) for x in args.video_size.lower().split("x"))
+    return asyncio.run(run(width, height, args.fps, not args.unbuffered_relay))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
