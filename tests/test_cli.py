@@ -214,3 +214,18 @@ def test_serve_refuses_a_database_from_the_future(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == 999
     db.close()
+
+
+def test_devices_lists_cameras_or_says_none(tmp_path: Path) -> None:
+    """`devices` names each camera as a --source value (or says there is none)."""
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "devices"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=30,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0] == "no cameras found" or lines[0].startswith("camera:")
+    assert any(line.startswith("microphone:") for line in lines)

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the hub headless (no window, no Qt)")
     _add_server_options(serve)
 
+    sub.add_parser("devices", help="list the cameras this machine shows")
+
     token = sub.add_parser("token", help="print a signed staff token (JWT)")
     token.add_argument("--user-id", required=True, help="the staff member's user id")
     token.add_argument(
@@ -144,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_token(args)
     if args.command == "serve":
         return _cmd_serve(args)
+    if args.command == "devices":
+        return _cmd_devices()
     # The studio window arrives with the UI; until then the studio is the hub itself.
     print(
         "wrencos-studio: the studio window is not built yet; running the server "
@@ -151,6 +155,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return _cmd_serve(build_parser().parse_args(["serve"]))
+
+
+def _cmd_devices() -> int:
+    from wrencos_studio.media.sources import describe_camera, list_cameras
+
+    cameras = list_cameras()
+    if not cameras:
+        print("no cameras found")
+    for device in cameras:
+        name = describe_camera(device)
+        print(f"camera:{device}" + (f"  ({name})" if name else ""))
+    print(
+        "microphone: the system default (WRENCOS_MIC=<device> picks one, WRENCOS_MIC=none "
+        "turns it off)"
+    )
+    return 0
 
 
 def _cmd_token(args: argparse.Namespace) -> int:

@@ -362,6 +362,7 @@ class Broadcaster:
         return {
             "source": self.spec.kind,
             "error": p.error if p is not None else None,
+            "audioError": p.audio_error if p is not None else None,
             "encodeFps": round(p.stats.fps, 1) if p is not None else 0.0,
             "encodeMsPerFrame": round(enc.encode_ms_total / enc.frames, 2)
             if enc is not None and enc.frames

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import logging
+import os
 import sys
 import threading
 import time
@@ -61,6 +62,26 @@ def list_cameras() -> list[str]:
     return ["0"]
 
 
+def describe_camera(device: str) -> str:
+    """A human name for a camera device, where the system tells one."""
+    if PLATFORM.startswith("linux"):
+        name = Path("/sys/class/video4linux") / Path(device).name / "name"
+        try:
+            return name.read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+    return ""
+
+
+def _microphone_inputs(device: str) -> list[tuple[str, str]]:
+    """(input, format) pairs to try for the microphone, best first."""
+    if PLATFORM.startswith("linux"):
+        return [(device or "default", "pulse"), (device or "default", "alsa")]
+    if PLATFORM == "darwin":
+        return [(f"none:{device or '0'}", "avfoundation")]
+    return [(f"audio={device}", "dshow")] if device else []
+
+
 def _camera_input(device: str) -> tuple[str, str]:
     if PLATFORM.startswith("linux"):
         return device or "/dev/video0", "v4l2"
@@ -113,6 +134,9 @@ class MediaPipeline:
         self.audio = AudioEncoder()
         self.stats = PipelineStats()
         self.error: str | None = None
+        #: Microphone for camera sources: a device, "" for the default, "none" for silence.
+        self.microphone = os.environ.get("WRENCOS_MIC", "")
+        self.audio_error: str | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -126,6 +150,8 @@ class MediaPipeline:
             targets = [self._run_file]
         elif self.spec.kind == "camera":
             targets = [self._run_camera]
+            if self.microphone != "none":
+                targets.append(self._run_microphone)
         for target in targets:
             t = threading.Thread(
                 target=self._guard, args=(target,), daemon=True, name=f"media-{target.__name__}"
@@ -230,6 +256,25 @@ class MediaPipeline:
                 # Loop: start again, continuing the clock.
                 offset = last + 1.0 / self.settings.fps
                 container.seek(0)
+
+    def _run_microphone(self) -> None:
+        errors = []
+        for name, fmt in _microphone_inputs(self.microphone):
+            try:
+                container = av.open(name, format=fmt)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                errors.append(f"{fmt} {name}: {exc}")
+                continue
+            with container:
+                log.info("microphone: %s (%s)", name, fmt)
+                for frame in container.decode(audio=0):
+                    if self._stop.is_set():
+                        return
+                    self._emit_audio(frame)
+            return
+        # No microphone is not fatal: the picture goes on without sound.
+        self.audio_error = "no microphone: " + ("; ".join(errors) or "none configured")
+        log.warning("%s", self.audio_error)
 
     def _run_camera(self) -> None:
         s = self.settings
