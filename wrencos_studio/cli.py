@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list the cameras this machine shows")
 
+    demo = sub.add_parser(
+        "demo", help="serve + testsrc + a demo catalog, live: see it work in one command"
+    )
+    demo.add_argument("--host", default="0.0.0.0")
+    demo.add_argument("--port", type=_port, default=3000)
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="default: a 'demo' folder inside the user data dir",
+    )
+
     token = sub.add_parser("token", help="print a signed staff token (JWT)")
     token.add_argument("--user-id", required=True, help="the staff member's user id")
     token.add_argument(
@@ -148,6 +160,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_serve(args)
     if args.command == "devices":
         return _cmd_devices()
+    if args.command == "demo":
+        data_dir = args.data_dir or default_data_dir() / "demo"
+        serve_args = [
+            "serve",
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--data-dir",
+            str(data_dir),
+            "--source",
+            "testsrc",
+        ]
+        return _cmd_serve(build_parser().parse_args(serve_args), demo=True)
     # The studio window arrives with the UI; until then the studio is the hub itself.
     print(
         "wrencos-studio: the studio window is not built yet; running the server "
@@ -191,7 +217,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     try:
         settings = Settings.from_env(
             host=args.host,
@@ -206,13 +232,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"wrencos-studio serve: cannot use the data dir: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run_server(settings, source=args.source))
+        return asyncio.run(run_server(settings, source=args.source, demo=demo))
     except KeyboardInterrupt:
         return 0
 
 
 async def run_server(
-    settings: Settings, on_ready: Callable[[str], None] | None = None, source: str = "none"
+    settings: Settings,
+    on_ready: Callable[[str], None] | None = None,
+    source: str = "none",
+    demo: bool = False,
 ) -> int:
     """Run the hub until SIGINT/SIGTERM; 0 on a clean stop, 2 if it could not start."""
     from wrencos_studio.hub.core import Hub
@@ -271,8 +300,12 @@ async def run_server(
                 parse_ice_servers(settings.ice_servers),
             )
             await broadcaster.start()
+            if demo:
+                await _set_up_demo(hub, broadcaster)
         url = f"http://{settings.host}:{server.port}"
         print(f"listening on {url}", flush=True)
+        for page in customer_urls(settings.host, server.port):
+            print(f"customer page: {page}", flush=True)
         if on_ready is not None:
             on_ready(url)
         await stop.wait()
@@ -297,3 +330,80 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
         except (NotImplementedError, RuntimeError):  # Windows
             with contextlib.suppress(ValueError):
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+def customer_urls(host: str, port: int) -> list[str]:
+    """The addresses customers can open: every LAN IPv4 address when listening on all."""
+    if host not in ("0.0.0.0", "::", ""):
+        return [f"http://{host}:{port}/"]
+    try:
+        import ifaddr
+
+        addresses = [
+            ip.ip
+            for adapter in ifaddr.get_adapters()
+            for ip in adapter.ips
+            if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254."))
+        ]
+    except Exception:
+        addresses = []
+    return [f"http://{a}:{port}/" for a in addresses] or [f"http://localhost:{port}/"]
+
+
+DEMO_PRODUCTS = [
+    ("hydrating-serum", "Hydrating Serum", 49.99, "Hyaluronic acid, 30 ml"),
+    ("vitamin-c-glow", "Vitamin C Glow", 39.0, "Brightening drops, 15 ml"),
+    ("night-repair-cream", "Night Repair Cream", 54.5, "Peptides and ceramides, 50 ml"),
+    ("rose-lip-balm", "Rose Lip Balm", 12.0, "Shea butter, 10 g"),
+]
+
+
+def _copy_demo_images(uploads: Path) -> None:
+    import shutil
+
+    demo_dir = Path(__file__).resolve().parent.parent / "resources" / "demo"
+    uploads.mkdir(parents=True, exist_ok=True)
+    for slug, *_ in DEMO_PRODUCTS:
+        source = demo_dir / f"{slug}.svg"
+        if source.exists():
+            shutil.copyfile(source, uploads / f"{slug}.svg")
+
+
+async def _set_up_demo(hub: object, broadcaster: object) -> None:
+    """A demo catalog with images, a live stream and two pinned products."""
+    from wrencos_studio.clock import utc_now_iso
+    from wrencos_studio.store import repositories as repo
+
+    uploads = hub.settings.uploads_dir / "demo"  # type: ignore[attr-defined]
+    await asyncio.to_thread(_copy_demo_images, uploads)
+    pins = []
+    for i, (slug, name, price, description) in enumerate(DEMO_PRODUCTS):
+        product = {
+            "productId": slug,
+            "name": name,
+            "price": price,
+            "image": f"/uploads/demo/{slug}.svg",
+            "description": description,
+            "url": "",
+        }
+        await hub.store.run(repo.upsert_product, product, utc_now_iso())  # type: ignore[attr-defined]
+        if i < 2:
+            pins.append(
+                {
+                    "productId": slug,
+                    "name": name,
+                    "price": price,
+                    "image": product["image"],
+                    "displayOrder": i + 1,
+                }
+            )
+    say = broadcaster._say  # type: ignore[attr-defined]
+    if hub.stream is None:  # type: ignore[attr-defined]
+        await say(
+            {
+                "type": "start_stream",
+                "title": "Wrencos demo: spring serums",
+                "description": "A test pattern stands in for the camera",
+            }
+        )
+    await say({"type": "pin_products", "pinnedProducts": pins})

@@ -264,3 +264,48 @@ async def test_a_missing_camera_never_crashes_the_server(tmp_path: Path) -> None
             assert json.loads(await admin.recv()) == {"type": "pong"}
         assert "not found" in stats["error"]
         assert proc.returncode is None
+
+
+async def test_demo_goes_live_with_a_catalog(tmp_path: Path) -> None:
+    """`demo`: testsrc, a live stream, a demo catalog with images, two pinned products."""
+    env = {**os.environ, "WRENCOS_JWT_SECRET": SECRET}
+    proc = await asyncio.create_subprocess_exec(
+        PY,
+        "-m",
+        "wrencos_studio",
+        "--log-level",
+        "WARNING",
+        "demo",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdout is not None
+    try:
+        listening = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+        page = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+        port = listening.rsplit(":", 1)[1]
+        assert page == f"customer page: http://127.0.0.1:{port}/"
+        async with connect(f"ws://127.0.0.1:{port}") as ws:
+            await ws.send(json.dumps({"type": "register", "sessionId": "demo-visitor"}))
+            got = [json.loads(await ws.recv()) for _ in range(4)]
+        by_type = {m["type"]: m for m in got}
+        assert by_type["stream_started"]["streamData"]["title"].startswith("Wrencos demo")
+        pins = by_type["pinned_products_updated"]["pinnedProducts"]
+        assert [p["name"] for p in pins] == ["Hydrating Serum", "Vitamin C Glow"]
+        image = f"http://127.0.0.1:{port}" + pins[0]["image"]
+        body = await asyncio.to_thread(
+            lambda: __import__("urllib.request").request.urlopen(image, timeout=5).read()
+        )
+        assert body.startswith(b"<svg")
+        [viewer] = await probe(f"ws://127.0.0.1:{port}", "--seconds", "1")
+        assert viewer["fps"] >= 25
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
