@@ -249,3 +249,26 @@ async def test_pin_products_validates_items(hub: RunningHub) -> None:
     ):
         await admin.send({"type": "pin_products", "pinnedProducts": bad})
         assert await admin.recv() == {"type": "error", "message": "Invalid message format"}
+
+
+async def test_stream_info_tells_the_last_and_next_stream(hub: RunningHub) -> None:
+    """`stream_info`: live or not, the last stream's title, the announced next one."""
+    c = await hub.customer("s")
+    info = await c.request({"type": "get_stream_info"}, "stream_info")
+    assert info["live"] is False and info["lastStream"] is None and info["nextStream"] is None
+    admin = await hub.admin()
+    await hub.live(admin, "Morning routine")
+    info = await c.request({"type": "get_stream_info"}, "stream_info")
+    assert info["live"] is True and info["title"] == "Morning routine"
+    await admin.send({"type": "stop_stream"})
+    await admin.expect("stream_stopped")
+    await admin.send(
+        {"type": "set_next_stream", "title": "Evening care", "startsAt": "2026-12-01T18:00:00.000Z"}
+    )
+    assert (await admin.expect("next_stream_set"))["nextStream"]["title"] == "Evening care"
+    info = await c.request({"type": "get_stream_info"}, "stream_info")
+    assert info["live"] is False
+    assert info["lastStream"]["title"] == "Morning routine"
+    assert info["nextStream"] == {"title": "Evening care", "startsAt": "2026-12-01T18:00:00.000Z"}
+    await c.send({"type": "set_next_stream", "title": "x"})
+    assert await c.expect("error") == {"type": "error", "message": "Not authorized"}

@@ -68,7 +68,9 @@ async def test_offline_customer_gets_replies_in_order_on_return(hub: RunningHub)
     got = [await back.recv() for _ in range(3)]
     assert [m["message"] for m in got] == ["reply 0", "reply 1", "reply 2"]
     assert all(m["type"] == "staff_reply" for m in got)
-    # Delivered once: a second return gets nothing more.
+    # Delivered once (confirmed by the client's pong): a second return gets nothing more.
+    await back.sync()
+    await asyncio.sleep(0.1)
     again = await hub.connect()
     await again.send({"type": "register", "sessionId": "away"})
     await again.expect("registered")
@@ -193,3 +195,28 @@ async def test_reply_to_a_connection_that_never_reads_it_is_sent_again(hub: Runn
     await asyncio.sleep(0.2)
     again = await hub.customer("flaky")
     assert [m for m in again.joined if m["type"] == "staff_reply"] == []
+
+
+async def test_customer_reads_its_own_thread_after_a_reload(hub: RunningHub) -> None:
+    """`get_my_conversation`: both sides of this session's thread, nobody else's."""
+    a = await hub.admin()
+    c = await hub.customer("mine")
+    await c.send({"type": "customer_message", "message": "Do you ship to Oslo?"})
+    await a.expect("customer_message")
+    await a.send({"type": "staff_message", "sessionId": "mine", "content": "We do!"})
+    reply = await c.expect("staff_reply")
+    other = await hub.customer("someone-else")
+    await other.send({"type": "customer_message", "message": "private"})
+    await a.expect("customer_message")
+    reloaded = await hub.customer("mine")
+    thread = await reloaded.request({"type": "get_my_conversation"}, "my_conversation")
+    assert [(m["from"], m["message"]) for m in thread["messages"]] == [
+        ("customer", "Do you ship to Oslo?"),
+        ("staff", "We do!"),
+    ]
+    assert thread["messages"][1]["id"] == reply["id"]
+    stranger = await hub.connect()
+    await stranger.send({"type": "get_my_conversation"})
+    assert await stranger.recv() == {"type": "error", "message": "Not authorized"}
+    await a.send({"type": "get_my_conversation"})
+    assert await a.recv() == {"type": "error", "message": "Not authorized"}

@@ -919,6 +919,40 @@ class Hub:
     async def on_ping(self, client: Client, msg: p.Ping) -> None:
         self.send(client, {"type": "pong"})
 
+    async def on_get_stream_info(self, client: Client, msg: p.GetStreamInfo) -> None:
+        last = await self.store.run(repo.last_ended_stream)
+        upcoming = await self.store.run(repo.get_meta_json, "next_stream")
+        stream = self.stream
+        self.send(
+            client,
+            {
+                "type": "stream_info",
+                "live": stream is not None,
+                "title": stream.title if stream is not None else None,
+                "lastStream": None
+                if last is None
+                else {"title": last["title"], "endedAt": last["ended_at"]},
+                "nextStream": upcoming,
+                "shopUrlPattern": self.settings.shop_url_pattern,
+            },
+        )
+
+    async def on_set_next_stream(self, client: Client, msg: p.SetNextStream) -> None:
+        value = {"title": msg.title, "startsAt": msg.starts_at} if msg.title else None
+        await self.store.run(repo.set_meta_json, "next_stream", value)
+        self.send(client, {"type": "next_stream_set", "nextStream": value})
+
+    async def on_get_my_conversation(self, client: Client, msg: p.GetMyConversation) -> None:
+        if client.kind != CUSTOMER or client.session_id is None:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        sid = client.session_id
+        rows = await self.store.run(repo.conversation_messages, sid)
+        self.send(client, {"type": "my_conversation", "messages": rows})
+        # Everything in it has now been read by this connection: nothing is pending.
+        pending = self.pending_replies.get(sid)
+        if pending:
+            self._confirm_delivery(sid, [r["uid"] for r in pending], [client])
+
     async def on_get_media_stats(self, client: Client, msg: p.GetMediaStats) -> None:
         stats = self.media.stats() if self.media is not None else {"source": "none"}
         self.send(client, {"type": "media_stats", "stats": stats})

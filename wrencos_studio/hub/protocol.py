@@ -466,6 +466,33 @@ class Ping:
     TYPE: ClassVar[str]
 
 
+@message("get_stream_info")
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetStreamInfo:
+    """What a page shows around the video: live or not, the last and the next stream, and
+    the shop's product URL pattern."""
+
+    TYPE: ClassVar[str]
+
+
+@message("set_next_stream", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetNextStream:
+    """Announce the next stream (title, ISO start time); an empty title clears it."""
+
+    TYPE: ClassVar[str]
+    title: str = field(max_chars=TITLE_MAX_CHARS, strip=True)
+    starts_at: str | None = field("startsAt", max_chars=NAME_MAX_CHARS, default=None)
+
+
+@message("get_my_conversation", access=Access.NON_STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetMyConversation:
+    """A registered customer's own support thread (after a reload, or to catch up)."""
+
+    TYPE: ClassVar[str]
+
+
 @message("get_media_stats", access=Access.STAFF)
 @dataclasses.dataclass(frozen=True, slots=True)
 class GetMediaStats:

@@ -90,6 +90,30 @@ def list_streams(conn: sqlite3.Connection, limit: int = 50) -> list[Row]:
     return [dict(r) for r in rows]
 
 
+def last_ended_stream(conn: sqlite3.Connection) -> Row | None:
+    row = conn.execute(
+        "SELECT title, description, started_at, ended_at FROM streams WHERE ended_at IS NOT NULL"
+        " ORDER BY ended_at DESC LIMIT 1"
+    ).fetchone()
+    return dict(row) if row is not None else None
+
+
+def get_meta_json(conn: sqlite3.Connection, key: str) -> Any:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return json.loads(row["value"]) if row is not None else None
+
+
+def set_meta_json(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    if value is None:
+        conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+    else:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+            " value = excluded.value",
+            (key, json.dumps(value, ensure_ascii=False)),
+        )
+
+
 def set_like(
     conn: sqlite3.Connection, stream_id: str, public_id: str, liked: bool, at: str
 ) -> None:
@@ -281,12 +305,13 @@ def list_conversations(conn: sqlite3.Connection) -> list[Row]:
 
 def conversation_messages(conn: sqlite3.Connection, session_id: str) -> list[Row]:
     rows = conn.execute(
-        "SELECT sender, message, created_at FROM support_messages WHERE session_id = ?"
+        "SELECT uid, sender, message, created_at FROM support_messages WHERE session_id = ?"
         " ORDER BY seq",
         (session_id,),
     ).fetchall()
     return [
-        {"from": r["sender"], "message": r["message"], "timestamp": r["created_at"]} for r in rows
+        {"from": r["sender"], "message": r["message"], "timestamp": r["created_at"], "id": r["uid"]}
+        for r in rows
     ]
 
 
