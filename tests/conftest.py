@@ -80,8 +80,9 @@ class WsClient:
 class RunningHub:
     """A hub served on 127.0.0.1:0 inside the test's event loop."""
 
-    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+    def __init__(self, data_dir: Path, port: int = 0, **overrides: Any) -> None:
         self.data_dir = data_dir
+        self.port = port  # 0: any free port (a fixed one survives restart())
         self.overrides = overrides
         self.clients: list[WsClient] = []
         self.store: Store | None = None
@@ -91,7 +92,11 @@ class RunningHub:
 
     async def start(self) -> None:
         settings = Settings.from_env(
-            host="127.0.0.1", port=0, data_dir=self.data_dir, jwt_secret=SECRET, **self.overrides
+            host="127.0.0.1",
+            port=self.port,
+            data_dir=self.data_dir,
+            jwt_secret=SECRET,
+            **self.overrides,
         )
         self.store = Store(settings.db_path)
         self.store.open()

@@ -1,0 +1,271 @@
+"""The customer page in a real headless Chromium against a real hub: chat between two
+browsers, likes across a reload, live pins, the support chat, recovery after a server
+restart, and a hostile chat message that must stay text."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunningHub
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    running = RunningHub(
+        tmp_path / "data",
+        port=_free_port(),
+        shop_url_pattern=("https://shop.example/p/{productId}"),
+    )
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        await b.close()
+
+
+class Page:
+    """A customer's tab, collecting console errors."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    async def until(self, script: str, timeout: float = 10.0) -> Any:
+        """Poll a JS expression until truthy (the page's CSP forbids wait_for_function)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await self.page.evaluate(script)
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(script)
+            await asyncio.sleep(0.1)
+
+    async def texts(self, selector: str) -> list[str]:
+        return list(await self.page.locator(selector).all_inner_texts())
+
+
+async def open_page(browser: Any, site: RunningHub, viewport: dict[str, int] = DESKTOP) -> Page:
+    context = await browser.new_context(viewport=viewport)
+    page = Page(await context.new_page())
+    await page.page.goto(site.http_url + "/")
+    await page.until("document.getElementById('status').textContent !== 'Connecting…'")
+    return page
+
+
+async def test_chat_between_two_browsers_with_the_name_remembered(
+    site: RunningHub, browser: Any
+) -> None:
+    """Two customers chat; the presenter's line stands out; the name is asked once."""
+    admin = await site.admin()
+    await site.live(admin, "Serum night")
+    ann = await open_page(browser, site)
+    ben = await open_page(browser, site, PHONE)
+    await ann.until("document.getElementById('title').textContent === 'Serum night'")
+    await ann.page.fill("#name", "Ann")
+    await ann.page.fill("#text", "Is it vegan?")
+    await ann.page.press("#text", "Enter")
+    await ben.until("document.querySelectorAll('#messages li').length === 1")
+    assert await ben.texts("#messages li") == ["Ann: Is it vegan?"]
+    assert await ann.page.is_visible("#name-shown") and not await ann.page.is_visible("#name")
+    await admin.send({"type": "chat_message", "username": "Shop", "message": "Yes, 100%"})
+    await ann.until("document.querySelectorAll('#messages li.staff').length === 1")
+    await ann.page.reload()
+    await ann.until("document.querySelectorAll('#messages li').length === 2")
+    assert await ann.texts("#name-value") == ["Ann"]
+    assert ann.errors == [] and ben.errors == []
+
+
+async def test_like_state_survives_a_reload(site: RunningHub, browser: Any) -> None:
+    """The heart counts, shows liked, and is still liked after a reload (publicId)."""
+    admin = await site.admin()
+    await site.live(admin)
+    tab = await open_page(browser, site)
+    await tab.until("!document.getElementById('info').hidden")
+    await tab.page.click("#like")
+    await tab.until("document.getElementById('like').getAttribute('aria-pressed') === 'true'")
+    assert await tab.texts("#likes") == ["1"]
+    await tab.page.reload()
+    await tab.until("document.getElementById('like').getAttribute('aria-pressed') === 'true'")
+    await tab.page.click("#like")
+    await tab.until("document.getElementById('likes').textContent === '0'")
+    assert tab.errors == []
+
+
+async def test_pinned_cards_follow_the_presenter(site: RunningHub, browser: Any) -> None:
+    """Cards appear, reorder and disappear live, and link to the shop."""
+    admin = await site.admin()
+    await site.live(admin)
+    tab = await open_page(browser, site, PHONE)
+    items = [
+        {
+            "productId": "p1",
+            "name": "Hydrating Serum",
+            "price": 49.99,
+            "displayOrder": 1,
+            "image": "/uploads/none.png",
+        },
+        {"productId": "p2", "name": "Night Cream", "price": 54.5, "displayOrder": 2},
+    ]
+    await admin.send({"type": "pin_products", "pinnedProducts": items})
+    await tab.until("document.querySelectorAll('#pinned li').length === 2")
+    assert await tab.texts("#pinned .name") == ["Hydrating Serum", "Night Cream"]
+    assert await tab.texts("#pinned .price") == ["49.99", "54.50"]
+    href = await tab.page.get_attribute("#pinned a", "href")
+    assert href == "https://shop.example/p/p1"
+    items[0]["displayOrder"], items[1]["displayOrder"] = 2, 1
+    await admin.send({"type": "pin_products", "pinnedProducts": items})
+    await tab.until("document.querySelector('#pinned .name').textContent === 'Night Cream'")
+    await admin.send({"type": "pin_products", "pinnedProducts": []})
+    await tab.until("document.querySelectorAll('#pinned li').length === 0")
+
+
+async def test_support_round_trip_and_it_survives_a_reload(site: RunningHub, browser: Any) -> None:
+    """Help opens a private chat; staff answer live; away and back, the thread is there."""
+    staff = await site.admin("sam", role="staff")
+    tab = await open_page(browser, site, PHONE)
+    await tab.page.click("#help-button")
+    await tab.page.fill("#help-text", "Where is my parcel?")
+    await tab.page.press("#help-text", "Enter")
+    asked = await staff.expect("customer_message")
+    assert asked["message"] == "Where is my parcel?"
+    await staff.send(
+        {"type": "staff_message", "sessionId": asked["sessionId"], "content": "It ships today!"}
+    )
+    await tab.until("document.querySelectorAll('#help-messages li.staff').length === 1")
+    await tab.page.close()
+    # Away: the reply waits for the customer's return, in the same browser.
+    await staff.send(
+        {"type": "staff_message", "sessionId": asked["sessionId"], "content": "Tracking: WX123"}
+    )
+    page = await tab.page.context.new_page()
+    back = Page(page)
+    await page.goto(site.http_url + "/")
+    await back.until(
+        "document.getElementById('help-badge').textContent === '1'"
+        " || document.querySelectorAll('#help-messages li').length === 3"
+    )
+    await page.click("#help-button")
+    await back.until("document.querySelectorAll('#help-messages li').length === 3")
+    texts = [t.split("\n")[0] for t in await back.texts("#help-messages li")]
+    assert texts == ["Where is my parcel?", "It ships today!", "Tracking: WX123"]
+    assert back.errors == []
+
+
+async def test_recovers_after_a_server_restart_without_lost_or_doubled_lines(
+    site: RunningHub, browser: Any
+) -> None:
+    """The page shows "Reconnecting…", comes back, and the chat has each line once."""
+    admin = await site.admin()
+    await site.live(admin)
+    tab = await open_page(browser, site)
+    await admin.send({"type": "chat_message", "message": "before"})
+    await tab.until("document.querySelectorAll('#messages li').length === 1")
+    assert site.server is not None
+    await site.server.stop()
+    await tab.until("document.getElementById('status').textContent === 'Reconnecting…'")
+    await site.restart()
+    admin = await site.admin()
+    await admin.send({"type": "chat_message", "message": "after"})
+    await tab.until("document.getElementById('status').textContent === 'LIVE'", timeout=20)
+    await tab.until("document.querySelectorAll('#messages li').length === 2", timeout=10)
+    assert await tab.texts("#messages li") == ["SHOP Admin: before", "SHOP Admin: after"]
+    assert [e for e in tab.errors if "WebSocket" not in e] == []
+
+
+async def test_hostile_chat_is_shown_as_text_and_never_runs(site: RunningHub, browser: Any) -> None:
+    """HTML and script in a chat line are displayed literally; nothing executes."""
+    admin = await site.admin()
+    await site.live(admin)
+    tab = await open_page(browser, site)
+    evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    attacker = await site.customer("attacker")
+    await attacker.send({"type": "chat_message", "username": "<b>Mallory</b>", "message": evil})
+    await tab.until("document.querySelectorAll('#messages li').length === 1")
+    assert await tab.texts("#messages li") == [f"<b>Mallory</b>: {evil}"]
+    assert await tab.page.evaluate("window.__pwned === undefined")
+    assert (
+        await tab.page.evaluate(
+            "document.querySelectorAll('#messages img, #messages script').length"
+        )
+        == 0
+    )
+
+
+async def test_phone_and_desktop_layouts(site: RunningHub, browser: Any, tmp_path: Path) -> None:
+    """A live page at 375 px and at desktop width: no sideways scroll, nothing hidden under
+    the Help button, no console errors (screenshots kept in the test's folder)."""
+    admin = await site.admin()
+    await site.live(admin, "Spring serum launch")
+    await admin.send(
+        {
+            "type": "pin_products",
+            "pinnedProducts": [
+                {"productId": "p1", "name": "Hydrating Serum", "price": 49.99, "displayOrder": 1},
+                {"productId": "p2", "name": "Vitamin C Glow", "price": 39.0, "displayOrder": 2},
+            ],
+        }
+    )
+    for user, text in (("Dana", "Is the serum fragrance free?"), ("Lee", "Love the packaging")):
+        c = await site.customer(f"shot-{user}")
+        await c.send({"type": "chat_message", "username": user, "message": text})
+    await admin.send({"type": "chat_message", "username": "Shop", "message": "Yes, fully!"})
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        tab = await open_page(browser, site, viewport)
+        await tab.until("document.querySelectorAll('#messages li').length === 3")
+        width = await tab.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], "no sideways scrolling"
+        send_box = await tab.page.locator("#chat-form").bounding_box()
+        help_box = await tab.page.locator("#help-button").bounding_box()
+        await tab.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        send_box = await tab.page.locator("#chat-form").bounding_box()
+        help_box = await tab.page.locator("#help-button").bounding_box()
+        assert send_box and help_box
+        overlap = not (
+            send_box["y"] + send_box["height"] <= help_box["y"]
+            or help_box["x"] + help_box["width"] <= send_box["x"]
+            or send_box["x"] + send_box["width"] <= help_box["x"]
+        )
+        assert not overlap, "the Help button covers the chat box"
+        await tab.page.screenshot(path=str(tmp_path / f"customer-page-{name}.png"))
+        assert tab.errors == []
