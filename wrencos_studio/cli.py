@@ -174,13 +174,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "testsrc",
         ]
         return _cmd_serve(build_parser().parse_args(serve_args), demo=True)
-    # The studio window arrives with the UI; until then the studio is the hub itself.
-    print(
-        "wrencos-studio: the studio window is not built yet; running the server "
-        "in the foreground (Ctrl+C stops it)",
-        file=sys.stderr,
-    )
-    return _cmd_serve(build_parser().parse_args(["serve"]))
+    return _cmd_studio()
+
+
+def _cmd_studio() -> int:
+    try:
+        from wrencos_studio.ui.app import main as studio_main
+    except ImportError as exc:  # Qt missing or unusable here: say so, and what still works
+        print(
+            f"wrencos-studio: the window cannot open ({exc}); `wrencos-studio serve` runs "
+            "the server without it",
+            file=sys.stderr,
+        )
+        return 2
+    return studio_main()
 
 
 def _cmd_devices() -> int:

@@ -9,6 +9,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,17 +113,25 @@ class Broadcaster:
         self.fanout: Fanout | None = None
         self.client: Client | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._bytes_of_gone = 0  # bytes sent to viewers who left (bytesOut is a counter)
+        self._bytes_of_gone = 0
+        self.announced = False
+        #: Called on the capture thread with small RGB frames (~10 a second), for a preview.
+        self.on_preview: Callable[[Any], None] | None = (
+            None  # bytes sent to viewers who left (bytesOut is a counter)
+        )
         self._stats_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, announce: bool = True) -> None:
+        """Start capturing and encoding; with ``announce`` also offer the stream to viewers
+        (the studio starts without it, for its preview, and announces on Go Live)."""
         loop = asyncio.get_running_loop()
         self.fanout = Fanout(self._request_keyframe)
         self.pipeline = MediaPipeline(
             self.spec, self.video_settings, loop, self.fanout.on_video, self.fanout.on_audio
         )
+        self.pipeline.on_preview = self.on_preview
         self.pipeline.start()
         self.client = self.hub.connect(_HubInbox(self._on_hub_message), "broadcaster")
         token = mint_token(
@@ -130,18 +139,30 @@ class Broadcaster:
         )
         await self._say({"type": "register_admin", "token": token})
         await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})
-        await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
+        if announce:
+            await self.announce()
         self.hub.media = self
         self._stats_task = asyncio.create_task(self._poll_stats(), name="media-stats")
         log.info("broadcasting %s as peer %s", self.spec.kind, self.peer_id)
 
+    async def announce(self) -> None:
+        """Offer the stream: every customer peer, now and later, gets an offer."""
+        self.announced = True
+        await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
+
+    async def withdraw(self) -> None:
+        """Stop offering the stream and let go of every viewer (capture goes on)."""
+        if self.client is not None and self.announced:
+            await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
+        self.announced = False
+        for viewer in list(self.viewers.values()):
+            self.viewers.pop(viewer.peer_id, None)
+            await self._drop(viewer)
+
     async def stop(self) -> None:
         if self._stats_task is not None:
             self._stats_task.cancel()
-        if self.client is not None:
-            await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
-        for viewer in list(self.viewers.values()):
-            await self._drop(viewer)
+        await self.withdraw()
         for task in list(self._tasks):
             task.cancel()
         if self.pipeline is not None:
@@ -169,7 +190,7 @@ class Broadcaster:
 
     def _on_hub_message(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
-        if kind == "webrtc_new_customer":
+        if kind == "webrtc_new_customer" and self.announced:
             self._spawn(self._offer(str(msg["customerId"])))
         elif kind == "webrtc_answer":
             self._spawn(self._answer(msg))

@@ -25,6 +25,7 @@ __all__ = ["MediaPipeline", "SourceError", "list_cameras", "parse_source"]
 
 log = logging.getLogger(__name__)
 
+PREVIEW_WIDTH = 640
 PacketSink = Callable[["av.Packet[Any]"], None]
 
 
@@ -137,6 +138,8 @@ class MediaPipeline:
         #: Microphone for camera sources: a device, "" for the default, "none" for silence.
         self.microphone = os.environ.get("WRENCOS_MIC", "")
         self.audio_error: str | None = None
+        #: Called on this thread with small RGB frames (~10 a second) for a local preview.
+        self.on_preview: Callable[[av.VideoFrame], None] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -181,6 +184,16 @@ class MediaPipeline:
     # -- delivery ------------------------------------------------------------------------
 
     def _emit_video(self, frame: av.VideoFrame, pts: int) -> None:
+        preview = self.on_preview
+        if preview is not None and self.stats.video_frames % max(1, self.settings.fps // 10) == 0:
+            try:
+                preview(
+                    frame.reformat(
+                        PREVIEW_WIDTH, PREVIEW_WIDTH * frame.height // frame.width // 2 * 2, "rgb24"
+                    )
+                )
+            except Exception:
+                log.debug("preview failed", exc_info=True)
         for packet in self.video.encode(frame, pts):
             self.stats.video_bytes += packet.size
             self.loop.call_soon_threadsafe(self.on_video, packet)

@@ -1,0 +1,221 @@
+"""The studio process: one qasync event loop hosting the hub, the broadcaster and the window."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from wrencos_studio.config import Settings
+from wrencos_studio.hub.auth import mint_token
+from wrencos_studio.hub.core import Hub
+from wrencos_studio.hub.server import HubServer
+from wrencos_studio.store import Store
+
+__all__ = ["Studio", "StudioSettings", "main"]
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "studio-settings.json"
+
+
+class StudioSettings:
+    """What the presenter sets in the studio, kept as JSON in the data dir."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "port": 3000,
+        "source": "testsrc",
+        "video_size": "1280x720",
+        "fps": 30,
+        "bitrate": 2_500_000,
+        "ice_servers": "",
+        "allowed_origins": "",
+        "title": "",
+        "description": "",
+        "host_name": "Shop",
+    }
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / SETTINGS_FILE
+        self.values = dict(self.DEFAULTS)
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                self.values.update({k: v for k, v in loaded.items() if k in self.DEFAULTS})
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable settings %s: %s", self.path, exc)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.values, indent=2), encoding="utf-8")
+        os.replace(tmp, self.path)  # never a half-written settings file
+
+
+class Studio(QObject):
+    """Owns the in-process hub and broadcaster; the window talks to it and to the bridge."""
+
+    preview_frame = Signal(QImage)
+    live_changed = Signal(bool)
+    status = Signal(str)
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.settings = StudioSettings(data_dir)
+        self.port_override = port
+        self.store: Store | None = None
+        self.hub: Hub | None = None
+        self.server: HubServer | None = None
+        self.broadcaster: Any = None
+        self.bridge: Any = None
+        self.live_since: float | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else 0
+
+    async def start(self) -> None:
+        s = self.settings
+        port = self.port_override if self.port_override is not None else int(s["port"])
+        origins = tuple(o.strip() for o in str(s["allowed_origins"]).split(",") if o.strip())
+        settings = Settings.from_env(
+            port=port,
+            data_dir=self.data_dir,
+            ice_servers=s["ice_servers"],
+            allowed_origins=origins or None,
+        )
+        self.store = Store(settings.db_path)
+        self.store.open()
+        self.hub = Hub(settings, self.store)
+        self.hub.load()
+        self.server = HubServer(self.hub)
+        await self.server.start()
+        from wrencos_studio.ui.bridge import LocalBridge
+
+        self.bridge = LocalBridge(self.hub, mint_token(settings.jwt_secret, "studio", "admin"))
+        await self.bridge.start()
+        await self.start_source(str(s["source"]))
+        if self.hub.stream is not None:  # the studio quit or crashed while live
+            self.live_since = time.monotonic()
+            await self.broadcaster.announce()
+            self.live_changed.emit(True)
+
+    async def start_source(self, source: str) -> None:
+        """(Re)open the camera, file or test source for the preview and the broadcast."""
+        from wrencos_studio.media.broadcaster import Broadcaster, parse_ice_servers
+        from wrencos_studio.media.encoder import VideoSettings
+        from wrencos_studio.media.sources import SourceError, parse_source
+
+        assert self.hub is not None
+        was_live = self.broadcaster is not None and self.broadcaster.announced
+        if self.broadcaster is not None:
+            await self.broadcaster.stop()
+            self.broadcaster = None
+        try:
+            spec = parse_source(source)
+        except SourceError as exc:
+            self.status.emit(str(exc))
+            spec = parse_source("testsrc")
+        w, h = (int(x) for x in str(self.settings["video_size"]).split("x"))
+        video = VideoSettings(w, h, int(self.settings["fps"]), int(self.settings["bitrate"]))
+        self.broadcaster = Broadcaster(
+            self.hub, spec, video, parse_ice_servers(self.settings["ice_servers"])
+        )
+        self.broadcaster.on_preview = self._on_preview
+        await self.broadcaster.start(announce=was_live)
+
+    def _on_preview(self, frame: Any) -> None:
+        # Capture thread: build a QImage (a copy, it outlives the frame) and hand it over;
+        # the signal is queued to the GUI thread.
+        plane = frame.planes[0]
+        image = QImage(
+            bytes(plane), frame.width, frame.height, plane.line_size, QImage.Format.Format_RGB888
+        ).copy()
+        self.preview_frame.emit(image)
+
+    async def go_live(self, title: str, description: str) -> None:
+        assert self.bridge is not None and self.broadcaster is not None
+        self.settings["title"], self.settings["description"] = title, description
+        self.settings.save()
+        await self.bridge.request(
+            {"type": "start_stream", "title": title, "description": description}
+        )
+        await self.broadcaster.announce()
+        self.live_since = time.monotonic()
+        self.live_changed.emit(True)
+
+    async def end(self) -> None:
+        assert self.bridge is not None
+        await self.bridge.request({"type": "stop_stream"})
+        if self.broadcaster is not None:
+            await self.broadcaster.withdraw()
+        self.live_since = None
+        self.live_changed.emit(False)
+
+    async def shutdown(self) -> None:
+        """Quitting: viewers are told the stream stopped; the database is closed."""
+        if self.hub is not None and self.hub.stream is not None:
+            await self.hub.end_stream_for_shutdown()
+        if self.broadcaster is not None:
+            await self.broadcaster.stop()
+        if self.bridge is not None:
+            self.bridge.stop()
+        if self.server is not None:
+            await self.server.stop()
+        if self.hub is not None:
+            await self.hub.drain()
+        if self.store is not None:
+            await self.store.close()
+
+
+def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
+    """Open the studio window; returns the exit code."""
+    import qasync
+
+    from wrencos_studio.config import default_data_dir
+    from wrencos_studio.ui.window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    app.setApplicationName("Wrencos Studio")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    studio = Studio(data_dir or default_data_dir())
+    window = MainWindow(studio)
+    done = asyncio.Event()
+    code = 0
+
+    async def run() -> None:
+        nonlocal code
+        try:
+            await studio.start()
+        except OSError as exc:
+            window.fatal(f"The studio could not start its server: {exc}")
+            code = 2
+            return
+        window.started()
+        window.show()
+        await done.wait()
+
+    window.quit_requested.connect(done.set)
+    with loop:
+        loop.run_until_complete(run())
+        loop.run_until_complete(studio.shutdown())
+    return code

@@ -1,0 +1,515 @@
+"""The studio's main window: preview and Go Live on the left, the room on the right (chat,
+support inbox, products, audience), the health of the broadcast in the status bar."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QImage, QKeyEvent, QPixmap
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QSystemTrayIcon,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wrencos_studio.ui.app import Studio
+
+__all__ = ["MainWindow"]
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+_TASKS: set[asyncio.Future[Any]] = set()
+
+
+class ChatPanel(QWidget):
+    """The stream's chat, large and readable; the host writes as the shop."""
+
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+        self.list = QListWidget()
+        font = QFont()
+        font.setPointSize(13)
+        self.list.setFont(font)
+        self.list.setWordWrap(True)
+        self.input = QLineEdit()
+        self.input.setPlaceholderText("Write to everyone as the shop…")
+        self.input.setMaxLength(500)
+        send = QPushButton("Send")
+        send.clicked.connect(self.on_send_clicked)
+        self.input.returnPressed.connect(self.on_send_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.input)
+        row.addWidget(send)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addLayout(row)
+
+    def add(self, msg: dict[str, Any]) -> None:
+        prefix = "★ " if msg.get("isAdmin") else ""
+        item = QListWidgetItem(f"{prefix}{msg.get('username', '')}: {msg.get('message', '')}")
+        item.setData(Qt.ItemDataRole.UserRole, msg.get("id"))
+        if msg.get("isAdmin"):
+            item.setForeground(Qt.GlobalColor.darkMagenta)
+        self.list.addItem(item)
+        self.list.scrollToBottom()
+
+    def reset(self, messages: list[dict[str, Any]]) -> None:
+        self.list.clear()
+        for m in messages:
+            self.add(m)
+
+    def on_send_clicked(self) -> None:
+        text = self.input.text().strip()
+        if not text:
+            return
+        self.input.clear()
+        _spawn(
+            self.studio.bridge.request(
+                {
+                    "type": "chat_message",
+                    "message": text,
+                    "username": self.studio.settings["host_name"],
+                }
+            )
+        )
+
+
+class ReplyBox(QPlainTextEdit):
+    """Enter sends, Shift+Enter makes a new line."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class InboxPanel(QWidget):
+    """Support conversations, newest first, with unread counts; the thread; a reply box."""
+
+    unread_changed = Signal(int)
+
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+        self.current: str | None = None
+        self.conversations = QListWidget()
+        self.conversations.currentItemChanged.connect(self.on_conversation_selected)
+        self.thread = QListWidget()
+        self.thread.setWordWrap(True)
+        self.reply = ReplyBox()
+        self.reply.setPlaceholderText("Reply… (Enter sends, Shift+Enter new line)")
+        self.reply.setMaximumHeight(90)
+        self.reply.submitted.connect(self.on_reply_clicked)
+        send = QPushButton("Send reply")
+        send.clicked.connect(self.on_reply_clicked)
+        right = QVBoxLayout()
+        right.addWidget(self.thread)
+        right.addWidget(self.reply)
+        right.addWidget(send)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.conversations, 2)
+        layout.addLayout(right, 3)
+
+    def refresh(self) -> None:
+        _spawn(self.studio.bridge.request({"type": "get_conversations"}))
+
+    def show_conversations(self, rows: list[dict[str, Any]]) -> None:
+        self.conversations.blockSignals(True)
+        self.conversations.clear()
+        unread = 0
+        for row in rows:
+            badge = f"  ({row['unread']} new)" if row.get("unread") else ""
+            text = f"{row['customerName']}{badge}\n{row['lastMessage'][:80]}"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, row["sessionId"])
+            self.conversations.addItem(item)
+            if row["sessionId"] == self.current:
+                self.conversations.setCurrentItem(item)
+            unread += int(row.get("unread", 0))
+        self.conversations.blockSignals(False)
+        self.unread_changed.emit(unread)
+
+    def on_conversation_selected(self, item: QListWidgetItem | None, _old: Any = None) -> None:
+        if item is None:
+            return
+        self.current = item.data(Qt.ItemDataRole.UserRole)
+        _spawn(self.studio.bridge.request({"type": "get_conversation", "sessionId": self.current}))
+
+    def show_thread(self, session_id: str, messages: list[dict[str, Any]]) -> None:
+        if session_id != self.current:
+            return
+        self.thread.clear()
+        for m in messages:
+            who = "Customer" if m["from"] == "customer" else "Shop"
+            item = QListWidgetItem(f"{who} · {m['timestamp'][11:16]}\n{m['message']}")
+            if m["from"] == "staff":
+                item.setForeground(Qt.GlobalColor.darkMagenta)
+            self.thread.addItem(item)
+        self.thread.scrollToBottom()
+
+    def on_reply_clicked(self) -> None:
+        text = self.reply.toPlainText().strip()
+        if not text or self.current is None:
+            return
+        self.reply.clear()
+        sid = self.current
+
+        async def send() -> None:
+            await self.studio.bridge.request(
+                {"type": "staff_message", "sessionId": sid, "content": text}
+            )
+            await self.studio.bridge.request({"type": "get_conversation", "sessionId": sid})
+            await self.studio.bridge.request({"type": "get_conversations"})
+
+        _spawn(send())
+
+
+class ProductsPanel(QWidget):
+    """The catalog; a click pins or unpins; the pinned strip reorders by drag and drop."""
+
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+        self.catalog: list[dict[str, Any]] = []
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Product", "Price"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.cellDoubleClicked.connect(self.on_product_double_clicked)
+        self.pinned = QListWidget()
+        self.pinned.setDragDropMode(QListWidget.DragDropMode.InternalMove)
+        self.pinned.model().rowsMoved.connect(self.on_pins_reordered)
+        pin = QPushButton("Pin / unpin selected")
+        pin.clicked.connect(self.on_pin_clicked)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Catalog (double-click to pin or unpin)"))
+        layout.addWidget(self.table)
+        layout.addWidget(pin)
+        layout.addWidget(QLabel("Pinned now (drag to reorder)"))
+        layout.addWidget(self.pinned)
+
+    def refresh(self) -> None:
+        _spawn(self.studio.bridge.request({"type": "get_products"}))
+
+    def show_products(self, rows: list[dict[str, Any]]) -> None:
+        self.catalog = rows
+        self.table.setRowCount(len(rows))
+        for i, p in enumerate(rows):
+            self.table.setItem(i, 0, QTableWidgetItem(p["name"]))
+            self.table.setItem(i, 1, QTableWidgetItem(f"{p['price']:.2f}"))
+
+    def show_pinned(self, items: list[dict[str, Any]]) -> None:
+        self.pinned.clear()
+        for p in items:
+            item = QListWidgetItem(f"{p.get('name', p.get('productId'))}")
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.pinned.addItem(item)
+
+    def _pinned_items(self) -> list[dict[str, Any]]:
+        return [
+            self.pinned.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.pinned.count())
+        ]
+
+    def _send_pins(self, items: list[dict[str, Any]]) -> None:
+        ordered = [{**p, "displayOrder": i + 1} for i, p in enumerate(items)]
+        _spawn(self.studio.bridge.request({"type": "pin_products", "pinnedProducts": ordered}))
+
+    def toggle(self, product: dict[str, Any]) -> None:
+        items = self._pinned_items()
+        if any(p.get("productId") == product["productId"] for p in items):
+            items = [p for p in items if p.get("productId") != product["productId"]]
+        else:
+            items.append(
+                {
+                    "productId": product["productId"],
+                    "name": product["name"],
+                    "price": product["price"],
+                    "image": product.get("image", ""),
+                }
+            )
+        self._send_pins(items)
+
+    def on_product_double_clicked(self, row: int, _col: int) -> None:
+        if 0 <= row < len(self.catalog):
+            self.toggle(self.catalog[row])
+
+    def on_pin_clicked(self) -> None:
+        self.on_product_double_clicked(self.table.currentRow(), 0)
+
+    def on_pins_reordered(self, *_args: Any) -> None:
+        self._send_pins(self._pinned_items())
+
+
+class AudiencePanel(QWidget):
+    """Viewers and likes, and each viewer's delivery (WebRTC or fallback, RTT, loss)."""
+
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+        self.figures = QLabel("0 watching · 0 likes")
+        font = QFont()
+        font.setPointSize(16)
+        self.figures.setFont(font)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Viewer", "Path", "RTT ms", "Lost", "kbit/s"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.figures)
+        layout.addWidget(self.table)
+
+    def show_figures(self, viewers: int, likes: int) -> None:
+        self.figures.setText(f"{viewers} watching · {likes} likes")
+
+    def show_viewers(self, viewers: list[dict[str, Any]]) -> None:
+        self.table.setRowCount(len(viewers))
+        for i, v in enumerate(viewers):
+            cells = [
+                v["peerId"],
+                v["transport"],
+                v.get("rttMs") or "",
+                v.get("packetsLost", 0),
+                v.get("bitrateKbps", 0),
+            ]
+            for j, value in enumerate(cells):
+                self.table.setItem(i, j, QTableWidgetItem(str(value)))
+
+
+class MainWindow(QMainWindow):
+    """The presenter's screen."""
+
+    quit_requested = Signal()
+
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+        self.live = False
+        self.viewers = 0
+        self.likes = 0
+        self._cpu = (time.process_time(), time.monotonic())
+        self.setWindowTitle("Wrencos Studio")
+        self.resize(QSize(1280, 800))
+
+        self.preview = QLabel("Starting the camera…")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(480, 270)
+        self.preview.setStyleSheet("background: #111; color: #ccc;")
+        self.source = QComboBox()
+        self.source.setToolTip("What you broadcast")
+        self.title_edit = QLineEdit(str(studio.settings["title"]))
+        self.title_edit.setPlaceholderText("Stream title, e.g. Spring serum launch")
+        self.title_edit.setMaxLength(200)
+        self.description_edit = QLineEdit(str(studio.settings["description"]))
+        self.description_edit.setPlaceholderText("Description (optional)")
+        self.live_button = QPushButton("Go Live")
+        self.live_button.setMinimumHeight(44)
+        self.live_button.clicked.connect(self.on_live_clicked)
+        self.state_label = QLabel("Not live")
+        left = QVBoxLayout()
+        left.addWidget(self.preview, 1)
+        left.addWidget(self.source)
+        left.addWidget(self.title_edit)
+        left.addWidget(self.description_edit)
+        left.addWidget(self.live_button)
+        left.addWidget(self.state_label)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+
+        self.chat = ChatPanel(studio)
+        self.inbox = InboxPanel(studio)
+        self.products = ProductsPanel(studio)
+        self.audience = AudiencePanel(studio)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.chat, "Chat")
+        self.tabs.addTab(self.inbox, "Inbox")
+        self.tabs.addTab(self.products, "Products")
+        self.tabs.addTab(self.audience, "Audience")
+        splitter = QSplitter()
+        splitter.addWidget(left_widget)
+        splitter.addWidget(self.tabs)
+        splitter.setSizes([700, 580])
+        self.setCentralWidget(splitter)
+
+        self.url_label = QLabel()
+        self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.figures_label = QLabel()
+        self.health_label = QLabel()
+        bar = self.statusBar()
+        bar.addWidget(self.url_label, 1)
+        bar.addPermanentWidget(self.figures_label)
+        bar.addPermanentWidget(self.health_label)
+        self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
+
+        studio.preview_frame.connect(self.on_preview_frame)
+        studio.live_changed.connect(self.on_live_changed)
+        studio.status.connect(self.statusBar().showMessage)
+        self.inbox.unread_changed.connect(self.on_unread_changed)
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self.on_tick)
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def started(self) -> None:
+        """The hub and the source run: wire the bridge and fill the panels."""
+        b = self.studio.bridge
+        b.chat_message.connect(self.chat.add)
+        b.chat_history.connect(self.chat.reset)
+        b.figures_changed.connect(self.on_figures_changed)
+        b.customer_message.connect(self.on_customer_message)
+        b.conversations.connect(self.inbox.show_conversations)
+        b.conversation.connect(self.inbox.show_thread)
+        b.products.connect(self.products.show_products)
+        b.product_saved.connect(lambda _p: self.products.refresh())
+        b.pinned_changed.connect(self.products.show_pinned)
+        b.stream_started.connect(self.on_stream_started)
+        b.error.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        from wrencos_studio.cli import customer_urls
+        from wrencos_studio.media.sources import list_cameras
+
+        self.source.addItem("Test pattern", "testsrc")
+        for cam in list_cameras():
+            self.source.addItem(f"Camera {cam}", f"camera:{cam}")
+        current = self.source.findData(self.studio.settings["source"])
+        self.source.setCurrentIndex(max(0, current))
+        self.source.currentIndexChanged.connect(self.on_source_changed)
+        urls = customer_urls("0.0.0.0", self.studio.port)
+        self.url_label.setText("Customers: " + "  ".join(urls))
+        hub = self.studio.hub
+        if hub is not None:
+            self.products.show_pinned(hub.pinned)
+            self.chat.reset(list(hub.chat_history))
+            self.on_live_changed(hub.stream is not None)
+        self.inbox.refresh()
+        self.products.refresh()
+        self.timer.start()
+
+    def fatal(self, text: str) -> None:
+        QMessageBox.critical(self, "Wrencos Studio", text)
+
+    # -- going live --------------------------------------------------------------------
+
+    def on_live_clicked(self) -> None:
+        if self.live:
+            answer = QMessageBox.question(
+                self, "End the stream?", "Customers will see that the stream has ended."
+            )
+            if answer == QMessageBox.StandardButton.Yes:
+                _spawn(self.studio.end())
+            return
+        title = self.title_edit.text().strip() or "Live now"
+        answer = QMessageBox.question(self, "Go live?", f"Go live as “{title}”?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.go_live(title)
+
+    def go_live(self, title: str) -> None:
+        self.live_button.setEnabled(False)
+        self.state_label.setText("Going live…")
+        _spawn(self.studio.go_live(title, self.description_edit.text().strip()))
+
+    def on_live_changed(self, live: bool) -> None:
+        self.live = live
+        self.live_button.setEnabled(True)
+        self.live_button.setText("End" if live else "Go Live")
+        self.live_button.setStyleSheet(
+            "background: #b0275d; color: white; font-weight: bold;" if not live else ""
+        )
+        self.state_label.setText("● LIVE" if live else "Not live")
+
+    def on_stream_started(self, data: dict[str, Any]) -> None:
+        self.on_figures_changed(int(data.get("viewerCount", 0)), int(data.get("likes", 0)))
+
+    def on_source_changed(self, _index: int) -> None:
+        source = self.source.currentData()
+        self.studio.settings["source"] = source
+        self.studio.settings.save()
+        _spawn(self.studio.start_source(source))
+
+    def on_preview_frame(self, image: QImage) -> None:
+        pix = QPixmap.fromImage(image).scaled(
+            self.preview.size(),
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        self.preview.setPixmap(pix)
+
+    # -- the room ----------------------------------------------------------------------
+
+    def on_figures_changed(self, viewers: int, likes: int) -> None:
+        self.viewers, self.likes = viewers, likes
+        self.audience.show_figures(viewers, likes)
+
+    def on_customer_message(self, msg: dict[str, Any]) -> None:
+        # A sound and a notification even while the window has focus: staff must notice.
+        QApplication.beep()
+        if self.tray is not None:
+            self.tray.showMessage(
+                f"{msg.get('customerName', 'A customer')} writes", str(msg.get("message", ""))[:120]
+            )
+        self.inbox.refresh()
+        if self.inbox.current == msg.get("sessionId"):
+            _spawn(
+                self.studio.bridge.request(
+                    {"type": "get_conversation", "sessionId": msg["sessionId"]}
+                )
+            )
+
+    def on_unread_changed(self, unread: int) -> None:
+        self.tabs.setTabText(1, f"Inbox ({unread})" if unread else "Inbox")
+
+    def on_tick(self) -> None:
+        uptime = ""
+        if self.studio.live_since is not None:
+            secs = int(time.monotonic() - self.studio.live_since)
+            uptime = f" · live {secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+        self.figures_label.setText(f"{self.viewers} watching · {self.likes} likes{uptime}")
+        cpu_now = (time.process_time(), time.monotonic())
+        cpu = (cpu_now[0] - self._cpu[0]) / max(1e-6, cpu_now[1] - self._cpu[1]) * 100
+        self._cpu = cpu_now
+        media = self.studio.broadcaster.stats() if self.studio.broadcaster else None
+        if media:
+            kbps = sum(v["bitrateKbps"] or 0 for v in media["viewers"])
+            problem = f" · {media['error']}" if media.get("error") else ""
+            self.health_label.setText(
+                f"encode {media['encodeFps']:.0f} fps · {kbps:.0f} kbit/s out · CPU {cpu:.0f}%"
+                f"{problem}"
+            )
+            self.audience.show_viewers(media["viewers"])
+
+    def closeEvent(self, event: Any) -> None:
+        if self.live:
+            answer = QMessageBox.question(
+                self, "Quit while live?", "Quitting ends the stream for every customer."
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        event.accept()
+        self.quit_requested.emit()
