@@ -186,6 +186,21 @@ class Studio(QObject):
             await self.store.close()
 
 
+def _quit_on_signals(loop: asyncio.AbstractEventLoop, window: Any) -> None:
+    """SIGTERM/SIGINT close the window like the presenter would (no question asked)."""
+    import signal
+
+    def close() -> None:
+        window.live = False  # a signal means it: no "quit while live?" dialog
+        window.close()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, close)
+        except (NotImplementedError, RuntimeError):
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(close))
+
+
 def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
     """Open the studio window; returns the exit code."""
     import qasync
@@ -212,6 +227,8 @@ def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
             return
         window.started()
         window.show()
+        print(f"listening on http://0.0.0.0:{studio.port}", flush=True)
+        _quit_on_signals(loop, window)
         await done.wait()
 
     window.quit_requested.connect(done.set)

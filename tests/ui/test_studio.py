@@ -1,0 +1,271 @@
+"""The studio window, offscreen, driven like a presenter and support staff would: it hosts a
+real hub and broadcaster, and real clients talk to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+qasync = pytest.importorskip("qasync")
+
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from tests.conftest import SECRET, token  # noqa: E402
+
+pytestmark = pytest.mark.slow
+NETNS = os.environ.get("WRENCOS_NETNS") == "1"
+
+
+class Running:
+    """A studio with its window on a qasync loop; ``run()`` drives coroutines and Qt."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from wrencos_studio.ui.app import Studio
+        from wrencos_studio.ui.window import MainWindow
+
+        self.app = QApplication.instance() or QApplication([])
+        self.loop = qasync.QEventLoop(self.app)
+        asyncio.set_event_loop(self.loop)
+        self.studio = Studio(data_dir, port=0)
+        self.window = MainWindow(self.studio)
+        self.run(self.studio.start())
+        self.window.started()
+        self.window.show()
+
+    def run(self, aw: Any, timeout: float = 20) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(aw, timeout))
+
+    def until(self, predicate: Any, timeout: float = 10) -> None:
+        async def wait() -> None:
+            while not predicate():
+                await asyncio.sleep(0.05)
+
+        self.run(wait(), timeout)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.studio.port}"
+
+    def close(self) -> None:
+        self.window.live = False
+        self.window.close()
+        self.run(self.studio.shutdown())
+        self.loop.close()
+        asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    monkeypatch.setenv("WRENCOS_JWT_SECRET", SECRET)
+    # Confirmation dialogs answer "Yes" (a presenter clicking through them).
+    monkeypatch.setattr(
+        QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
+    )
+    running = Running(tmp_path / "data")
+    yield running
+    running.close()
+
+
+async def _customer(url: str, sid: str) -> Any:
+    ws = await connect(url)
+    await ws.send(json.dumps({"type": "register", "sessionId": sid}))
+    return ws
+
+
+async def _next(ws: Any, type_: str, timeout: float = 5) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg.get("type") == type_:
+                return msg
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+@pytest.mark.skipif(not NETNS, reason="media runs only inside a private network namespace")
+def test_go_live_while_a_real_viewer_receives_frames(studio: Running) -> None:
+    """Go Live with the test pattern: customers get stream_started and an aiortc viewer
+    in another process decodes frames at the source rate."""
+    w = studio.window
+    w.title_edit.setText("Spring serums")
+    w.live_button.click()  # confirms through the (patched) dialog
+    studio.until(lambda: w.live)
+    assert w.live_button.text() == "End"
+    assert studio.studio.hub is not None and studio.studio.hub.stream is not None
+    assert studio.studio.hub.stream.title == "Spring serums"
+
+    async def watch() -> list[dict[str, Any]]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wrencos_studio.media.probe",
+            studio.url,
+            "--seconds",
+            "2",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await proc.communicate()
+        return [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
+
+    [viewer] = studio.run(watch(), timeout=60)
+    assert "error" not in viewer and viewer["fps"] >= 20
+    w.live_button.click()  # End
+    studio.until(lambda: not w.live)
+    assert studio.studio.hub.stream is None
+
+
+def test_chat_round_trip_with_a_real_client(studio: Running) -> None:
+    """A customer's chat line shows in the panel; the host's reply reaches the customer."""
+    hub = studio.studio.hub
+    assert hub is not None
+    studio.run(studio.studio.bridge.request({"type": "start_stream", "title": "Chatty"}))
+
+    async def talk() -> dict[str, Any]:
+        ws = await _customer(studio.url, "chatter")
+        await _next(ws, "chat_history")
+        await ws.send(
+            json.dumps({"type": "chat_message", "username": "Dana", "message": "Hello studio"})
+        )
+        await _next(ws, "chat_message")
+        while studio.window.chat.list.count() < 1:
+            await asyncio.sleep(0.05)
+        studio.window.chat.input.setText("Welcome Dana!")
+        studio.window.chat.on_send_clicked()
+        reply = await _next(ws, "chat_message")
+        await ws.close()
+        return reply
+
+    reply = studio.run(talk())
+    assert studio.window.chat.list.item(0).text() == "Dana: Hello studio"
+    assert reply["message"] == "Welcome Dana!" and reply["isAdmin"] is True
+    assert reply["username"] == "Shop"
+
+
+def test_pinning_a_product_reaches_customers(studio: Running) -> None:
+    """Double-clicking a catalog product pins it for every customer; again unpins it."""
+    bridge = studio.studio.bridge
+    studio.run(
+        bridge.request(
+            {
+                "type": "save_product",
+                "product": {"productId": "serum", "name": "Hydrating Serum", "price": 49.99},
+            }
+        )
+    )
+    studio.window.products.refresh()
+    studio.until(lambda: studio.window.products.table.rowCount() == 1)
+
+    async def pin_and_unpin() -> tuple[dict[str, Any], dict[str, Any]]:
+        ws = await _customer(studio.url, "shopper")
+        await _next(ws, "registered")
+        studio.window.products.on_product_double_clicked(0, 0)
+        pinned = await _next(ws, "pinned_products_updated")
+        studio.window.products.on_product_double_clicked(0, 0)
+        unpinned = await _next(ws, "pinned_products_updated")
+        await ws.close()
+        return pinned, unpinned
+
+    pinned, unpinned = studio.run(pin_and_unpin())
+    assert [p["name"] for p in pinned["pinnedProducts"]] == ["Hydrating Serum"]
+    assert unpinned["pinnedProducts"] == []
+
+
+def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
+    """A customer's question shows in the inbox with an unread badge; the reply arrives."""
+    w = studio.window
+
+    async def ask_and_get_answer() -> dict[str, Any]:
+        ws = await _customer(studio.url, "asker-12345")
+        await _next(ws, "registered")
+        await ws.send(
+            json.dumps(
+                {"type": "customer_message", "message": "Is it vegan?", "customerName": "Ann"}
+            )
+        )
+        while w.inbox.conversations.count() < 1:
+            await asyncio.sleep(0.05)
+        assert w.tabs.tabText(1) == "Inbox (1)"
+        w.inbox.conversations.setCurrentRow(0)
+        while w.inbox.thread.count() < 1:
+            await asyncio.sleep(0.05)
+        w.inbox.reply.setPlainText("Yes, fully vegan.")
+        w.inbox.on_reply_clicked()
+        reply = await _next(ws, "staff_reply")
+        await ws.close()
+        return reply
+
+    reply = studio.run(ask_and_get_answer())
+    assert reply["message"] == "Yes, fully vegan."
+    assert "Ann" in w.inbox.conversations.item(0).text()
+    studio.until(lambda: w.inbox.thread.count() == 2)
+    studio.until(lambda: w.tabs.tabText(1) == "Inbox")
+
+
+def test_settings_persist_across_restarts(tmp_path: Path) -> None:
+    """What the presenter set is there after a restart (and a broken file is ignored)."""
+    from wrencos_studio.ui.app import StudioSettings
+
+    s = StudioSettings(tmp_path)
+    s["title"] = "Weekly serum show"
+    s["port"] = 3456
+    s.save()
+    again = StudioSettings(tmp_path)
+    assert again["title"] == "Weekly serum show" and again["port"] == 3456
+    (tmp_path / "studio-settings.json").write_text("{not json")
+    assert StudioSettings(tmp_path)["port"] == 3000
+
+
+def test_quitting_tells_viewers_and_exits_0(tmp_path: Path) -> None:
+    """The real program, offscreen: a customer sees the stream stop when the studio quits."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "studio-settings.json").write_text(json.dumps({"port": 0, "source": "none"}))
+    env = {
+        **os.environ,
+        "WRENCOS_DATA_DIR": str(data),
+        "WRENCOS_JWT_SECRET": SECRET,
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wrencos_studio"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("listening on"), line
+        url = "ws://127.0.0.1:" + line.rsplit(":", 1)[1]
+
+        async def watch_it_end() -> dict[str, Any]:
+            admin = await connect(url)
+            await admin.send(json.dumps({"type": "register_admin", "token": token()}))
+            await _next(admin, "admin_registered")
+            await admin.send(json.dumps({"type": "start_stream", "title": "Short one"}))
+            customer = await _customer(url, "watcher")
+            await _next(customer, "stream_started")
+            proc.send_signal(signal.SIGTERM)
+            stopped = await _next(customer, "stream_stopped", timeout=15)
+            return stopped
+
+        stopped = asyncio.run(watch_it_end())
+        assert stopped["type"] == "stream_stopped"
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
