@@ -229,3 +229,15 @@ def test_devices_lists_cameras_or_says_none(tmp_path: Path) -> None:
     lines = out.stdout.splitlines()
     assert lines[0] == "no cameras found" or lines[0].startswith("camera:")
     assert any(line.startswith("microphone:") for line in lines)
+
+
+def test_serve_refuses_malformed_ice_servers(tmp_path: Path) -> None:
+    """A bad WRENCOS_ICE_SERVERS is a clear error at start, not a silent failure per viewer."""
+    out = subprocess.run(
+        [PY, "-m", "wrencos_studio", "serve", "--source", "testsrc"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, WRENCOS_ICE_SERVERS="http://nope"),
+        timeout=30,
+    )
+    assert out.returncode == 2 and "not an ICE server" in out.stderr

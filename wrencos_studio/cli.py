@@ -238,6 +238,14 @@ def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     except OSError as exc:
         print(f"wrencos-studio serve: cannot use the data dir: {exc}", file=sys.stderr)
         return 2
+    if args.source != "none":
+        from wrencos_studio.media.broadcaster import parse_ice_servers
+
+        try:
+            parse_ice_servers(settings.ice_servers)
+        except ValueError as exc:
+            print(f"wrencos-studio serve: WRENCOS_ICE_SERVERS: {exc}", file=sys.stderr)
+            return 2
     try:
         return asyncio.run(run_server(settings, source=args.source, demo=demo))
     except KeyboardInterrupt:

@@ -145,11 +145,15 @@ export class LivePlayer {
       if (typeof ev.data === 'string') this._onInit(JSON.parse(ev.data));
       else this._onChunk(ev.data);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.transport = 'none';
-      if (this.broadcaster) setTimeout(() => this._startFallback('reconnect'), 1000 + Math.random() * 1000);
+      // 1008: this server is not broadcasting (or not live): wait for the hub to announce.
+      if (ev.code === 1008) { this.onState('offline'); return; }
+      this._fallbackTries = (this._fallbackTries || 0) + 1;
+      const delay = Math.min(15000, 1000 * 2 ** Math.min(this._fallbackTries, 4)) * (0.5 + Math.random() / 2);
+      if (this.broadcaster) setTimeout(() => this._startFallback('reconnect'), delay);
     };
   }
 
@@ -191,7 +195,13 @@ export class LivePlayer {
       return;
     }
     if (!this.decoder || this.decoder.state !== 'configured') return;
-    if (this.decoder.decodeQueueSize > 30 && kind !== 1) return; // behind: wait for a keyframe
+    // Behind: drop everything up to the next keyframe (a delta after a gap cannot decode).
+    if (this.decoder.decodeQueueSize > 30) this._waitKey = true;
+    if (this._waitKey) {
+      if (kind !== 1) return;
+      this._waitKey = false;
+    }
+    this._fallbackTries = 0;
     this.decoder.decode(new EncodedVideoChunk({ type: kind === 1 ? 'key' : 'delta', timestamp, data }));
   }
 

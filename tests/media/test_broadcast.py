@@ -309,3 +309,61 @@ async def test_demo_goes_live_with_a_catalog(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def test_nothing_leaves_before_go_live_or_after_end(tmp_path: Path) -> None:
+    """The studio's preview is not a broadcast: /media refuses (1008) until announced, and
+    ending the broadcast closes fallback viewers."""
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.conftest import RunningHub
+    from wrencos_studio.media.broadcaster import Broadcaster
+    from wrencos_studio.media.encoder import VideoSettings
+    from wrencos_studio.media.sources import parse_source
+
+    hub = RunningHub(tmp_path / "d")
+    await hub.start()
+    assert hub.hub is not None
+    b = Broadcaster(hub.hub, parse_source("testsrc"), VideoSettings(320, 180, 30, 300_000))
+    try:
+        await b.start(announce=False)
+        async with connect(hub.url + "/media") as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1008
+        await b.announce()
+        async with connect(hub.url + "/media", max_size=None) as ws:
+            init = json.loads(await ws.recv())
+            assert init["type"] == "media_init"
+            await ws.recv()  # frames flow
+            await b.withdraw()
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.recv()
+            assert ws.close_code == 1001
+    finally:
+        await b.stop()
+        await hub.stop()
+
+
+async def test_a_crowd_joining_at_once_all_get_offers(
+    live: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    """120 customer peers at once (more than any client's burst): every one gets an offer."""
+    _proc, url = live
+
+    async def join(i: int) -> str:
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "register", "sessionId": f"crowd-{i}"}))
+            await ws.send(
+                json.dumps(
+                    {"type": "webrtc_register", "peerId": f"crowd-{i}", "userType": "customer"}
+                )
+            )
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if msg["type"] == "webrtc_offer":
+                    return str(msg["offer"]["type"])
+
+    offers = await asyncio.gather(*(join(i) for i in range(120)))
+    assert offers == ["offer"] * 120

@@ -101,6 +101,7 @@ class Client:
         "role",
         "session_id",
         "sink",
+        "trusted",
         "user_id",
     )
 
@@ -117,6 +118,8 @@ class Client:
         self.peer_id: str | None = None
         self.peer_type: str | None = None
         self.buckets: dict[str, TokenBucket] | None = None
+        #: An in-process part of this program (broadcaster, studio window): no rate limits.
+        self.trusted = False
 
     @property
     def is_admin(self) -> bool:
@@ -327,7 +330,7 @@ class Hub:
             if spec.access is p.Access.NON_STAFF and client.is_admin:
                 raise ProtocolError(p.ERR_NOT_AUTHORIZED)
             message = spec.build(obj)
-            if spec.rate is not None and not self._take(client, spec.rate):
+            if spec.rate is not None and not client.trusted and not self._take(client, spec.rate):
                 raise ProtocolError(p.ERR_RATE_LIMITED)
             await self._handlers[spec.type](client, message)
         except ProtocolError as exc:

@@ -39,12 +39,18 @@ CONNECT_TIMEOUT_S = 30.0
 
 
 def parse_ice_servers(text: str | None) -> list[RTCIceServer]:
-    """``stun:host:port,turn:user:pass@host:port`` (comma list); empty: none at all."""
+    """``stun:host:port,turn:user:pass@host:port`` (comma list); empty: none at all.
+    Raises ValueError with a clear text for anything else."""
     servers: list[RTCIceServer] = []
     for part in (text or "").split(","):
         part = part.strip()
         if not part:
             continue
+        scheme, _, rest = part.partition(":")
+        if scheme not in ("stun", "stuns", "turn", "turns") or not rest:
+            raise ValueError(
+                f"not an ICE server: {part!r} (use stun:HOST:PORT or turn:USER:PASS@HOST:PORT)"
+            )
         if part.startswith(("turn:", "turns:")) and "@" in part:
             scheme, _, rest = part.partition(":")
             cred, _, host = rest.rpartition("@")
@@ -134,6 +140,7 @@ class Broadcaster:
         self.pipeline.on_preview = self.on_preview
         self.pipeline.start()
         self.client = self.hub.connect(_HubInbox(self._on_hub_message), "broadcaster")
+        self.client.trusted = True  # in-process: its offers are never rate limited
         token = mint_token(
             self.hub.settings.jwt_secret, "studio-broadcaster", "admin", 10 * 365 * 86400
         )
@@ -158,6 +165,10 @@ class Broadcaster:
         for viewer in list(self.viewers.values()):
             self.viewers.pop(viewer.peer_id, None)
             await self._drop(viewer)
+        if self.fanout is not None:
+            for fallback in list(self.fanout.fallbacks):
+                self.fanout.fallbacks.discard(fallback)
+                await fallback.conn.close(1001, "the broadcast ended")
 
     async def stop(self) -> None:
         if self._stats_task is not None:
@@ -302,6 +313,10 @@ class Broadcaster:
     async def serve_fallback(self, conn: Any) -> None:
         """Serve one viewer over the WebSocket at ``/media`` until it leaves."""
         assert self.fanout is not None
+        if not self.announced:
+            # Capturing for the studio's preview is not broadcasting: nothing leaves.
+            await conn.close(1008, "not live")
+            return
         viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
         self.fanout.fallbacks.add(viewer)
         log.info("fallback viewer %s joined", viewer.peer)

@@ -84,6 +84,7 @@ class LocalBridge(HubBridge):
         self.hub = hub
         self.token = token
         self.client = hub.connect(self, "studio-window")
+        self.client.trusted = True
 
     # The Sink protocol: the hub delivers here.
     def deliver(self, message: Outgoing) -> bool:
