@@ -196,13 +196,19 @@ class MediaPipeline:
                 log.debug("preview failed", exc_info=True)
         for packet in self.video.encode(frame, pts):
             self.stats.video_bytes += packet.size
-            self.loop.call_soon_threadsafe(self.on_video, packet)
+            self._hand_over(self.on_video, packet)
         self.stats.frame_done()
+
+    def _hand_over(self, sink: PacketSink, packet: av.Packet[Any]) -> None:
+        try:
+            self.loop.call_soon_threadsafe(sink, packet)
+        except RuntimeError:  # the loop is closing (the app quits): stop capturing
+            self._stop.set()
 
     def _emit_audio(self, frame: av.AudioFrame) -> None:
         for packet in self.audio.encode(frame):
             self.stats.audio_bytes += packet.size
-            self.loop.call_soon_threadsafe(self.on_audio, packet)
+            self._hand_over(self.on_audio, packet)
         self.stats.audio_frames += 1
 
     # -- sources -------------------------------------------------------------------------
