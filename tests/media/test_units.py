@@ -123,3 +123,14 @@ def test_sources_are_parsed_with_clear_errors(tmp_path) -> None:
     else:
         raise AssertionError("a missing file must be refused")
     assert (KIND_KEY, KIND_VIDEO, KIND_AUDIO) == (1, 2, 3)
+
+
+def test_fast_ntp_time_matches_aiortcs() -> None:
+    """Our replacement for aiortc's per-packet NTP clock gives the same time."""
+    from aiortc.clock import current_datetime, datetime_to_ntp
+
+    from wrencos_studio.media.fanout import _fast_ntp_time
+
+    ours = _fast_ntp_time()
+    theirs = datetime_to_ntp(current_datetime())
+    assert abs(ours - theirs) / 2**32 < 0.01  # seconds

@@ -10,6 +10,7 @@ to the shared encoder. Both hooks touch aiortc internals, hence its pinned versi
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
@@ -17,6 +18,7 @@ from typing import Any
 
 import av
 from aiortc import RTCRtpSender
+from aiortc import clock as aiortc_clock
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -68,6 +70,20 @@ class SharedPacker:
 
     def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         raise TypeError("SharedPacker only packs pre-encoded media")
+
+
+_NTP_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
+
+
+def _fast_ntp_time() -> int:
+    """aiortc's ``clock.current_ntp_time`` without datetime objects: the same value (64-bit
+    NTP), computed twice per RTP packet per viewer, so its cost is multiplied by both."""
+    t = time.time() + _NTP_OFFSET
+    seconds = int(t)
+    return (seconds << 32) | int((t - seconds) * (1 << 32))
+
+
+aiortc_clock.current_ntp_time = _fast_ntp_time
 
 
 def attach_sender(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:
