@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -67,6 +68,9 @@ class TestSourceVideo(MediaStreamTrack):
         self.t0: float | None = None
         self.index = 0
         self.frames = 0
+        # Its own thread, like a camera: the default executor is where aiortc's encoders
+        # run, and a source queued behind them would slow down with them.
+        self._drawer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="testsrc")
 
     async def recv(self) -> av.VideoFrame:  # type: ignore[override]
         if self.readyState != "live":
@@ -85,7 +89,8 @@ class TestSourceVideo(MediaStreamTrack):
             break
         t = self.index * self.interval
         self.index += 1
-        frame = await asyncio.to_thread(self.pattern.frame)  # stamped with the draw time
+        loop = asyncio.get_running_loop()
+        frame = await loop.run_in_executor(self._drawer, self.pattern.frame)  # stamped now
         frame.pts = int(t * 90000)
         frame.time_base = VIDEO_TIME_BASE
         self.frames += 1
@@ -164,6 +169,7 @@ class DefaultSender:
             task.cancel()
         self.video.stop()
         self.audio.stop()
+        self.video._drawer.shutdown(wait=False)
         if self.client is not None:
             self.hub.disconnect(self.client)
             self.client = None

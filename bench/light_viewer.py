@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import secrets
 import sys
@@ -248,7 +249,16 @@ async def _main(argv: list[str]) -> int:
     parser.add_argument("url")
     parser.add_argument("--viewers", type=int, default=1, help="light viewers in this process")
     parser.add_argument("--decode", action="store_true", help="one decoding probe viewer")
+    parser.add_argument(
+        "--nice", type=int, default=0, help="lower this process's CPU priority (a load generator)"
+    )
     args = parser.parse_args(argv)
+    if args.nice > 0:
+        os.nice(args.nice)
+        # With autogroup scheduling each session competes as a whole, whatever its nice:
+        # lower this session's weight too (a no-op where autogroup is off or unwritable).
+        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as fh:
+            fh.write(str(args.nice))
 
     viewers: list[Any]
     if args.decode:

@@ -24,17 +24,20 @@ sys.path.insert(0, str(ROOT))
 
 
 async def customers(url: str) -> None:
-    for name, chat, question in (("Dana", "Is the serum fragrance free?", None),
-                                 ("Lee", "Love the packaging!", "Do you ship to Oslo?"),
-                                 ("Ann", "Hi from Bergen", "Is the cream vegan?")):
+    for name, chat, question in (
+        ("Dana", "Is the serum fragrance free?", None),
+        ("Lee", "Love the packaging!", "Do you ship to Oslo?"),
+        ("Ann", "Hi from Bergen", "Is the cream vegan?"),
+    ):
         ws = await connect(url)
         await ws.send(json.dumps({"type": "register", "sessionId": f"shot-{name}-0001"}))
         await asyncio.sleep(0.1)
         await ws.send(json.dumps({"type": "chat_message", "username": name, "message": chat}))
         await ws.send(json.dumps({"type": "toggle_like"}))
         if question:
-            await ws.send(json.dumps({"type": "customer_message", "message": question,
-                                      "customerName": name}))
+            await ws.send(
+                json.dumps({"type": "customer_message", "message": question, "customerName": name})
+            )
         await asyncio.sleep(0.2)
 
 
@@ -50,10 +53,14 @@ async def main(app: QApplication) -> None:
     window.started()
     window.resize(1380, 860)
     window.show()
-    for pid, name, price in (("serum", "Hydrating Serum", 49.99), ("glow", "Vitamin C Glow", 39.0),
-                             ("cream", "Night Repair Cream", 54.5)):
-        await studio.bridge.request({"type": "save_product", "product": {
-            "productId": pid, "name": name, "price": price}})
+    for pid, name, price in (
+        ("serum", "Hydrating Serum", 49.99),
+        ("glow", "Vitamin C Glow", 39.0),
+        ("cream", "Night Repair Cream", 54.5),
+    ):
+        await studio.bridge.request(
+            {"type": "save_product", "product": {"productId": pid, "name": name, "price": price}}
+        )
     window.title_edit.setText("Spring serum launch")
     await studio.go_live("Spring serum launch", "Three new serums, live demo and Q&A")
     url = f"ws://127.0.0.1:{studio.port}"
@@ -63,8 +70,9 @@ async def main(app: QApplication) -> None:
     await asyncio.sleep(0.5)
     window.products.on_product_double_clicked(0, 0)
     window.products.on_product_double_clicked(2, 0)
-    await studio.bridge.request({"type": "chat_message", "username": "Shop",
-                                 "message": "Yes, fully fragrance free!"})
+    await studio.bridge.request(
+        {"type": "chat_message", "username": "Shop", "message": "Yes, fully fragrance free!"}
+    )
     await asyncio.sleep(2.5)
     out = ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
