@@ -1,6 +1,7 @@
 """Screenshot of the real studio window on an X display (run under Xvfb):
 
-    scripts/netns-run xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python scripts/studio_screenshot.py
+    scripts/netns-run xvfb-run -s "-screen 0 1400x900x24" \
+        .venv/bin/python scripts/studio_screenshot.py
 
 Starts the studio (test pattern), goes live, lets a few customers chat, ask for help and
 like, pins two products, then grabs the whole X screen into docs/screenshots/studio.png.
@@ -64,7 +65,7 @@ async def main(app: QApplication) -> None:
     window.title_edit.setText("Spring serum launch")
     await studio.go_live("Spring serum launch", "Three new serums, live demo and Q&A")
     url = f"ws://127.0.0.1:{studio.port}"
-    asyncio.ensure_future(customers(url))
+    crowd = asyncio.ensure_future(customers(url))
     await asyncio.sleep(1.5)
     window.products.refresh()
     await asyncio.sleep(0.5)
@@ -84,6 +85,7 @@ async def main(app: QApplication) -> None:
         shot = app.primaryScreen().grabWindow(0)
         shot.save(str(out / f"{name}.png"))
         print("wrote", out / f"{name}.png")
+    await crowd
     window.live = False
     window.close()
     await studio.shutdown()
