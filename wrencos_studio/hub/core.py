@@ -140,6 +140,18 @@ class LiveStream:
     start_time: str
     peak_viewers: int = 0
     liked_by: dict[str, None] = field(default_factory=dict)  # publicIds, in like order
+    # Moderation for this stream (publicIds), and slow mode.
+    muted: set[str] = field(default_factory=set)
+    banned: set[str] = field(default_factory=set)
+    slow_mode_s: int = 0
+    last_chat: dict[str, float] = field(default_factory=dict)
+
+    def moderation(self) -> dict[str, Any]:
+        return {
+            "muted": sorted(self.muted),
+            "banned": sorted(self.banned),
+            "slowModeSeconds": self.slow_mode_s,
+        }
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> LiveStream:
@@ -245,6 +257,9 @@ class Hub:
             "stream_started": self._apply_stream_started,
             "stream_stopped": self._apply_stream_stopped,
             "chat": self._apply_chat,
+            "chat_deleted": self._apply_chat_deleted,
+            "moderation": self._apply_moderation,
+            "conversation_status": self._apply_to_admins,
             "like": self._apply_like,
             "pinned": self._apply_pinned,
             "viewers": self._apply_viewers,
@@ -279,6 +294,10 @@ class Hub:
             self.chat_history.extend(
                 store.run_sync(repo.recent_chat, live["id"], self.settings.chat_history_limit)
             )
+            saved = store.run_sync(repo.get_meta_json, f"moderation:{live['id']}") or {}
+            self.stream.muted = set(saved.get("muted", []))
+            self.stream.banned = set(saved.get("banned", []))
+            self.stream.slow_mode_s = int(saved.get("slowModeSeconds", 0))
         self.pinned = store.run_sync(repo.load_pinned)
         for sid in store.run_sync(repo.sessions_with_undelivered):
             rows = store.run_sync(repo.undelivered_replies, sid)
@@ -559,6 +578,10 @@ class Hub:
             )
             self.send(client, {"type": "pinned_products_updated", "pinnedProducts": self.pinned})
             self.send(client, {"type": "chat_history", "messages": list(self.chat_history)})
+            if self.stream.slow_mode_s:
+                self.send(
+                    client, {"type": "chat_settings", "slowModeSeconds": self.stream.slow_mode_s}
+                )
         self._deliver_pending(sid)
         if first:
             self._session_counted(sid, +1)
@@ -771,6 +794,8 @@ class Hub:
                 raise ProtocolError(p.ERR_INVALID)
             identity = f"session:{msg.session_id}"
         public_id = self.public_id(identity)
+        if public_id in stream.banned:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         liked = public_id not in stream.liked_by
         at = utc_now_iso()
         await self.store.run(repo.set_like, stream.stream_id, public_id, liked, at)
@@ -803,12 +828,32 @@ class Hub:
         if stream is None:
             raise ProtocolError(p.ERR_NO_STREAM)
         is_admin = client.is_admin
+        sender = client.public_id
+        if not is_admin and sender is not None:
+            if sender in stream.muted or sender in stream.banned:
+                raise ProtocolError(p.ERR_MUTED)
+            if stream.slow_mode_s:
+                now = time.monotonic()
+                wait = stream.last_chat.get(sender, -1e9) + stream.slow_mode_s - now
+                if wait > 0:
+                    self.stats.errors[p.ERR_SLOW_MODE] += 1
+                    self.send(
+                        client,
+                        {
+                            "type": "error",
+                            "message": p.ERR_SLOW_MODE,
+                            "retryAfterSeconds": round(wait, 1),
+                        },
+                    )
+                    return
+                stream.last_chat[sender] = now
         entry = {
             "id": self.new_id(),
             "username": msg.username or ("Admin" if is_admin else "Guest"),
             "message": msg.message,
             "timestamp": utc_now_iso(),
             "isAdmin": is_admin,
+            "publicId": sender,
         }
         await self.store.run(
             repo.add_chat_message,
@@ -824,6 +869,96 @@ class Hub:
             )
         self._emit(
             {"e": "chat", "streamId": stream.stream_id, "entry": entry, "sender": client.public_id}
+        )
+
+    async def on_delete_chat_message(self, client: Client, msg: p.DeleteChatMessage) -> None:
+        stream = self.stream
+        if stream is None:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        await self.store.run(repo.delete_chat_message, msg.id, utc_now_iso())
+        self._emit({"e": "chat_deleted", "streamId": stream.stream_id, "ids": [msg.id]})
+
+    def _apply_chat_deleted(self, event: Event) -> None:
+        if self.stream is None or self.stream.stream_id != event["streamId"]:
+            return
+        gone = set(event["ids"])
+        kept = [m for m in self.chat_history if m["id"] not in gone]
+        self.chat_history.clear()
+        self.chat_history.extend(kept)
+        for message_id in event["ids"]:
+            self.broadcast({"type": "chat_message_deleted", "id": message_id})
+
+    async def on_moderate_customer(self, client: Client, msg: p.ModerateCustomer) -> None:
+        stream = self.stream
+        if stream is None:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        muted, banned = set(stream.muted), set(stream.banned)
+        muted.discard(msg.public_id)
+        banned.discard(msg.public_id)
+        if msg.action == "mute":
+            muted.add(msg.public_id)
+        elif msg.action == "ban":
+            banned.add(msg.public_id)
+        state = {
+            "muted": sorted(muted),
+            "banned": sorted(banned),
+            "slowModeSeconds": stream.slow_mode_s,
+        }
+        at = utc_now_iso()
+        await self.store.run(repo.set_meta_json, f"moderation:{stream.stream_id}", state)
+        removed: list[str] = []
+        if msg.action == "ban":
+            await self.store.run(repo.delete_chat_by_sender, stream.stream_id, msg.public_id, at)
+            removed = [m["id"] for m in self.chat_history if m.get("publicId") == msg.public_id]
+        self._emit(
+            {
+                "e": "moderation",
+                "streamId": stream.stream_id,
+                "state": state,
+                "publicId": msg.public_id,
+                "action": msg.action,
+                "removed": removed,
+            }
+        )
+
+    async def on_set_slow_mode(self, client: Client, msg: p.SetSlowMode) -> None:
+        stream = self.stream
+        if stream is None:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        state = {**stream.moderation(), "slowModeSeconds": int(msg.seconds)}
+        await self.store.run(repo.set_meta_json, f"moderation:{stream.stream_id}", state)
+        self._emit(
+            {
+                "e": "moderation",
+                "streamId": stream.stream_id,
+                "state": state,
+                "publicId": None,
+                "action": "slow_mode",
+                "removed": [],
+            }
+        )
+
+    def _apply_moderation(self, event: Event) -> None:
+        stream = self.stream
+        if stream is None or stream.stream_id != event["streamId"]:
+            return
+        state = event["state"]
+        slow_changed = int(state["slowModeSeconds"]) != stream.slow_mode_s
+        stream.muted = set(state["muted"])
+        stream.banned = set(state["banned"])
+        stream.slow_mode_s = int(state["slowModeSeconds"])
+        if event["removed"]:
+            self._apply_chat_deleted({"streamId": stream.stream_id, "ids": event["removed"]})
+        if slow_changed:
+            self.broadcast({"type": "chat_settings", "slowModeSeconds": stream.slow_mode_s})
+        self.broadcast(
+            {
+                "type": "moderation_updated",
+                **stream.moderation(),
+                "publicId": event["publicId"],
+                "action": event["action"],
+            },
+            to=self.admins,
         )
 
     def _apply_chat(self, event: Event) -> None:
@@ -910,6 +1045,24 @@ class Hub:
         clients = list(self.sessions.get(sid, ()))
         if self._send_to_session(sid, self._reply_message(reply)):
             self._confirm_delivery(sid, [reply["uid"]], clients)
+
+    async def on_resolve_conversation(self, client: Client, msg: p.ResolveConversation) -> None:
+        status = "resolved" if msg.resolved else "open"
+        if not await self.store.run(repo.set_conversation_status, msg.session_id, status):
+            self.send(
+                client, {"type": "conversation_status", "sessionId": msg.session_id, "status": None}
+            )
+            return
+        self._emit(
+            {
+                "e": "conversation_status",
+                "message": {
+                    "type": "conversation_status",
+                    "sessionId": msg.session_id,
+                    "status": status,
+                },
+            }
+        )
 
     async def on_get_conversations(self, client: Client, msg: p.GetConversations) -> None:
         rows = await self.store.run(repo.list_conversations)
@@ -1187,6 +1340,13 @@ _REMOTE_WRITES: dict[str, Callable[[Event], tuple[Any, ...]]] = {
         e["timestamp"],
     ),
     "delivered": lambda e: (repo.mark_delivered, e["uids"], e["at"]),
+    "chat_deleted": lambda e: (repo.delete_chat_messages, e["ids"]),
+    "moderation": lambda e: (repo.set_meta_json, f"moderation:{e['streamId']}", e["state"]),
+    "conversation_status": lambda e: (
+        repo.set_conversation_status,
+        e["message"]["sessionId"],
+        e["message"]["status"],
+    ),
     "product_saved": lambda e: (
         repo.upsert_product,
         e["message"]["product"],

@@ -55,6 +55,8 @@ ERR_TOO_LONG = "Message too long"
 ERR_RATE_LIMITED = "Rate limit exceeded"
 ERR_UNKNOWN_PEER = "Unknown peer"
 ERR_INTERNAL = "Internal server error"
+ERR_MUTED = "You cannot chat in this stream"
+ERR_SLOW_MODE = "Slow mode is on"
 
 # -- the contract's limits (characters) ------------------------------------------------
 
@@ -464,6 +466,57 @@ class GetConversation:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Ping:
     TYPE: ClassVar[str]
+
+
+@message("delete_chat_message", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteChatMessage:
+    """Remove one chat line for everyone (it stays in the database, marked deleted)."""
+
+    TYPE: ClassVar[str]
+    id: str = _id_field("id")
+
+
+def _moderation_action(value: str) -> str:
+    if value not in ("mute", "ban", "clear"):
+        raise ProtocolError(ERR_INVALID)
+    return value
+
+
+@message("moderate_customer", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModerateCustomer:
+    """For the live stream: ``mute`` (no chat), ``ban`` (no chat or likes, and their
+    lines are removed), ``clear`` (lift both). Customers are named by publicId."""
+
+    TYPE: ClassVar[str]
+    public_id: str = _id_field("publicId")
+    action: str = field(check=_moderation_action)
+
+
+def _slow_seconds(value: float) -> int:
+    if (isinstance(value, float) and not value.is_integer()) or not 0 <= value <= 300:
+        raise ProtocolError(ERR_INVALID)
+    return int(value)
+
+
+@message("set_slow_mode", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetSlowMode:
+    """Each customer may chat once every ``seconds`` (0 turns it off; at most 300)."""
+
+    TYPE: ClassVar[str]
+    seconds: float = field(check=_slow_seconds)
+
+
+@message("resolve_conversation", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResolveConversation:
+    """Mark a support conversation resolved (or open again); a new customer line reopens it."""
+
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
+    resolved: bool = field()
 
 
 @message("get_stream_info")

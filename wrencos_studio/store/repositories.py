@@ -156,10 +156,42 @@ def add_chat_message(conn: sqlite3.Connection, message: Row) -> None:
     )
 
 
+def delete_chat_message(conn: sqlite3.Connection, message_id: str, at: str) -> bool:
+    cur = conn.execute(
+        "UPDATE chat_messages SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        (at, message_id),
+    )
+    return cur.rowcount > 0
+
+
+def delete_chat_messages(conn: sqlite3.Connection, ids: list[str]) -> None:
+    """A replica's copy of deletions made on another hub."""
+    from wrencos_studio.clock import utc_now_iso
+
+    at = utc_now_iso()
+    for message_id in ids:
+        delete_chat_message(conn, message_id, at)
+
+
+def delete_chat_by_sender(conn: sqlite3.Connection, stream_id: str, sender: str, at: str) -> None:
+    conn.execute(
+        "UPDATE chat_messages SET deleted_at = ? WHERE stream_id = ? AND sender = ?"
+        " AND deleted_at IS NULL",
+        (at, stream_id, sender),
+    )
+
+
+def set_conversation_status(conn: sqlite3.Connection, session_id: str, status: str) -> bool:
+    cur = conn.execute(
+        "UPDATE conversations SET status = ? WHERE session_id = ?", (status, session_id)
+    )
+    return cur.rowcount > 0
+
+
 def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[Row]:
     """The last ``limit`` messages of a stream, oldest first, as the protocol sends them."""
     rows = conn.execute(
-        "SELECT * FROM (SELECT seq, id, username, message, is_admin, created_at"
+        "SELECT * FROM (SELECT seq, id, username, message, is_admin, created_at, sender"
         " FROM chat_messages WHERE stream_id = ? AND deleted_at IS NULL"
         " ORDER BY seq DESC LIMIT ?) ORDER BY seq",
         (stream_id, limit),
@@ -171,6 +203,7 @@ def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[Ro
             "message": r["message"],
             "timestamp": r["created_at"],
             "isAdmin": bool(r["is_admin"]),
+            "publicId": r["sender"],
         }
         for r in rows
     ]
