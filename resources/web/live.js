@@ -139,6 +139,7 @@ function addChat(m) {
     state.seenChat.add(m.id);
   }
   const li = document.createElement('li');
+  if (m.id) li.dataset.id = m.id;
   if (m.isAdmin) {
     li.className = 'staff';
     const tag = document.createElement('span');
@@ -326,6 +327,13 @@ function handle(msg) {
       break;
     case 'chat_history': msg.messages.forEach(addChat); break; // merged by id: no doubles
     case 'chat_message': addChat(msg); break;
+    case 'chat_message_deleted':
+      for (const li of $('messages').querySelectorAll('li')) if (li.dataset.id === msg.id) li.remove();
+      break;
+    case 'chat_settings':
+      $('slow-mode').hidden = !msg.slowModeSeconds;
+      $('slow-mode').textContent = msg.slowModeSeconds ? `Slow mode: one message every ${msg.slowModeSeconds} s` : '';
+      break;
     case 'pinned_products_updated': showPinned(msg.pinnedProducts || []); break;
     case 'my_conversation': showThread(msg.messages || []); break;
     case 'staff_reply':
@@ -337,7 +345,9 @@ function handle(msg) {
       break;
     case 'error': {
       const target = state.lastAction === 'help' ? 'help-error' : 'chat-error';
-      $(target).textContent = msg.message;
+      $(target).textContent = msg.retryAfterSeconds
+        ? `${msg.message} — wait ${Math.ceil(msg.retryAfterSeconds)} s`
+        : msg.message;
       break;
     }
     case 'webrtc_broadcaster_available':

@@ -230,6 +230,13 @@ async def test_hostile_chat_is_shown_as_text_and_never_runs(site: RunningHub, br
         )
         == 0
     )
+    # The presenter deletes it: it disappears from the page at once.
+    line = await admin.expect("chat_message")
+    await admin.send({"type": "delete_chat_message", "id": line["id"]})
+    await tab.until("document.querySelectorAll('#messages li').length === 0")
+    await admin.send({"type": "set_slow_mode", "seconds": 30})
+    await tab.until("!document.getElementById('slow-mode').hidden")
+    assert "30 s" in (await tab.texts("#slow-mode"))[0]
 
 
 async def test_phone_and_desktop_layouts(site: RunningHub, browser: Any, tmp_path: Path) -> None:
