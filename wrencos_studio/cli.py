@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list the cameras this machine shows")
 
+    station = sub.add_parser(
+        "station", help="a staff station: chat, products and inbox of a studio elsewhere"
+    )
+    station.add_argument("--url", required=True, help="the studio's address, e.g. ws://shop:3000")
+    station.add_argument("--token", required=True, help="a staff token (`wrencos-studio token`)")
+
     demo = sub.add_parser(
         "demo", help="serve + testsrc + a demo catalog, live: see it work in one command"
     )
@@ -160,6 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_serve(args)
     if args.command == "devices":
         return _cmd_devices()
+    if args.command == "station":
+        url = args.url
+        for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+            if url.startswith(http):
+                url = ws + url[len(http) :]
+        if not url.startswith(("ws://", "wss://")):
+            url = "ws://" + url
+        return _cmd_studio(station=(url, args.token))
     if args.command == "demo":
         data_dir = args.data_dir or default_data_dir() / "demo"
         serve_args = [
@@ -177,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _cmd_studio()
 
 
-def _cmd_studio() -> int:
+def _cmd_studio(station: tuple[str, str] | None = None) -> int:
     try:
         from wrencos_studio.ui.app import main as studio_main
     except ImportError as exc:  # Qt missing or unusable here: say so, and what still works
@@ -187,7 +201,7 @@ def _cmd_studio() -> int:
             file=sys.stderr,
         )
         return 2
-    return studio_main()
+    return studio_main(station=station)
 
 
 def _cmd_devices() -> int:

@@ -73,7 +73,11 @@ def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setattr(
         QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
     )
-    running = Running(tmp_path / "data")
+    data = tmp_path / "data"
+    data.mkdir()
+    # Small frames: the studio and a decoding viewer share this machine's 2 cores.
+    (data / "studio-settings.json").write_text(json.dumps({"video_size": "320x180"}))
+    running = Running(data)
     yield running
     running.close()
 
@@ -269,3 +273,162 @@ def test_quitting_tells_viewers_and_exits_0(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_moderating_from_the_chat_panel(studio: Running) -> None:
+    """Delete a line, then ban its author, from the panel: customers see both."""
+    studio.run(studio.studio.bridge.request({"type": "start_stream", "title": "Moderated"}))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        troll = await _customer(studio.url, "troll")
+        watcher = await _customer(studio.url, "watcher")
+        await _next(watcher, "chat_history")
+        await troll.send(json.dumps({"type": "chat_message", "message": "buy crypto"}))
+        await _next(watcher, "chat_message")
+        while studio.window.chat.list.count() < 1:
+            await asyncio.sleep(0.05)
+        studio.window.chat.moderate(0, "delete")
+        deleted = await _next(watcher, "chat_message_deleted")
+        await troll.send(json.dumps({"type": "chat_message", "message": "again"}))
+        await _next(watcher, "chat_message")
+        while studio.window.chat.list.count() < 1:
+            await asyncio.sleep(0.05)
+        studio.window.chat.moderate(0, "ban")
+        await _next(watcher, "chat_message_deleted")
+        await troll.send(json.dumps({"type": "chat_message", "message": "third"}))
+        refused = await _next(troll, "error")
+        await troll.close()
+        await watcher.close()
+        return deleted, refused
+
+    deleted, refused = studio.run(scenario())
+    assert deleted["type"] == "chat_message_deleted"
+    assert refused["message"] == "You cannot chat in this stream"
+    studio.until(lambda: studio.window.chat.list.count() == 0)
+
+
+def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
+    """Mark resolved moves the conversation to the Resolved filter."""
+    w = studio.window
+
+    async def ask() -> None:
+        ws = await _customer(studio.url, "solved-1")
+        await _next(ws, "registered")
+        await ws.send(json.dumps({"type": "customer_message", "message": "Thanks!"}))
+        while w.inbox.conversations.count() < 1:
+            await asyncio.sleep(0.05)
+        await ws.close()
+
+    studio.run(ask())
+    w.inbox.conversations.setCurrentRow(0)
+    studio.until(lambda: w.inbox.current == "solved-1")
+    w.inbox.on_resolve_clicked()
+    studio.until(lambda: w.inbox.conversations.count() == 0)  # "Open" hides it now
+    w.inbox.filter.setCurrentText("Resolved")
+    studio.until(lambda: w.inbox.conversations.count() == 1)
+    w.inbox.search.setText("no such words")
+    assert w.inbox.conversations.count() == 0
+
+
+def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path: Path) -> None:
+    """A product saved with an image is served from /uploads; CSV rows are imported,
+    bad rows reported."""
+    png = tmp_path / "serum.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    panel = studio.window.products
+    panel.save({"productId": "", "name": "Rose Balm", "price": 12.0}, str(png))
+    studio.until(lambda: panel.table.rowCount() == 1)
+    image = panel.catalog[0]["image"]
+    assert image.startswith("/uploads/products/") and image.endswith(".png")
+    import urllib.request
+
+    http = f"http://127.0.0.1:{studio.studio.port}{image}"
+    body = studio.run(asyncio.to_thread(lambda: urllib.request.urlopen(http, timeout=5).read()))
+    assert body.startswith(b"\x89PNG")
+    sheet = tmp_path / "products.csv"
+    sheet.write_text("name,price,description\nNight Cream,54.50,Peptides\n,3\nMask,free\n")
+    saved, errors = panel.import_csv(str(sheet))
+    assert saved == 1 and len(errors) == 2
+    studio.until(lambda: panel.table.rowCount() == 2)
+
+
+def test_share_panel_shows_addresses_with_qr_codes(studio: Running) -> None:
+    """Every customer address is shown with a QR code image."""
+    from PySide6.QtWidgets import QLabel
+
+    labels = studio.window.share.findChildren(QLabel)
+    qr = [lbl for lbl in labels if lbl.pixmap() is not None and not lbl.pixmap().isNull()]
+    urls = [lbl.text() for lbl in labels if lbl.text().startswith("http://")]
+    assert urls and len(qr) == len(urls)
+    assert all(f":{studio.studio.port}/" in u for u in urls)
+
+
+def test_settings_dialog_saves(studio: Running) -> None:
+    """The settings dialog validates ICE servers and saves what it may."""
+    from wrencos_studio.ui.app import StudioSettings
+    from wrencos_studio.ui.window import SettingsDialog
+
+    dialog = SettingsDialog(studio.window, studio.studio)
+    dialog.ice.setText("http://not-ice")
+    warnings: list[str] = []
+    original = QMessageBox.warning
+    QMessageBox.warning = staticmethod(lambda *a, **k: warnings.append(a[2]))  # type: ignore[method-assign]
+    try:
+        dialog.accept()
+    finally:
+        QMessageBox.warning = original  # type: ignore[method-assign]
+    assert warnings and "not an ICE server" in warnings[0]
+    dialog.ice.setText("stun:stun.example.org:3478")
+    dialog.port.setValue(3100)
+    dialog.size.setCurrentText("960x540")
+    dialog.accept()
+    again = StudioSettings(studio.studio.data_dir)
+    assert again["port"] == 3100 and again["video_size"] == "960x540"
+    assert again["ice_servers"] == "stun:stun.example.org:3478"
+
+
+def test_staff_station_answers_customers_of_a_studio_elsewhere(
+    tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A station (another process in real life) connects with a staff token and answers."""
+    from tests.conftest import RunningHub
+    from wrencos_studio.ui.app import Station
+    from wrencos_studio.ui.window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    hub = RunningHub(tmp_path / "studio")
+    loop.run_until_complete(hub.start())
+    station = Station(hub.url, token("sam", "staff"), tmp_path / "station")
+    window = MainWindow(station)
+    try:
+        loop.run_until_complete(station.start())
+        window.started()
+        assert window.left_widget.isHidden()
+
+        async def scenario() -> dict[str, Any]:
+            customer = await _customer(hub.url, "far-away")
+            await _next(customer, "registered")
+            await customer.send(
+                json.dumps({"type": "customer_message", "message": "Hello from afar"})
+            )
+            while window.inbox.conversations.count() < 1:
+                await asyncio.sleep(0.05)
+            window.inbox.conversations.setCurrentRow(0)
+            while window.inbox.thread.count() < 1:
+                await asyncio.sleep(0.05)
+            window.inbox.reply.setPlainText("Hello back!")
+            window.inbox.on_reply_clicked()
+            reply = await _next(customer, "staff_reply")
+            await customer.close()
+            return reply
+
+        reply = loop.run_until_complete(asyncio.wait_for(scenario(), 20))
+        assert reply["message"] == "Hello back!"
+    finally:
+        window.close()
+        loop.run_until_complete(station.shutdown())
+        loop.run_until_complete(hub.stop())
+        loop.close()
+        asyncio.set_event_loop(None)

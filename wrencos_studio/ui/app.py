@@ -151,6 +151,21 @@ class Studio(QObject):
         ).copy()
         self.preview_frame.emit(image)
 
+    def store_image(self, path: str) -> str:
+        """Copy a product image into the data dir's uploads; its URL on the hub."""
+        import shutil
+        import uuid
+
+        source = Path(path)
+        suffix = source.suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".svg"):
+            raise ValueError(f"not an image file: {source.name}")
+        target_dir = self.data_dir / "uploads" / "products"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex[:12]}{suffix}"
+        shutil.copyfile(source, target_dir / name)
+        return f"/uploads/products/{name}"
+
     async def go_live(self, title: str, description: str) -> None:
         assert self.bridge is not None and self.broadcaster is not None
         self.settings["title"], self.settings["description"] = title, description
@@ -186,6 +201,41 @@ class Studio(QObject):
             await self.store.close()
 
 
+class Station(QObject):
+    """A staff station: the studio's panels, connected to a studio on another machine."""
+
+    preview_frame = Signal(QImage)
+    live_changed = Signal(bool)
+    status = Signal(str)
+
+    def __init__(self, url: str, token: str, data_dir: Path) -> None:
+        super().__init__()
+        from urllib.parse import urlsplit
+
+        from wrencos_studio.ui.bridge import RemoteBridge
+
+        self.url = url
+        parts = urlsplit(url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        self.page_url = f"{scheme}://{parts.netloc}/"
+        self.data_dir = data_dir
+        self.settings = StudioSettings(data_dir)
+        self.bridge = RemoteBridge(url, token)
+        self.hub = None
+        self.broadcaster = None
+        self.live_since: float | None = None
+        self.port = parts.port or (443 if scheme == "https" else 80)
+
+    async def start(self) -> None:
+        await self.bridge.start()
+
+    def store_image(self, path: str) -> str:
+        raise ValueError("images are added on the studio's own machine")
+
+    async def shutdown(self) -> None:
+        await self.bridge.stop_async()
+
+
 def _quit_on_signals(loop: asyncio.AbstractEventLoop, window: Any) -> None:
     """SIGTERM/SIGINT close the window like the presenter would (no question asked)."""
     import signal
@@ -201,8 +251,12 @@ def _quit_on_signals(loop: asyncio.AbstractEventLoop, window: Any) -> None:
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(close))
 
 
-def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
-    """Open the studio window; returns the exit code."""
+def main(
+    argv: list[str] | None = None,
+    data_dir: Path | None = None,
+    station: tuple[str, str] | None = None,
+) -> int:
+    """Open the studio window (or, with ``station=(url, token)``, a staff station)."""
     import qasync
 
     from wrencos_studio.config import default_data_dir
@@ -212,7 +266,11 @@ def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
     app.setApplicationName("Wrencos Studio")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    studio = Studio(data_dir or default_data_dir())
+    studio: Any = (
+        Station(station[0], station[1], data_dir or default_data_dir())
+        if station
+        else Studio(data_dir or default_data_dir())
+    )
     window = MainWindow(studio)
     done = asyncio.Event()
     code = 0
@@ -222,12 +280,14 @@ def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
         try:
             await studio.start()
         except OSError as exc:
-            window.fatal(f"The studio could not start its server: {exc}")
+            what = "reach the studio" if station else "start its server"
+            window.fatal(f"Wrencos Studio could not {what}: {exc}")
             code = 2
             return
         window.started()
         window.show()
-        print(f"listening on http://0.0.0.0:{studio.port}", flush=True)
+        if not station:
+            print(f"listening on http://0.0.0.0:{studio.port}", flush=True)
         _quit_on_signals(loop, window)
         await done.wait()
 

@@ -42,6 +42,8 @@ class HubBridge(QObject):
     products = Signal(list)
     product_saved = Signal(dict)
     product_deleted = Signal(str)
+    chat_message_deleted = Signal(str)
+    conversation_status = Signal(dict)
 
     _ROUTES: ClassVar[dict[str, Callable[[HubBridge, dict[str, Any]], None]]] = {
         "stream_started": lambda self, m: self.stream_started.emit(m["streamData"]),
@@ -63,6 +65,10 @@ class HubBridge(QObject):
         "product_saved": lambda self, m: self.product_saved.emit(m.get("product", {})),
         "product_deleted": lambda self, m: self.product_deleted.emit(m.get("productId", "")),
         "admin_registered": lambda self, m: self.connected.emit(str(m.get("userId", ""))),
+        "chat_message_deleted": lambda self, m: self.chat_message_deleted.emit(
+            str(m.get("id", ""))
+        ),
+        "conversation_status": lambda self, m: self.conversation_status.emit(m),
         "error": lambda self, m: self.error.emit(str(m.get("message", ""))),
     }
 

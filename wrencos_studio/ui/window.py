@@ -4,6 +4,7 @@ support inbox, products, audience), the health of the broadcast in the status ba
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
 from typing import Any
 
@@ -12,15 +13,22 @@ from PySide6.QtGui import QFont, QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QSystemTrayIcon,
     QTableWidget,
@@ -55,6 +63,13 @@ class ChatPanel(QWidget):
         font.setPointSize(13)
         self.list.setFont(font)
         self.list.setWordWrap(True)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self.on_context_menu)
+        self.slow = QSpinBox()
+        self.slow.setRange(0, 300)
+        self.slow.setSuffix(" s between messages")
+        self.slow.setSpecialValueText("Slow mode off")
+        self.slow.editingFinished.connect(self.on_slow_mode_changed)
         self.input = QLineEdit()
         self.input.setPlaceholderText("Write to everyone as the shop…")
         self.input.setMaxLength(500)
@@ -65,17 +80,51 @@ class ChatPanel(QWidget):
         row.addWidget(self.input)
         row.addWidget(send)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.slow)
         layout.addWidget(self.list)
         layout.addLayout(row)
 
     def add(self, msg: dict[str, Any]) -> None:
         prefix = "★ " if msg.get("isAdmin") else ""
         item = QListWidgetItem(f"{prefix}{msg.get('username', '')}: {msg.get('message', '')}")
-        item.setData(Qt.ItemDataRole.UserRole, msg.get("id"))
+        item.setData(Qt.ItemDataRole.UserRole, msg)
         if msg.get("isAdmin"):
             item.setForeground(Qt.GlobalColor.darkMagenta)
         self.list.addItem(item)
         self.list.scrollToBottom()
+
+    def remove(self, message_id: str) -> None:
+        for i in range(self.list.count() - 1, -1, -1):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole).get("id") == message_id:
+                self.list.takeItem(i)
+
+    def moderate(self, row: int, action: str) -> None:
+        """``delete`` this line, or ``mute`` / ``ban`` its author for the stream."""
+        msg = self.list.item(row).data(Qt.ItemDataRole.UserRole)
+        if action == "delete":
+            _spawn(self.studio.bridge.request({"type": "delete_chat_message", "id": msg["id"]}))
+        elif msg.get("publicId"):
+            _spawn(
+                self.studio.bridge.request(
+                    {"type": "moderate_customer", "publicId": msg["publicId"], "action": action}
+                )
+            )
+
+    def on_context_menu(self, pos: Any) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        row = self.list.row(item)
+        menu = QMenu(self)
+        menu.addAction("Delete message", lambda: self.moderate(row, "delete"))
+        if not item.data(Qt.ItemDataRole.UserRole).get("isAdmin"):
+            menu.addAction("Mute for this stream", lambda: self.moderate(row, "mute"))
+            menu.addAction("Ban for this stream", lambda: self.moderate(row, "ban"))
+            menu.addAction("Lift mute or ban", lambda: self.moderate(row, "clear"))
+        menu.exec(self.list.mapToGlobal(pos))
+
+    def on_slow_mode_changed(self) -> None:
+        _spawn(self.studio.bridge.request({"type": "set_slow_mode", "seconds": self.slow.value()}))
 
     def reset(self, messages: list[dict[str, Any]]) -> None:
         self.list.clear()
@@ -121,8 +170,17 @@ class InboxPanel(QWidget):
         super().__init__()
         self.studio = studio
         self.current: str | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.filter = QComboBox()
+        self.filter.addItems(["Open", "Resolved", "All"])
+        self.filter.currentIndexChanged.connect(lambda _i: self.show_conversations(self.rows))
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search name or message…")
+        self.search.textChanged.connect(lambda _t: self.show_conversations(self.rows))
         self.conversations = QListWidget()
         self.conversations.currentItemChanged.connect(self.on_conversation_selected)
+        self.resolve_button = QPushButton("Mark resolved")
+        self.resolve_button.clicked.connect(self.on_resolve_clicked)
         self.thread = QListWidget()
         self.thread.setWordWrap(True)
         self.reply = ReplyBox()
@@ -131,22 +189,35 @@ class InboxPanel(QWidget):
         self.reply.submitted.connect(self.on_reply_clicked)
         send = QPushButton("Send reply")
         send.clicked.connect(self.on_reply_clicked)
+        left = QVBoxLayout()
+        left.addWidget(self.filter)
+        left.addWidget(self.search)
+        left.addWidget(self.conversations)
         right = QVBoxLayout()
+        right.addWidget(self.resolve_button)
         right.addWidget(self.thread)
         right.addWidget(self.reply)
         right.addWidget(send)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.conversations, 2)
+        layout.addLayout(left, 2)
         layout.addLayout(right, 3)
 
     def refresh(self) -> None:
         _spawn(self.studio.bridge.request({"type": "get_conversations"}))
 
     def show_conversations(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        wanted = self.filter.currentText().lower()
+        needle = self.search.text().strip().lower()
         self.conversations.blockSignals(True)
         self.conversations.clear()
-        unread = 0
+        unread = sum(int(r.get("unread", 0)) for r in rows)
         for row in rows:
+            status = row.get("status", "open")
+            if wanted != "all" and status != wanted:
+                continue
+            if needle and needle not in (row["customerName"] + " " + row["lastMessage"]).lower():
+                continue
             badge = f"  ({row['unread']} new)" if row.get("unread") else ""
             text = f"{row['customerName']}{badge}\n{row['lastMessage'][:80]}"
             item = QListWidgetItem(text)
@@ -154,7 +225,7 @@ class InboxPanel(QWidget):
             self.conversations.addItem(item)
             if row["sessionId"] == self.current:
                 self.conversations.setCurrentItem(item)
-            unread += int(row.get("unread", 0))
+                self.resolve_button.setText("Reopen" if status == "resolved" else "Mark resolved")
         self.conversations.blockSignals(False)
         self.unread_changed.emit(unread)
 
@@ -175,6 +246,20 @@ class InboxPanel(QWidget):
                 item.setForeground(Qt.GlobalColor.darkMagenta)
             self.thread.addItem(item)
         self.thread.scrollToBottom()
+
+    def on_resolve_clicked(self) -> None:
+        if self.current is None:
+            return
+        row = next((r for r in self.rows if r["sessionId"] == self.current), None)
+        resolved = row is None or row.get("status") != "resolved"
+
+        async def send() -> None:
+            await self.studio.bridge.request(
+                {"type": "resolve_conversation", "sessionId": self.current, "resolved": resolved}
+            )
+            await self.studio.bridge.request({"type": "get_conversations"})
+
+        _spawn(send())
 
     def on_reply_clicked(self) -> None:
         text = self.reply.toPlainText().strip()
@@ -207,17 +292,92 @@ class ProductsPanel(QWidget):
         self.pinned = QListWidget()
         self.pinned.setDragDropMode(QListWidget.DragDropMode.InternalMove)
         self.pinned.model().rowsMoved.connect(self.on_pins_reordered)
-        pin = QPushButton("Pin / unpin selected")
+        pin = QPushButton("Pin / unpin")
         pin.clicked.connect(self.on_pin_clicked)
+        add = QPushButton("Add…")
+        add.clicked.connect(lambda: self.edit_product(None))
+        edit = QPushButton("Edit…")
+        edit.clicked.connect(lambda: self.edit_product(self.table.currentRow()))
+        delete = QPushButton("Delete")
+        delete.clicked.connect(self.on_delete_clicked)
+        csv_button = QPushButton("Import CSV…")
+        csv_button.clicked.connect(self.on_import_clicked)
+        buttons = QHBoxLayout()
+        for b in (pin, add, edit, delete, csv_button):
+            buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Catalog (double-click to pin or unpin)"))
         layout.addWidget(self.table)
-        layout.addWidget(pin)
+        layout.addLayout(buttons)
         layout.addWidget(QLabel("Pinned now (drag to reorder)"))
         layout.addWidget(self.pinned)
 
     def refresh(self) -> None:
         _spawn(self.studio.bridge.request({"type": "get_products"}))
+
+    def save(self, product: dict[str, Any], image_file: str | None = None) -> None:
+        """Save a product; an image file is copied into the data dir's uploads first."""
+        if image_file:
+            try:
+                product = {**product, "image": self.studio.store_image(image_file)}
+            except (OSError, ValueError) as exc:
+                QMessageBox.warning(self, "Product image", f"The image was not used: {exc}")
+        _spawn(self.studio.bridge.request({"type": "save_product", "product": product}))
+
+    def edit_product(self, row: int | None) -> None:
+        current = self.catalog[row] if row is not None and 0 <= row < len(self.catalog) else {}
+        dialog = ProductDialog(self, current)
+        if dialog.exec():
+            product, image = dialog.result_product()
+            self.save(product, image)
+
+    def on_delete_clicked(self) -> None:
+        row = self.table.currentRow()
+        if 0 <= row < len(self.catalog):
+            _spawn(
+                self.studio.bridge.request(
+                    {"type": "delete_product", "productId": self.catalog[row]["productId"]}
+                )
+            )
+
+    def import_csv(self, path: str) -> tuple[int, list[str]]:
+        """Columns name, price[, image, description, url, productId]; returns (saved, errors)."""
+        saved, errors = 0, []
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                for n, row in enumerate(csv.DictReader(fh), start=2):
+                    try:
+                        name = (row.get("name") or "").strip()
+                        price = float((row.get("price") or "0").replace(",", "."))
+                        if not name or price < 0:
+                            raise ValueError("needs a name and a price of 0 or more")
+                    except ValueError as exc:
+                        errors.append(f"line {n}: {exc}")
+                        continue
+                    self.save(
+                        {
+                            "productId": (row.get("productId") or "").strip(),
+                            "name": name,
+                            "price": price,
+                            "image": (row.get("image") or "").strip(),
+                            "description": (row.get("description") or "").strip(),
+                            "url": (row.get("url") or "").strip(),
+                        }
+                    )
+                    saved += 1
+        except (OSError, csv.Error, UnicodeDecodeError) as exc:
+            errors.append(str(exc))
+        return saved, errors
+
+    def on_import_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import products", "", "CSV files (*.csv)")
+        if not path:
+            return
+        saved, errors = self.import_csv(path)
+        text = f"{saved} products imported."
+        if errors:
+            text += "\n\nSkipped:\n" + "\n".join(errors[:20])
+        QMessageBox.information(self, "Import", text)
 
     def show_products(self, rows: list[dict[str, Any]]) -> None:
         self.catalog = rows
@@ -266,6 +426,157 @@ class ProductsPanel(QWidget):
 
     def on_pins_reordered(self, *_args: Any) -> None:
         self._send_pins(self._pinned_items())
+
+
+class ProductDialog(QDialog):
+    """Add or edit a product: name, price, description, link, image file."""
+
+    def __init__(self, parent: QWidget, product: dict[str, Any]) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Product")
+        self.product = product
+        self.name = QLineEdit(product.get("name", ""))
+        self.name.setMaxLength(200)
+        self.price = QDoubleSpinBox()
+        self.price.setRange(0, 1_000_000)
+        self.price.setDecimals(2)
+        self.price.setValue(float(product.get("price", 0)))
+        self.description = QLineEdit(product.get("description", ""))
+        self.url = QLineEdit(product.get("url", ""))
+        self.image = QLineEdit()
+        self.image.setPlaceholderText(product.get("image", "") or "No image")
+        browse = QPushButton("Choose image…")
+        browse.clicked.connect(self.on_browse_clicked)
+        form = QFormLayout(self)
+        form.addRow("Name", self.name)
+        form.addRow("Price", self.price)
+        form.addRow("Description", self.description)
+        form.addRow("Shop link", self.url)
+        form.addRow("Image", self.image)
+        form.addRow("", browse)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Product image", "", "Images (*.png *.jpg *.jpeg *.webp *.gif *.svg)"
+        )
+        if path:
+            self.image.setText(path)
+
+    def accept(self) -> None:
+        if not self.name.text().strip():
+            QMessageBox.warning(self, "Product", "A product needs a name.")
+            return
+        super().accept()
+
+    def result_product(self) -> tuple[dict[str, Any], str | None]:
+        product = {
+            "productId": self.product.get("productId", ""),
+            "name": self.name.text().strip(),
+            "price": self.price.value(),
+            "description": self.description.text().strip(),
+            "url": self.url.text().strip(),
+            "image": self.product.get("image", ""),
+        }
+        return product, (self.image.text().strip() or None)
+
+
+class SharePanel(QWidget):
+    """The customer page's addresses, each with a QR code to scan from a phone."""
+
+    def __init__(self, studio: Studio) -> None:
+        super().__init__()
+        self.studio = studio
+        self.layout_ = QVBoxLayout(self)
+
+    def show_urls(self, urls: list[str]) -> None:
+        import io
+
+        import segno
+
+        self.layout_.addWidget(QLabel("Customers open this page (or scan it):"))
+        for url in urls:
+            label = QLabel(url)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            font = QFont()
+            font.setPointSize(14)
+            label.setFont(font)
+            buf = io.BytesIO()
+            segno.make(url, error="m").save(buf, kind="png", scale=6, border=2)
+            qr = QLabel()
+            pix = QPixmap()
+            pix.loadFromData(buf.getvalue(), "PNG")
+            qr.setPixmap(pix)
+            qr.setAccessibleName(f"QR code for {url}")
+            self.layout_.addWidget(label)
+            self.layout_.addWidget(qr)
+        self.layout_.addStretch(1)
+
+
+class SettingsDialog(QDialog):
+    """Port, ICE servers, allowed origins, video quality: saved, used at the next start."""
+
+    def __init__(self, parent: QWidget, studio: Studio) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        s = studio.settings
+        self.studio = studio
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(int(s["port"]) or 3000)
+        self.ice = QLineEdit(str(s["ice_servers"]))
+        self.ice.setPlaceholderText("stun:host:3478,turn:user:pass@host:3478 (none by default)")
+        self.origins = QLineEdit(str(s["allowed_origins"]))
+        self.origins.setPlaceholderText("https://shop.example.com, …")
+        self.size = QComboBox()
+        for size in ("640x360", "960x540", "1280x720", "1920x1080"):
+            self.size.addItem(size)
+        self.size.setCurrentText(str(s["video_size"]))
+        self.fps = QSpinBox()
+        self.fps.setRange(10, 60)
+        self.fps.setValue(int(s["fps"]))
+        self.bitrate = QSpinBox()
+        self.bitrate.setRange(300, 8000)
+        self.bitrate.setSuffix(" kbit/s")
+        self.bitrate.setValue(int(s["bitrate"]) // 1000)
+        self.data_dir = QLabel(str(studio.data_dir))
+        form = QFormLayout(self)
+        form.addRow("Port", self.port)
+        form.addRow("ICE servers", self.ice)
+        form.addRow("Allowed origins", self.origins)
+        form.addRow("Resolution", self.size)
+        form.addRow("Frame rate", self.fps)
+        form.addRow("Video bitrate", self.bitrate)
+        form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def accept(self) -> None:
+        from wrencos_studio.media.broadcaster import parse_ice_servers
+
+        try:
+            parse_ice_servers(self.ice.text())
+        except ValueError as exc:
+            QMessageBox.warning(self, "Settings", str(exc))
+            return
+        s = self.studio.settings
+        s["port"] = self.port.value()
+        s["ice_servers"] = self.ice.text().strip()
+        s["allowed_origins"] = self.origins.text().strip()
+        s["video_size"] = self.size.currentText()
+        s["fps"] = self.fps.value()
+        s["bitrate"] = self.bitrate.value() * 1000
+        s.save()
+        super().accept()
 
 
 class AudiencePanel(QWidget):
@@ -346,12 +657,17 @@ class MainWindow(QMainWindow):
         self.inbox = InboxPanel(studio)
         self.products = ProductsPanel(studio)
         self.audience = AudiencePanel(studio)
+        self.share = SharePanel(studio)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.chat, "Chat")
         self.tabs.addTab(self.inbox, "Inbox")
         self.tabs.addTab(self.products, "Products")
         self.tabs.addTab(self.audience, "Audience")
+        self.tabs.addTab(self.share, "Share")
+        settings_action = self.menuBar().addAction("Settings…")
+        settings_action.triggered.connect(self.on_settings_clicked)
         splitter = QSplitter()
+        self.left_widget = left_widget
         splitter.addWidget(left_widget)
         splitter.addWidget(self.tabs)
         splitter.setSizes([700, 580])
@@ -382,6 +698,8 @@ class MainWindow(QMainWindow):
         b = self.studio.bridge
         b.chat_message.connect(self.chat.add)
         b.chat_history.connect(self.chat.reset)
+        b.chat_message_deleted.connect(self.chat.remove)
+        b.conversation_status.connect(lambda _m: self.inbox.refresh())
         b.figures_changed.connect(self.on_figures_changed)
         b.customer_message.connect(self.on_customer_message)
         b.conversations.connect(self.inbox.show_conversations)
@@ -394,6 +712,17 @@ class MainWindow(QMainWindow):
         from wrencos_studio.cli import customer_urls
         from wrencos_studio.media.sources import list_cameras
 
+        if self.studio.hub is None:  # a staff station: no camera, no Go Live
+            self.left_widget.hide()
+            page = self.studio.page_url
+            self.url_label.setText(f"Staff station of {page}")
+            self.share.show_urls([page])
+            self.setWindowTitle("Wrencos Studio — staff station")
+            self.inbox.refresh()
+            self.products.refresh()
+            self.timer.start()
+            return
+
         self.source.addItem("Test pattern", "testsrc")
         for cam in list_cameras():
             self.source.addItem(f"Camera {cam}", f"camera:{cam}")
@@ -402,6 +731,7 @@ class MainWindow(QMainWindow):
         self.source.currentIndexChanged.connect(self.on_source_changed)
         urls = customer_urls("0.0.0.0", self.studio.port)
         self.url_label.setText("Customers: " + "  ".join(urls))
+        self.share.show_urls(urls)
         hub = self.studio.hub
         if hub is not None:
             self.products.show_pinned(hub.pinned)
@@ -410,6 +740,11 @@ class MainWindow(QMainWindow):
         self.inbox.refresh()
         self.products.refresh()
         self.timer.start()
+
+    def on_settings_clicked(self) -> None:
+        dialog = SettingsDialog(self, self.studio)
+        if dialog.exec():
+            self.statusBar().showMessage("Settings saved: they apply at the next start.", 8000)
 
     def fatal(self, text: str) -> None:
         QMessageBox.critical(self, "Wrencos Studio", text)
@@ -494,6 +829,8 @@ class MainWindow(QMainWindow):
         cpu = (cpu_now[0] - self._cpu[0]) / max(1e-6, cpu_now[1] - self._cpu[1]) * 100
         self._cpu = cpu_now
         media = self.studio.broadcaster.stats() if self.studio.broadcaster else None
+        if self.studio.hub is None:
+            return
         if media:
             kbps = sum(v["bitrateKbps"] or 0 for v in media["viewers"])
             problem = f" · {media['error']}" if media.get("error") else ""
