@@ -432,3 +432,42 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
         loop.run_until_complete(hub.stop())
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_meter_moves_with_the_beep_and_the_chart_follows_viewers(studio: Running) -> None:
+    """The microphone meter shows the test tone's beeps; the chart records viewers live."""
+    w = studio.window
+    seen: list[int] = []
+    w.meter.valueChanged.connect(seen.append)
+    studio.run(asyncio.sleep(2.2))  # two beeps of the test source
+    assert max(seen, default=0) > 10 and min(seen, default=100) == 0
+    w.go_live("Charted")
+    studio.until(lambda: w.live)
+
+    async def join() -> None:
+        ws = await _customer(studio.url, "counted")
+        await _next(ws, "stream_started")
+        await asyncio.sleep(2.5)
+        await ws.close()
+
+    studio.run(join())
+    assert max(w.audience.chart.points) >= 1
+    img = w.audience.chart.grab().toImage()
+    assert not img.isNull()
+
+
+def test_audio_level_of_frames() -> None:
+    """Peak level from s16 and float frames; silence is 0."""
+    import av
+
+    from wrencos_studio.media.sources import audio_level
+    from wrencos_studio.media.testsrc import BeepGenerator
+
+    beep = BeepGenerator()
+    assert audio_level(beep.frame()) > 0.2  # the first 20 ms of a second beep
+    for _ in range(10):
+        beep.frame()
+    assert audio_level(beep.frame()) == 0.0
+    silent = av.AudioFrame(format="flt", layout="mono", samples=480)
+    silent.planes[0].update(bytes(silent.planes[0].buffer_size))
+    assert audio_level(silent) == 0.0

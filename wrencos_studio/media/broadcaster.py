@@ -119,12 +119,14 @@ class Broadcaster:
         self.fanout: Fanout | None = None
         self.client: Client | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._bytes_of_gone = 0
+        self._bytes_of_gone = 0  # bytes sent to viewers who left (bytesOut is a counter)
         self.announced = False
         #: Called on the capture thread with small RGB frames (~10 a second), for a preview.
-        self.on_preview: Callable[[Any], None] | None = (
-            None  # bytes sent to viewers who left (bytesOut is a counter)
-        )
+        self.on_preview: Callable[[Any], None] | None = None
+        #: Called on the capture thread with the audio peak level (0..1), for a meter.
+        self.on_audio_level: Callable[[float], None] | None = None
+        #: Microphone for camera sources (None: the environment's WRENCOS_MIC or default).
+        self.microphone: str | None = None
         self._stats_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -138,6 +140,9 @@ class Broadcaster:
             self.spec, self.video_settings, loop, self.fanout.on_video, self.fanout.on_audio
         )
         self.pipeline.on_preview = self.on_preview
+        self.pipeline.on_audio_level = self.on_audio_level
+        if self.microphone is not None:
+            self.pipeline.microphone = self.microphone
         self.pipeline.start()
         self.client = self.hub.connect(_HubInbox(self._on_hub_message), "broadcaster")
         self.client.trusted = True  # in-process: its offers are never rate limited

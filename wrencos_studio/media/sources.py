@@ -4,6 +4,7 @@ and hands packets to the event loop."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import glob
 import logging
@@ -115,6 +116,19 @@ class PipelineStats:
         return (len(w) - 1) / max(1e-6, w[-1] - w[0])
 
 
+def audio_level(frame: av.AudioFrame) -> float:
+    """Peak level of a frame, 0..1 (s16 or float samples; other formats count as 0)."""
+    fmt = frame.format.name
+    data = bytes(frame.planes[0])
+    if fmt.startswith("s16"):
+        samples = array.array("h", data[: len(data) // 2 * 2])
+        return max((abs(x) for x in samples), default=0) / 32768
+    if fmt.startswith("flt"):
+        floats = array.array("f", data[: len(data) // 4 * 4])
+        return min(1.0, max((abs(x) for x in floats), default=0.0))
+    return 0.0
+
+
 class MediaPipeline:
     """One source, captured and encoded once in threads; packets go to the loop."""
 
@@ -138,6 +152,8 @@ class MediaPipeline:
         #: Microphone for camera sources: a device, "" for the default, "none" for silence.
         self.microphone = os.environ.get("WRENCOS_MIC", "")
         self.audio_error: str | None = None
+        #: Called on this thread with the peak level (0..1) ~10 times a second, for a meter.
+        self.on_audio_level: Callable[[float], None] | None = None
         #: Called on this thread with small RGB frames (~10 a second) for a local preview.
         self.on_preview: Callable[[av.VideoFrame], None] | None = None
         self._stop = threading.Event()
@@ -206,6 +222,8 @@ class MediaPipeline:
             self._stop.set()
 
     def _emit_audio(self, frame: av.AudioFrame) -> None:
+        if self.on_audio_level is not None and self.stats.audio_frames % 5 == 0:
+            self.on_audio_level(audio_level(frame))
         for packet in self.audio.encode(frame):
             self.stats.audio_bytes += packet.size
             self._hand_over(self.on_audio, packet)

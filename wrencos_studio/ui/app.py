@@ -42,6 +42,7 @@ class StudioSettings:
         "title": "",
         "description": "",
         "host_name": "Shop",
+        "microphone": "",
     }
 
     def __init__(self, data_dir: Path) -> None:
@@ -73,6 +74,7 @@ class Studio(QObject):
     """Owns the in-process hub and broadcaster; the window talks to it and to the bridge."""
 
     preview_frame = Signal(QImage)
+    audio_level = Signal(float)
     live_changed = Signal(bool)
     status = Signal(str)
 
@@ -140,6 +142,8 @@ class Studio(QObject):
             self.hub, spec, video, parse_ice_servers(self.settings["ice_servers"])
         )
         self.broadcaster.on_preview = self._on_preview
+        self.broadcaster.on_audio_level = self.audio_level.emit
+        self.broadcaster.microphone = str(self.settings["microphone"])
         await self.broadcaster.start(announce=was_live)
 
     def _on_preview(self, frame: Any) -> None:
@@ -205,6 +209,7 @@ class Station(QObject):
     """A staff station: the studio's panels, connected to a studio on another machine."""
 
     preview_frame = Signal(QImage)
+    audio_level = Signal(float)
     live_changed = Signal(bool)
     status = Signal(str)
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -544,6 +545,16 @@ class SettingsDialog(QDialog):
         self.bitrate.setRange(300, 8000)
         self.bitrate.setSuffix(" kbit/s")
         self.bitrate.setValue(int(s["bitrate"]) // 1000)
+        self.microphone = QComboBox()
+        self.microphone.setEditable(True)
+        self.microphone.addItem("Default microphone", "")
+        self.microphone.addItem("No microphone", "none")
+        current = str(s["microphone"])
+        index = self.microphone.findData(current)
+        if index >= 0:
+            self.microphone.setCurrentIndex(index)
+        else:
+            self.microphone.setEditText(current)
         self.data_dir = QLabel(str(studio.data_dir))
         form = QFormLayout(self)
         form.addRow("Port", self.port)
@@ -552,6 +563,7 @@ class SettingsDialog(QDialog):
         form.addRow("Resolution", self.size)
         form.addRow("Frame rate", self.fps)
         form.addRow("Video bitrate", self.bitrate)
+        form.addRow("Microphone (camera sources)", self.microphone)
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -575,8 +587,43 @@ class SettingsDialog(QDialog):
         s["video_size"] = self.size.currentText()
         s["fps"] = self.fps.value()
         s["bitrate"] = self.bitrate.value() * 1000
+        text = self.microphone.currentText().strip()
+        index = self.microphone.findText(text)
+        s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
         s.save()
         super().accept()
+
+
+class Sparkline(QWidget):
+    """Viewers over the stream: a small line chart drawn with QPainter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[int] = []
+        self.setMinimumHeight(80)
+
+    def add(self, value: int) -> None:
+        self.points.append(value)
+        del self.points[:-600]  # ten minutes at one point a second
+        self.update()
+
+    def paintEvent(self, _event: Any) -> None:
+        from PySide6.QtCore import QPointF
+        from PySide6.QtGui import QColor, QPainter, QPen
+
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#faf6f8"))
+        if len(self.points) < 2:
+            return
+        top = max(1, max(self.points))
+        w, h = self.width(), self.height() - 4
+        step = w / (len(self.points) - 1)
+        painter.setPen(QPen(QColor("#b0275d"), 2))
+        for i in range(1, len(self.points)):
+            a = QPointF((i - 1) * step, 2 + h - self.points[i - 1] / top * h)
+            b = QPointF(i * step, 2 + h - self.points[i] / top * h)
+            painter.drawLine(a, b)
+        painter.drawText(4, 14, f"peak {top}")
 
 
 class AudiencePanel(QWidget):
@@ -592,8 +639,11 @@ class AudiencePanel(QWidget):
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Viewer", "Path", "RTT ms", "Lost", "kbit/s"])
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.chart = Sparkline()
         layout = QVBoxLayout(self)
         layout.addWidget(self.figures)
+        layout.addWidget(QLabel("Viewers over the stream"))
+        layout.addWidget(self.chart)
         layout.addWidget(self.table)
 
     def show_figures(self, viewers: int, likes: int) -> None:
@@ -643,8 +693,14 @@ class MainWindow(QMainWindow):
         self.live_button.setMinimumHeight(44)
         self.live_button.clicked.connect(self.on_live_clicked)
         self.state_label = QLabel("Not live")
+        self.meter = QProgressBar()
+        self.meter.setRange(0, 100)
+        self.meter.setTextVisible(False)
+        self.meter.setMaximumHeight(10)
+        self.meter.setToolTip("Microphone level")
         left = QVBoxLayout()
         left.addWidget(self.preview, 1)
+        left.addWidget(self.meter)
         left.addWidget(self.source)
         left.addWidget(self.title_edit)
         left.addWidget(self.description_edit)
@@ -684,6 +740,7 @@ class MainWindow(QMainWindow):
         self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
 
         studio.preview_frame.connect(self.on_preview_frame)
+        studio.audio_level.connect(lambda level: self.meter.setValue(int(level * 100)))
         studio.live_changed.connect(self.on_live_changed)
         studio.status.connect(self.statusBar().showMessage)
         self.inbox.unread_changed.connect(self.on_unread_changed)
@@ -825,6 +882,8 @@ class MainWindow(QMainWindow):
             secs = int(time.monotonic() - self.studio.live_since)
             uptime = f" · live {secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
         self.figures_label.setText(f"{self.viewers} watching · {self.likes} likes{uptime}")
+        if self.live:
+            self.audience.chart.add(self.viewers)
         cpu_now = (time.process_time(), time.monotonic())
         cpu = (cpu_now[0] - self._cpu[0]) / max(1e-6, cpu_now[1] - self._cpu[1]) * 100
         self._cpu = cpu_now
