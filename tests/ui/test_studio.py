@@ -471,3 +471,52 @@ def test_audio_level_of_frames() -> None:
     silent = av.AudioFrame(format="flt", layout="mono", samples=480)
     silent.planes[0].update(bytes(silent.planes[0].buffer_size))
     assert audio_level(silent) == 0.0
+
+
+def test_reordering_pinned_products(studio: Running) -> None:
+    """Dragging the pinned strip sends the new order; customers get it."""
+    panel = studio.window.products
+    for pid, name in (("a", "Serum"), ("b", "Balm")):
+        studio.run(
+            studio.studio.bridge.request(
+                {"type": "save_product", "product": {"productId": pid, "name": name, "price": 10}}
+            )
+        )
+    panel.refresh()
+    studio.until(lambda: panel.table.rowCount() == 2)
+    panel.on_product_double_clicked(0, 0)
+    studio.until(lambda: panel.pinned.count() == 1)
+    panel.on_product_double_clicked(1, 0)
+    studio.until(lambda: panel.pinned.count() == 2)
+    names = [panel.pinned.item(i).text() for i in range(2)]
+
+    async def drag_and_watch() -> dict[str, Any]:
+        ws = await _customer(studio.url, "watcher")
+        await _next(ws, "registered")
+        panel.pinned.insertItem(0, panel.pinned.takeItem(1))  # what a drag does
+        panel.on_pins_reordered()
+        got = await _next(ws, "pinned_products_updated")
+        await ws.close()
+        return got
+
+    got = studio.run(drag_and_watch())
+    assert [p["name"] for p in got["pinnedProducts"]] == names[::-1]
+    assert [p["displayOrder"] for p in got["pinnedProducts"]] == [1, 2]
+
+
+def test_data_folder_choice_is_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot: Any
+) -> None:
+    """The data folder chosen in settings is used at the next start (env var still wins)."""
+    from PySide6.QtCore import QSettings
+
+    from wrencos_studio.ui.app import chosen_data_dir, remember_data_dir
+
+    QSettings.setPath(
+        QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings")
+    )
+    monkeypatch.delenv("WRENCOS_DATA_DIR", raising=False)
+    remember_data_dir(tmp_path / "shop-data")
+    assert chosen_data_dir() == tmp_path / "shop-data"
+    monkeypatch.setenv("WRENCOS_DATA_DIR", str(tmp_path / "env-wins"))
+    assert chosen_data_dir() == tmp_path / "env-wins"

@@ -241,6 +241,25 @@ class Station(QObject):
         await self.bridge.stop_async()
 
 
+def remember_data_dir(path: Path) -> None:
+    """The studio's data folder, kept in Qt's per-user settings (used at the next start;
+    WRENCOS_DATA_DIR still wins)."""
+    from PySide6.QtCore import QSettings
+
+    QSettings("Wrencos", "Wrencos Studio").setValue("dataDir", str(path))
+
+
+def chosen_data_dir() -> Path:
+    from PySide6.QtCore import QSettings
+
+    from wrencos_studio.config import default_data_dir
+
+    if os.environ.get("WRENCOS_DATA_DIR"):
+        return default_data_dir()
+    value = QSettings("Wrencos", "Wrencos Studio").value("dataDir")
+    return Path(str(value)).expanduser() if value else default_data_dir()
+
+
 def _quit_on_signals(loop: asyncio.AbstractEventLoop, window: Any) -> None:
     """SIGTERM/SIGINT close the window like the presenter would (no question asked)."""
     import signal
@@ -264,7 +283,6 @@ def main(
     """Open the studio window (or, with ``station=(url, token)``, a staff station)."""
     import qasync
 
-    from wrencos_studio.config import default_data_dir
     from wrencos_studio.ui.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
@@ -272,9 +290,9 @@ def main(
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     studio: Any = (
-        Station(station[0], station[1], data_dir or default_data_dir())
+        Station(station[0], station[1], data_dir or chosen_data_dir())
         if station
-        else Studio(data_dir or default_data_dir())
+        else Studio(data_dir or chosen_data_dir())
     )
     window = MainWindow(studio)
     done = asyncio.Event()

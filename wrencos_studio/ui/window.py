@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wrencos_studio.ui.app import Studio
+from wrencos_studio.ui.app import Studio, remember_data_dir
 
 __all__ = ["MainWindow"]
 
@@ -555,7 +556,8 @@ class SettingsDialog(QDialog):
             self.microphone.setCurrentIndex(index)
         else:
             self.microphone.setEditText(current)
-        self.data_dir = QLabel(str(studio.data_dir))
+        self.data_dir = QLineEdit(str(studio.data_dir))
+        self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
         form = QFormLayout(self)
         form.addRow("Port", self.port)
         form.addRow("ICE servers", self.ice)
@@ -591,6 +593,9 @@ class SettingsDialog(QDialog):
         index = self.microphone.findText(text)
         s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
         s.save()
+        folder = self.data_dir.text().strip()
+        if folder and Path(folder).expanduser() != self.studio.data_dir:
+            remember_data_dir(Path(folder).expanduser())
         super().accept()
 
 
@@ -801,6 +806,18 @@ class MainWindow(QMainWindow):
     def on_settings_clicked(self) -> None:
         dialog = SettingsDialog(self, self.studio)
         if dialog.exec():
+            self.apply_settings()
+
+    def apply_settings(self) -> None:
+        """Video quality and microphone apply at once when not live; the port, origins,
+        ICE servers and data folder at the next start."""
+        if self.studio.hub is not None and not self.live:
+            _spawn(self.studio.start_source(str(self.studio.settings["source"])))
+            self.statusBar().showMessage(
+                "Settings saved. Port, origins, ICE servers and folder apply at the next start.",
+                8000,
+            )
+        else:
             self.statusBar().showMessage("Settings saved: they apply at the next start.", 8000)
 
     def fatal(self, text: str) -> None:
