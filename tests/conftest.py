@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,53 @@ class RunningHub:
 
 def token(user_id: str = "alice", role: str = "admin", ttl: int = 3600) -> str:
     return mint_token(SECRET, user_id, role, ttl)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As root in a closed network: no sandbox, and nothing in the background phoning home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+async def start_serve(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, command: str = "serve"
+) -> tuple[asyncio.subprocess.Process, str]:
+    """A real `wrencos-studio serve` (or `demo`) on 127.0.0.1:0; returns it and its ws:// URL
+    once it printed that it listens."""
+    full_env = {
+        **os.environ,
+        "WRENCOS_DATA_DIR": str(data_dir),
+        "WRENCOS_JWT_SECRET": SECRET,
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wrencos_studio",
+        "--log-level",
+        "WARNING",
+        command,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=full_env,
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    assert line.startswith("listening on http://127.0.0.1:"), line
+    return proc, "ws://127.0.0.1:" + line.rsplit(":", 1)[1]
 
 
 @pytest.fixture

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import SECRET, RunningHub, token
+from tests.conftest import RunningHub, start_serve, token
 
 
 async def test_restart_keeps_live_stream_chat_likes_and_pins(hub: RunningHub) -> None:
@@ -61,32 +59,8 @@ async def test_stream_figures_are_kept_after_it_ends(hub: RunningHub) -> None:
     await hub.start()
 
 
-def _env(data_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "WRENCOS_DATA_DIR": str(data_dir),
-        "WRENCOS_JWT_SECRET": SECRET,
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
 async def _start_server(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wrencos_studio",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=_env(data_dir),
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-    return proc, "ws://127.0.0.1:" + line.strip().rsplit(":", 1)[1]
+    return await start_serve(data_dir)
 
 
 async def _recv(ws: ClientConnection) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import SECRET, token
+from tests.conftest import SECRET, start_serve, token
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,28 +31,9 @@ PY = sys.executable
 
 @asynccontextmanager
 async def serving(data: Path, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    env = {**os.environ, "WRENCOS_DATA_DIR": str(data), "WRENCOS_JWT_SECRET": SECRET}
-    proc = await asyncio.create_subprocess_exec(
-        PY,
-        "-m",
-        "wrencos_studio",
-        "--log-level",
-        "WARNING",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
-    assert line.startswith("listening on"), line
+    proc, url = await start_serve(data, *args)
     try:
-        yield proc, "ws://127.0.0.1:" + line.rsplit(":", 1)[1]
+        yield proc, url
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

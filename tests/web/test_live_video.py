@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_serve
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,45 +23,14 @@ pytestmark = [
     ),
 ]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# As root in a closed network: no sandbox, and nothing in the background phoning home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
 async def live_url(tmp_path: Path) -> AsyncIterator[str]:
-    env = {**os.environ, "WRENCOS_DATA_DIR": str(tmp_path / "data")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wrencos_studio",
-        "--log-level",
-        "WARNING",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--source",
-        "testsrc",
-        "--video-size",
-        "640x360",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env,
+    proc, url = await start_serve(
+        tmp_path / "data", "--source", "testsrc", "--video-size", "640x360"
     )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     try:
-        yield "http://127.0.0.1:" + line.rsplit(":", 1)[1] + "/"
+        yield url.replace("ws://", "http://") + "/"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
