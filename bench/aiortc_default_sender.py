@@ -45,8 +45,9 @@ from aiortc.sdp import candidate_from_sdp
 
 from wrencos_studio.config import Settings
 from wrencos_studio.hub.auth import mint_token
-from wrencos_studio.hub.core import Hub, Outgoing
+from wrencos_studio.hub.core import Hub
 from wrencos_studio.hub.server import HubServer
+from wrencos_studio.media.broadcaster import HubInbox
 from wrencos_studio.media.testsrc import AUDIO_RATE, BeepGenerator, TestPattern
 from wrencos_studio.store import Store
 
@@ -119,24 +120,6 @@ class TestSourceAudio(MediaStreamTrack):
         return self.beep.frame()
 
 
-class _HubInbox:
-    """The sender's sink: hub messages arrive as dicts on the loop (as in Broadcaster)."""
-
-    def __init__(self, handler: Any) -> None:
-        self._handler = handler
-        self._loop = asyncio.get_running_loop()
-
-    def deliver(self, message: Outgoing) -> bool:
-        self._loop.call_soon(self._handler, json.loads(message.payload))
-        return True
-
-    def close(self, code: int, reason: str) -> None:
-        pass
-
-    async def confirm(self) -> bool:
-        return True
-
-
 class DefaultSender:
     """Broadcaster's signalling, aiortc's media path: MediaRelay + one encoder per viewer."""
 
@@ -152,7 +135,7 @@ class DefaultSender:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        self.client = self.hub.connect(_HubInbox(self._on_hub_message), "aiortc-sender")
+        self.client = self.hub.connect(HubInbox(self._on_hub_message), "aiortc-sender")
         token = mint_token(self.hub.settings.jwt_secret, "aiortc-sender", "admin", 86400)
         await self._say({"type": "register_admin", "token": token})
         await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})

@@ -29,7 +29,7 @@ from wrencos_studio.media.fallback import FallbackViewer
 from wrencos_studio.media.fanout import Fanout, PacketTrack, attach_sender
 from wrencos_studio.media.sources import MediaPipeline, SourceSpec
 
-__all__ = ["Broadcaster", "parse_ice_servers"]
+__all__ = ["Broadcaster", "HubInbox", "parse_ice_servers"]
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,9 @@ def parse_ice_servers(text: str | None) -> list[RTCIceServer]:
     return servers
 
 
-class _HubInbox:
-    """The broadcaster's sink: hub messages arrive as dicts on the loop."""
+class HubInbox:
+    """An in-process sink: hub messages arrive as dicts, on the loop (the broadcaster's,
+    and the benchmark's reference sender's)."""
 
     def __init__(self, handler: Any) -> None:
         self._handler = handler
@@ -144,7 +145,7 @@ class Broadcaster:
         if self.microphone is not None:
             self.pipeline.microphone = self.microphone
         self.pipeline.start()
-        self.client = self.hub.connect(_HubInbox(self._on_hub_message), "broadcaster")
+        self.client = self.hub.connect(HubInbox(self._on_hub_message), "broadcaster")
         self.client.trusted = True  # in-process: its offers are never rate limited
         token = mint_token(
             self.hub.settings.jwt_secret, "studio-broadcaster", "admin", 10 * 365 * 86400
