@@ -26,6 +26,7 @@ const state = {
   seenChat: new Set(),
   seenHelp: new Set(),
   shopUrlPattern: '',
+  pinned: [],
   lastAction: 'chat', // where an `error` reply belongs
   helpUnread: 0,
 };
@@ -212,6 +213,7 @@ function productLink(p) {
 }
 
 function showPinned(items) {
+  state.pinned = items;
   const list = [...items].sort((a, b) => (a.displayOrder ?? 0) - (b.displayOrder ?? 0));
   const ul = $('pinned');
   ul.replaceChildren();
@@ -314,7 +316,10 @@ function handle(msg) {
       send({ type: 'get_my_conversation' });
       break;
     case 'stream_info':
-      state.shopUrlPattern = msg.shopUrlPattern || '';
+      if ((msg.shopUrlPattern || '') !== state.shopUrlPattern) {
+        state.shopUrlPattern = msg.shopUrlPattern || '';
+        showPinned(state.pinned); // the links depend on it
+      }
       if (!msg.live) showOffline(msg);
       break;
     case 'stream_started': showLive(msg.streamData); break;
