@@ -520,3 +520,17 @@ def test_data_folder_choice_is_remembered(
     assert chosen_data_dir() == tmp_path / "shop-data"
     monkeypatch.setenv("WRENCOS_DATA_DIR", str(tmp_path / "env-wins"))
     assert chosen_data_dir() == tmp_path / "env-wins"
+
+
+def test_resolution_and_microphone_pickers(studio: Running) -> None:
+    """Picking a resolution restarts the source at that size and is remembered."""
+    from wrencos_studio.ui.app import StudioSettings
+
+    w = studio.window
+    w.resolution.setCurrentText("640x360")
+    studio.until(lambda: studio.studio.broadcaster.video_settings.width == 640)
+    studio.until(lambda: studio.studio.broadcaster.pipeline.stats.video_frames > 3)
+    w.mic.setCurrentIndex(w.mic.findData("none"))
+    studio.until(lambda: studio.studio.broadcaster.microphone == "none")
+    saved = StudioSettings(studio.studio.data_dir)
+    assert saved["video_size"] == "640x360" and saved["microphone"] == "none"

@@ -89,6 +89,7 @@ class Studio(QObject):
         self.broadcaster: Any = None
         self.bridge: Any = None
         self.live_since: float | None = None
+        self._source_lock = asyncio.Lock()
 
     @property
     def port(self) -> int:
@@ -122,6 +123,10 @@ class Studio(QObject):
 
     async def start_source(self, source: str) -> None:
         """(Re)open the camera, file or test source for the preview and the broadcast."""
+        async with self._source_lock:  # one restart at a time, in the order asked
+            await self._start_source(source)
+
+    async def _start_source(self, source: str) -> None:
         from wrencos_studio.media.broadcaster import Broadcaster, parse_ice_servers
         from wrencos_studio.media.encoder import VideoSettings
         from wrencos_studio.media.sources import SourceError, parse_source

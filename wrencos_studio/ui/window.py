@@ -538,6 +538,8 @@ class SettingsDialog(QDialog):
         self.size = QComboBox()
         for size in ("640x360", "960x540", "1280x720", "1920x1080"):
             self.size.addItem(size)
+        if self.size.findText(str(s["video_size"])) < 0:
+            self.size.addItem(str(s["video_size"]))
         self.size.setCurrentText(str(s["video_size"]))
         self.fps = QSpinBox()
         self.fps.setRange(10, 60)
@@ -689,6 +691,19 @@ class MainWindow(QMainWindow):
         self.preview.setStyleSheet("background: #111; color: #ccc;")
         self.source = QComboBox()
         self.source.setToolTip("What you broadcast")
+        self.resolution = QComboBox()
+        self.resolution.setToolTip("Broadcast resolution")
+        for size in ("640x360", "960x540", "1280x720", "1920x1080"):
+            self.resolution.addItem(size)
+        if self.resolution.findText(str(studio.settings["video_size"])) < 0:
+            self.resolution.addItem(str(studio.settings["video_size"]))
+        self.resolution.setCurrentText(str(studio.settings["video_size"]))
+        self.mic = QComboBox()
+        self.mic.setToolTip("Microphone (camera sources)")
+        self.mic.addItem("Default microphone", "")
+        self.mic.addItem("No microphone", "none")
+        mic_index = self.mic.findData(str(studio.settings["microphone"]))
+        self.mic.setCurrentIndex(max(0, mic_index))
         self.title_edit = QLineEdit(str(studio.settings["title"]))
         self.title_edit.setPlaceholderText("Stream title, e.g. Spring serum launch")
         self.title_edit.setMaxLength(200)
@@ -706,7 +721,11 @@ class MainWindow(QMainWindow):
         left = QVBoxLayout()
         left.addWidget(self.preview, 1)
         left.addWidget(self.meter)
-        left.addWidget(self.source)
+        pickers = QHBoxLayout()
+        pickers.addWidget(self.source, 2)
+        pickers.addWidget(self.resolution, 1)
+        pickers.addWidget(self.mic, 1)
+        left.addLayout(pickers)
         left.addWidget(self.title_edit)
         left.addWidget(self.description_edit)
         left.addWidget(self.live_button)
@@ -791,6 +810,8 @@ class MainWindow(QMainWindow):
         current = self.source.findData(self.studio.settings["source"])
         self.source.setCurrentIndex(max(0, current))
         self.source.currentIndexChanged.connect(self.on_source_changed)
+        self.resolution.currentTextChanged.connect(self.on_quality_changed)
+        self.mic.currentIndexChanged.connect(self.on_quality_changed)
         urls = customer_urls("0.0.0.0", self.studio.port)
         self.url_label.setText("Customers: " + "  ".join(urls))
         self.share.show_urls(urls)
@@ -860,6 +881,15 @@ class MainWindow(QMainWindow):
         self.studio.settings["source"] = source
         self.studio.settings.save()
         _spawn(self.studio.start_source(source))
+
+    def on_quality_changed(self, *_args: Any) -> None:
+        """Resolution or microphone picked: the source restarts with it (the broadcast
+        carries on if live; viewers get a keyframe at the new size)."""
+        s = self.studio.settings
+        s["video_size"] = self.resolution.currentText()
+        s["microphone"] = self.mic.currentData()
+        s.save()
+        _spawn(self.studio.start_source(str(s["source"])))
 
     def on_preview_frame(self, image: QImage) -> None:
         pix = QPixmap.fromImage(image).scaled(
