@@ -46,10 +46,11 @@ class ServerStats:
 class WebSocketSink:
     """Queues frames for one connection until the writer's next flush."""
 
-    __slots__ = ("conn", "pending", "transport", "writer")
+    __slots__ = ("conn", "pending", "protocol", "transport", "writer")
 
     def __init__(self, conn: ServerConnection, writer: FanoutWriter) -> None:
         self.conn = conn
+        self.protocol = conn.protocol
         self.transport = conn.transport
         self.writer = writer
         self.pending: list[bytes] | None = None
@@ -59,7 +60,7 @@ class WebSocketSink:
         if pending is not None:
             pending.append(message.frame)
             return True
-        if self.conn.protocol.state is not OPEN:
+        if self.protocol.state is not OPEN:
             return False
         self.pending = [message.frame]
         self.writer.mark(self)
@@ -119,8 +120,27 @@ class FanoutWriter:
     def flush(self) -> None:
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
+        writes = written = 0
+        high_water = self.high_water
+        # The hot loop of the hub: one write per dirty connection, nothing else.
         for sink in dirty:
-            self.flush_one(sink)
+            pending = sink.pending
+            if pending is None:
+                continue
+            sink.pending = None
+            transport = sink.transport
+            # The library may have started the closing handshake since the frames were
+            # queued: nothing may follow a close frame.
+            if sink.protocol.state is not OPEN or transport.is_closing():
+                continue
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            transport.write(data)
+            writes += 1
+            written += len(data)
+            if transport.get_write_buffer_size() > high_water:
+                self._watch(sink, transport.get_write_buffer_size())
+        self.stats.writes += writes
+        self.stats.bytes_written += written
 
     def flush_one(self, sink: WebSocketSink) -> None:
         pending = sink.pending
@@ -128,9 +148,7 @@ class FanoutWriter:
             return
         sink.pending = None
         transport = sink.transport
-        # The library may have started the closing handshake since the frames were
-        # queued: nothing may follow a close frame.
-        if sink.conn.protocol.state is not OPEN or transport.is_closing():
+        if sink.protocol.state is not OPEN or transport.is_closing():
             return
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         transport.write(data)
@@ -138,10 +156,14 @@ class FanoutWriter:
         self.stats.bytes_written += len(data)
         backlog = transport.get_write_buffer_size()
         if backlog > self.high_water:
-            if backlog > self.hard_cap:
-                self._drop(sink, backlog)
-            elif sink not in self._backlogged:
-                self._backlogged[sink] = time.monotonic()
+            self._watch(sink, backlog)
+
+    def _watch(self, sink: WebSocketSink, backlog: int) -> None:
+        """A connection is behind: drop it past the hard cap, else start its clock."""
+        if backlog > self.hard_cap:
+            self._drop(sink, backlog)
+        elif sink not in self._backlogged:
+            self._backlogged[sink] = time.monotonic()
 
     def _drop(self, sink: WebSocketSink, backlog: int) -> None:
         self._backlogged.pop(sink, None)
