@@ -81,13 +81,23 @@ def test_keyframes_carry_sps_and_pps() -> None:
     assert len(codecs) >= 2 and all(c and c.startswith("avc1.42") for c in codecs)
 
 
-def test_opus_encoder_makes_20ms_packets() -> None:
-    """The beep encodes to one Opus packet per 20 ms."""
-    a = enc.AudioEncoder()
-    beep = BeepGenerator()
-    packets = [p for _ in range(50) for p in a.encode(beep.frame())]
-    assert 45 <= len(packets) <= 50
-    assert all(p.size > 0 for p in packets)
+def test_opus_encoder_packet_sizes() -> None:
+    """60 ms Opus packets by default (17 a second per viewer instead of 50); 20 ms on ask;
+    both decode back to the same amount of audio."""
+    for frame_ms, expected in ((60, 10), (20, 30)):
+        a = enc.AudioEncoder(frame_ms=frame_ms)
+        beep = BeepGenerator()
+        packets = [p for _ in range(30) for p in a.encode(beep.frame())]  # 600 ms
+        assert expected - 1 <= len(packets) <= expected, (frame_ms, len(packets))
+        dec = av.CodecContext.create("opus", "r")
+        samples = sum(f.samples for p in packets for f in dec.decode(p))
+        assert samples == len(packets) * 48 * frame_ms
+    try:
+        enc.AudioEncoder(frame_ms=30)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("30 ms is not an Opus frame size here")
 
 
 async def test_viewer_queue_is_bounded_and_resyncs_at_a_keyframe() -> None:

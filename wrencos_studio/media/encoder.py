@@ -100,18 +100,28 @@ class VideoEncoder:
 
 
 class AudioEncoder:
-    """libopus, 48 kHz stereo, 20 ms frames."""
+    """libopus, 48 kHz stereo, 60 ms frames by default.
 
-    def __init__(self, bitrate: int = 64000) -> None:
+    Each audio packet costs every viewer the same RTP, SRTP and send work as a video
+    packet, and at 20 ms audio is most of a viewer's packets (50 a second). 60 ms frames
+    cut that to 17 a second (and the header overhead with it) for 40 ms more audio
+    latency, which a live show does not notice; browsers decode 60 ms Opus frames.
+    """
+
+    def __init__(self, bitrate: int = 64000, frame_ms: int = 60) -> None:
+        if frame_ms not in (20, 40, 60):
+            raise ValueError("Opus frames here are 20, 40 or 60 ms")
         cc = av.CodecContext.create("libopus", "w")
         cc.sample_rate = 48000
         cc.layout = "stereo"
         cc.format = "s16"
         cc.bit_rate = bitrate
         cc.time_base = Fraction(1, 48000)
+        cc.options = {"frame_duration": str(frame_ms)}
         self._cc = cc
+        self.frame_ms = frame_ms
         self._resampler = av.AudioResampler(
-            format="s16", layout="stereo", rate=48000, frame_size=960
+            format="s16", layout="stereo", rate=48000, frame_size=48 * frame_ms
         )
 
     def encode(self, frame: av.AudioFrame) -> list[av.Packet[Any]]:

@@ -178,27 +178,31 @@ class TestPattern:
         w = self.width
         x0 = self.block * 2
         y0 = self._clock_top()
+        chars = text[: max(0, (w - x0) // (6 * s))]
         on, off = bytes([_WHITE]) * s, bytes([_BLACK]) * s
-        for ci, ch in enumerate(text):
-            glyph = _FONT.get(ch, _FONT[" "])
-            cx = x0 + ci * 6 * s
-            if cx + 6 * s > w:
-                break
-            for gr, bits in enumerate(glyph):
-                line = b"".join(on if bits & (0x10 >> gc) else off for gc in range(5)) + off
-                for sr in range(s):
-                    o = (y0 + gr * s + sr) * w + cx
-                    y[o : o + len(line)] = line
+        glyphs = [_FONT.get(ch, _FONT[" "]) for ch in chars]
+        # One slice per scanline: each glyph row is built once across the whole text.
+        for gr in range(7):
+            line = b"".join(
+                b"".join(on if g[gr] & (0x10 >> gc) else off for gc in range(5)) + off
+                for g in glyphs
+            )
+            for sr in range(s):
+                o = (y0 + gr * s + sr) * w + x0
+                y[o : o + len(line)] = line
 
     def _draw_stamp(self, y: bytearray, ms: int) -> None:
         b = self.block
         w = self.width
+        per_row = max(1, w // b)
         white, black = bytes([_WHITE]) * b, bytes([_BLACK]) * b
-        for i, bit in enumerate(_stamp_bits(ms)):
-            x, top = _block_origin(i, b, w)
-            fill = white if bit else black
+        bits = _stamp_bits(ms)
+        # One slice per scanline: each row of blocks is built once.
+        for start in range(0, len(bits), per_row):
+            line = b"".join(white if bit else black for bit in bits[start : start + per_row])
+            top = start // per_row * b
             for r in range(top, top + b):
-                y[r * w + x : r * w + x + b] = fill
+                y[r * w : r * w + len(line)] = line
 
 
 class BeepGenerator:
