@@ -73,7 +73,7 @@ async def test_viewer_gets_video_and_audio_at_the_source_rate(
     assert "error" not in r, r
     assert r["fps"] >= 25
     assert r["stamped"] == r["frames"] > 60
-    assert r["audioFrames"] >= 100  # 50 per second of 20 ms Opus frames
+    assert r["audioFrames"] >= 40  # ~17 a second of 60 ms Opus packets, for > 3 s
     assert r["firstFrameMs"] < 3000
     assert r["latencyP95Ms"] < 250
 
@@ -116,7 +116,7 @@ async def test_fallback_viewer_over_websocket(
     assert r["init"]["video"]["codec"].startswith("avc1.42")
     assert r["init"]["audio"] == {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2}
     assert r["fps"] >= 25 and r["stamped"] == r["frames"]
-    assert r["audioFrames"] >= 100
+    assert r["audioFrames"] >= 40
     assert r["latencyP95Ms"] < 1000
 
 
@@ -196,7 +196,7 @@ async def test_file_source_plays_looped_with_audio(tmp_path: Path) -> None:
         [r] = await probe(url, "--seconds", "3", "--fallback")
     assert "error" not in r, r
     assert r["fps"] >= 25  # three seconds of a one-second clip: it loops
-    assert r["audioFrames"] >= 100
+    assert r["audioFrames"] >= 40
 
 
 async def test_viewer_that_stops_reading_does_not_grow_server_memory(tmp_path: Path) -> None:

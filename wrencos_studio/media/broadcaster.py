@@ -34,7 +34,7 @@ __all__ = ["Broadcaster", "HubInbox", "parse_ice_servers"]
 log = logging.getLogger(__name__)
 
 VIDEO_QUEUE = 90  # ~3 s at 30 fps: a viewer further behind restarts at a keyframe
-AUDIO_QUEUE = 100  # 2 s of 20 ms packets
+AUDIO_QUEUE = 50  # 3 s of 60 ms packets
 CONNECT_TIMEOUT_S = 30.0
 
 

@@ -5,7 +5,7 @@ browser's WebCodecs decoders. Nothing is re-encoded or re-muxed.
 Wire format (see docs/protocol.md): first one text message ``media_init`` with the
 codecs, then binary messages ``kind (1 byte) | timestamp µs (8 bytes, big endian) |
 payload``: kind 1 = video keyframe, 2 = video delta frame (H.264 Annex B access units,
-SPS/PPS in every keyframe), 3 = audio (one Opus packet, 20 ms).
+SPS/PPS in every keyframe), 3 = audio (one Opus packet, 60 ms).
 """
 
 from __future__ import annotations
