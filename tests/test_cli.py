@@ -241,3 +241,27 @@ def test_serve_refuses_malformed_ice_servers(tmp_path: Path) -> None:
         timeout=30,
     )
     assert out.returncode == 2 and "not an ICE server" in out.stderr
+
+
+async def test_studio_without_a_display_runs_the_server(tmp_path: Path) -> None:
+    """`wrencos-studio` on a machine with no display says so and serves headless."""
+    env = _env(tmp_path)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        env.pop(name, None)
+    settings = tmp_path / "studio-settings.json"
+    settings.write_text('{"port": 0}')
+    proc = await asyncio.create_subprocess_exec(
+        PY,
+        "-m",
+        "wrencos_studio",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    assert line.startswith("listening on http://0.0.0.0:")
+    assert not line.strip().endswith(":3000")  # the studio's own port setting (0: any)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 15) == 0
+    assert "no display" in (await proc.stderr.read()).decode()

@@ -191,7 +191,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _cmd_studio()
 
 
+def _studio_port() -> int:
+    """The port the studio is set to use (its settings file), else 3000."""
+    import json
+
+    try:
+        value = json.loads((default_data_dir() / "studio-settings.json").read_text())["port"]
+        return value if isinstance(value, int) and 0 <= value <= 65535 else 3000
+    except (OSError, ValueError, KeyError, TypeError):
+        return 3000
+
+
+def _no_display() -> bool:
+    """Linux/BSD without X11 or Wayland, and no Qt platform chosen: a window cannot open."""
+    import os
+
+    return (
+        sys.platform not in ("win32", "darwin")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and not os.environ.get("QT_QPA_PLATFORM")
+    )
+
+
 def _cmd_studio(station: tuple[str, str] | None = None) -> int:
+    if _no_display() and station is None:
+        # A server or a fresh headless machine: say so and do the useful thing.
+        print(
+            "wrencos-studio: no display here, so no window; running the server headless "
+            "(`wrencos-studio serve`, Ctrl+C stops it)",
+            file=sys.stderr,
+        )
+        return _cmd_serve(build_parser().parse_args(["serve", "--port", str(_studio_port())]))
     try:
         from wrencos_studio.ui.app import main as studio_main
     except ImportError as exc:  # Qt missing or unusable here: say so, and what still works
