@@ -118,29 +118,11 @@ class FanoutWriter:
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        """Once per loop tick: one write per connection that has frames queued."""
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
-        writes = written = 0
-        high_water = self.high_water
-        # The hot loop of the hub: one write per dirty connection, nothing else.
         for sink in dirty:
-            pending = sink.pending
-            if pending is None:
-                continue
-            sink.pending = None
-            transport = sink.transport
-            # The library may have started the closing handshake since the frames were
-            # queued: nothing may follow a close frame.
-            if sink.protocol.state is not OPEN or transport.is_closing():
-                continue
-            data = pending[0] if len(pending) == 1 else b"".join(pending)
-            transport.write(data)
-            writes += 1
-            written += len(data)
-            if transport.get_write_buffer_size() > high_water:
-                self._watch(sink, transport.get_write_buffer_size())
-        self.stats.writes += writes
-        self.stats.bytes_written += written
+            self.flush_one(sink)
 
     def flush_one(self, sink: WebSocketSink) -> None:
         pending = sink.pending
@@ -148,6 +130,8 @@ class FanoutWriter:
             return
         sink.pending = None
         transport = sink.transport
+        # The library may have started the closing handshake since the frames were
+        # queued: nothing may follow a close frame.
         if sink.protocol.state is not OPEN or transport.is_closing():
             return
         data = pending[0] if len(pending) == 1 else b"".join(pending)
