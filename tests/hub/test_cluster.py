@@ -248,6 +248,7 @@ async def test_a_person_is_one_liker_whichever_hub(pair: tuple[RunningHub, Runni
     await a.live(admin)
     await on_a.send({"type": "toggle_like"})
     await admin.expect("stream_update", likes=1)
+    await on_b.expect("stream_update", likes=1)  # hub b has applied it (through Redis)
     await on_b.send({"type": "toggle_like"})  # the same person: takes the like back
     assert (await admin.expect("stream_update", likes=0))["likedBy"] == []
 
