@@ -194,6 +194,13 @@ class Studio(QObject):
         self.live_since = None
         self.live_changed.emit(False)
 
+    def close_now(self) -> None:
+        """Last resort when the event loop is gone: stop capturing, close the database."""
+        if self.broadcaster is not None and self.broadcaster.pipeline is not None:
+            self.broadcaster.pipeline.stop()
+        if self.store is not None:
+            self.store.close_sync()
+
     async def shutdown(self) -> None:
         """Quitting: viewers are told the stream stopped; the database is closed."""
         if self.hub is not None and self.hub.stream is not None:
@@ -245,6 +252,9 @@ class Station(QObject):
     async def shutdown(self) -> None:
         await self.bridge.stop_async()
 
+    def close_now(self) -> None:
+        pass
+
 
 def remember_data_dir(path: Path) -> None:
     """The studio's data folder, kept in Qt's per-user settings (used at the next start;
@@ -292,6 +302,8 @@ def main(
 
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Wrencos Studio")
+    # We end the loop ourselves, after the orderly shutdown (viewers told, database closed).
+    app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     studio: Any = (
@@ -321,6 +333,11 @@ def main(
 
     window.quit_requested.connect(done.set)
     with loop:
-        loop.run_until_complete(run())
-        loop.run_until_complete(studio.shutdown())
+        try:
+            loop.run_until_complete(run())
+            loop.run_until_complete(studio.shutdown())
+        except RuntimeError as exc:  # Qt stopped the loop under us (the display went away)
+            log.error("the window's event loop stopped early (%s); closing what is open", exc)
+            studio.close_now()
+            code = code or 1
     return code
