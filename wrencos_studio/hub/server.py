@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,10 +77,6 @@ class WebSocketSink:
             return False
         return True
 
-    def close(self, code: int, reason: str) -> None:
-        self.writer.flush_one(self)
-        self.writer.spawn(self.conn.close(code, reason))
-
 
 class FanoutWriter:
     """Writes each dirty connection's queued frames once per loop tick, and polices backlogs."""
@@ -96,12 +91,6 @@ class FanoutWriter:
         self._loop = asyncio.get_running_loop()
         self._backlogged: dict[WebSocketSink, float] = {}
         self._watchdog: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Future[None]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def start(self) -> None:
         self._watchdog = asyncio.create_task(self._watch_backlogs(), name="backlog-watchdog")

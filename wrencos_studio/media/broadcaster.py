@@ -75,9 +75,6 @@ class HubInbox:
         self._loop.call_soon(self._handler, json.loads(message.payload))
         return True
 
-    def close(self, code: int, reason: str) -> None:
-        pass
-
     async def confirm(self) -> bool:
         return True
 

@@ -17,7 +17,6 @@ __all__ = [
     "get_or_create_secret_key",
     "list_conversations",
     "list_products",
-    "list_streams",
     "live_stream",
     "load_pinned",
     "mark_conversation_read",
@@ -79,15 +78,6 @@ def live_stream(conn: sqlite3.Connection) -> Row | None:
         "SELECT * FROM streams WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
     return dict(row) if row is not None else None
-
-
-def list_streams(conn: sqlite3.Connection, limit: int = 50) -> list[Row]:
-    rows = conn.execute(
-        "SELECT s.*, (SELECT COUNT(*) FROM chat_messages c WHERE c.stream_id = s.id)"
-        " AS chat_count FROM streams s ORDER BY started_at DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [dict(r) for r in rows]
 
 
 def last_ended_stream(conn: sqlite3.Connection) -> Row | None:

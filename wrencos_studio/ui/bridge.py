@@ -97,9 +97,6 @@ class LocalBridge(HubBridge):
         self.dispatch(json.loads(message.payload))
         return True
 
-    def close(self, code: int, reason: str) -> None:
-        self.disconnected.emit(reason)
-
     async def confirm(self) -> bool:
         return True
 
