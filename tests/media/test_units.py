@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import av
@@ -100,23 +99,57 @@ def test_opus_encoder_packet_sizes() -> None:
         raise AssertionError("30 ms is not an Opus frame size here")
 
 
-async def test_viewer_queue_is_bounded_and_resyncs_at_a_keyframe() -> None:
-    """A viewer that falls behind is cut back and restarts at the next keyframe."""
+class _Socket:
+    """Stands in for a viewer's RtpWriter: records frames, reports a settable backlog."""
+
+    def __init__(self) -> None:
+        self.frames: list[Encoded] = []
+        self.unsent = 0
+
+    def backlog(self) -> int:
+        return self.unsent
+
+    def write(self, item: Encoded, abs_send_time: int) -> bool:
+        self.frames.append(item)
+        return True
+
+
+def test_viewer_that_falls_behind_skips_to_the_next_keyframe() -> None:
+    """A viewer whose socket holds more than the bound gets nothing more until it has
+    drained, and then starts again at a keyframe (one is requested)."""
     requested = []
-    track = PacketTrack("video", 5, lambda: requested.append(1))
+    track = PacketTrack("video", lambda: requested.append(1), max_backlog=1000)
+    socket = _Socket()
+    track.writer = socket  # type: ignore[assignment]
     key = Encoded([b"k"], 0, True, 1)
     delta = Encoded([b"d"], 0, False, 1)
-    track.offer(delta)  # before the first keyframe: dropped
-    track.offer(key)
-    for _ in range(4):
-        track.offer(delta)
-    assert len(track._queue) == 5
-    track.offer(delta)  # overflow: cleared, waiting for a keyframe, keyframe requested
-    assert len(track._queue) == 0 and requested == [1] and track.resyncs == 1
-    track.offer(delta)
-    assert len(track._queue) == 0
-    track.offer(key)
-    assert (await asyncio.wait_for(track.recv(), 1)) is key
+    track.offer(delta, 0)  # before the first keyframe: dropped
+    track.offer(key, 0)
+    track.offer(delta, 0)
+    assert socket.frames == [key, delta]
+    socket.unsent = 5000  # the kernel stopped taking packets
+    track.offer(delta, 0)
+    assert socket.frames == [key, delta] and requested == [1] and track.resyncs == 1
+    socket.unsent = 0  # drained: but a delta frame cannot be decoded after a gap
+    track.offer(delta, 0)
+    assert socket.frames == [key, delta]
+    track.offer(key, 0)
+    track.offer(delta, 0)
+    assert socket.frames == [key, delta, key, delta]
+    assert track.sent == 4 and track.dropped == 3
+
+
+def test_audio_that_falls_behind_loses_packets_without_waiting_for_a_keyframe() -> None:
+    track = PacketTrack("audio", lambda: None, max_backlog=1000)
+    socket = _Socket()
+    track.writer = socket  # type: ignore[assignment]
+    a = Encoded([b"a"], 0, True, 1)
+    track.offer(a, 0)
+    socket.unsent = 5000
+    track.offer(a, 0)
+    socket.unsent = 0
+    track.offer(a, 0)
+    assert len(socket.frames) == 2 and track.resyncs == 1
 
 
 def test_sources_are_parsed_with_clear_errors(tmp_path) -> None:

@@ -33,8 +33,6 @@ __all__ = ["Broadcaster", "HubInbox", "parse_ice_servers"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_QUEUE = 90  # ~3 s at 30 fps: a viewer further behind restarts at a keyframe
-AUDIO_QUEUE = 50  # 3 s of 60 ms packets
 CONNECT_TIMEOUT_S = 30.0
 
 
@@ -222,8 +220,8 @@ class Broadcaster:
             return
         assert self.fanout is not None
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
-        video = PacketTrack("video", VIDEO_QUEUE, self._request_keyframe)
-        audio = PacketTrack("audio", AUDIO_QUEUE, lambda: None)
+        video = PacketTrack("video", self._request_keyframe)
+        audio = PacketTrack("audio", lambda: None)
         viewer = Viewer(customer, pc, video, audio)
         self.viewers[customer] = viewer
         vsender = pc.addTrack(video)
@@ -236,8 +234,8 @@ class Broadcaster:
             if kind == "video":
                 prefs = [c for c in prefs if "packetization-mode=1" in _fmtp(c)] or prefs
             transceiver.setCodecPreferences(prefs)
-        attach_sender(vsender, self._request_keyframe)
-        attach_sender(asender, lambda: None)
+        attach_sender(vsender, video, self._request_keyframe)
+        attach_sender(asender, audio, lambda: None)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:

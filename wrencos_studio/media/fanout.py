@@ -1,26 +1,41 @@
-"""Fan-out of encoded media to every viewer: RTP payloads are cut once per packet and shared;
-each viewer has a bounded queue and resynchronises at the next keyframe when it falls behind.
+"""Fan-out of encoded media to every viewer: each frame is encoded once, cut into RTP
+payloads once, and written to every viewer's socket in one pass, with no per-viewer task.
 
-aiortc's ``RTCRtpSender`` passes anything that is not an ``av.Frame`` to its encoder's
-``pack()``; we give each sender a :class:`SharedPacker` whose ``pack()`` returns the
-payloads already cut for everyone, and route its PLI/FIR handling (``_send_keyframe``)
-to the shared encoder. Both hooks touch aiortc internals, hence its pinned version.
+aiortc's ``RTCRtpSender`` runs one task per viewer and track that awaits the next frame,
+builds an ``RtpPacket`` object per packet, serialises its header extensions, and goes
+through four nested awaits to reach ``sendto``; at 20 viewers that per-packet path cost as
+much CPU as the whole encode. We keep aiortc for everything around the media (SDP, ICE,
+DTLS, RTCP, NACK, stats) and replace only the sender's RTP loop: :func:`attach_sender`
+swaps its ``_run_rtp`` for one that registers an :class:`RtpWriter`, and
+:class:`Fanout` calls every writer synchronously for each frame. A writer builds the RTP
+header with ``struct``, protects it with the connection's SRTP session and hands it to the
+selected candidate pair's UDP transport; it keeps the sender's counters (RTCP sender
+reports, ``getStats``) and a history for NACK retransmissions. These hooks touch aiortc
+and aioice internals, hence their pinned versions (``tests/media`` exercise every one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 import av
-from aiortc import RTCRtpSender
+from aioice.ice import StunProtocol
+from aiortc import RTCRtpCodecParameters, RTCRtpSender
 from aiortc import clock as aiortc_clock
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import HeaderExtensions, RtpPacket, wrap_rtx
+from aiortc.utils import random32
 
 from wrencos_studio.media.fallback import (
     KIND_AUDIO,
@@ -31,10 +46,19 @@ from wrencos_studio.media.fallback import (
     wire_message,
 )
 
-__all__ = ["Encoded", "Fanout", "PacketTrack", "SharedPacker", "attach_sender"]
+__all__ = ["Encoded", "Fanout", "PacketTrack", "RtpWriter", "attach_sender"]
+
+log = logging.getLogger(__name__)
 
 VIDEO_CLOCK = Fraction(1, 90000)
 AUDIO_CLOCK = Fraction(1, 48000)
+#: Bytes a viewer's socket may hold unsent before we treat the viewer as behind (~1.5 s
+#: at 2.5 Mbps). UDP rarely pushes back; when it does, we stop adding rather than buffer.
+MAX_BACKLOG = 512 * 1024
+RTP_HISTORY = 512  # packets kept per stream for NACK retransmissions (~1.5 s of 720p30)
+
+_RTP_HEADER = struct.Struct("!BBHLL")
+_EXT_HEADER = struct.Struct("!HH")
 
 
 class Encoded:
@@ -62,22 +86,12 @@ class Encoded:
         return cls([data], ts, True, len(data))
 
 
-class SharedPacker:
-    """Stands in for aiortc's per-sender encoder: the work was done once, upstream."""
-
-    def pack(self, item: Encoded) -> tuple[list[bytes], int]:
-        return item.payloads, item.timestamp
-
-    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        raise TypeError("SharedPacker only packs pre-encoded media")
-
-
 _NTP_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 
 
 def _fast_ntp_time() -> int:
     """aiortc's ``clock.current_ntp_time`` without datetime objects: the same value (64-bit
-    NTP), computed twice per RTP packet per viewer, so its cost is multiplied by both."""
+    NTP). aiortc calls it for every RTCP report; we call it once per frame."""
     t = time.time() + _NTP_OFFSET
     seconds = int(t)
     return (seconds << 32) | int((t - seconds) * (1 << 32))
@@ -86,23 +100,176 @@ def _fast_ntp_time() -> int:
 aiortc_clock.current_ntp_time = _fast_ntp_time
 
 
-def attach_sender(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:
-    """Make ``sender`` use the shared packets and forward PLI/FIR to the shared encoder."""
-    sender._RTCRtpSender__encoder = SharedPacker()  # type: ignore[attr-defined]
+class RtpWriter:
+    """One viewer's RTP stream of one kind (one ``RTCRtpSender``), written synchronously."""
+
+    def __init__(self, sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
+        self.sender = sender
+        self.dtls = sender.transport
+        self.connection = self.dtls.transport._connection  # aioice.Connection
+        assert codec.payloadType is not None  # set by the negotiation before send()
+        self.payload_type: int = codec.payloadType
+        self.ssrc = sender._ssrc
+        self.sequence = random_sequence_number()
+        self.timestamp_origin = random32()
+        self.extensions_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+        self.mid: str | None = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        self.rtx_payload_type: int | None = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        self.rtx_sequence = random_sequence_number()
+        self.history: list[bytes | None] = [None] * RTP_HISTORY
+        self.packets = 0
+        self.octets = 0
+        self.retransmitted = 0
+        # Candidate pairs that are not a plain UDP socket (TURN) go through aioice's own
+        # (awaitable) send, in order, from one task.
+        self._slow: deque[bytes] = deque()
+        self._slow_bytes = 0
+        self._slow_task: asyncio.Task[None] | None = None
+        self._ext_cache: tuple[int, bytes] = (-1, b"")
+
+    def backlog(self) -> int:
+        """Bytes accepted for this viewer but not yet handed to the kernel."""
+        pair = self.connection._nominated.get(1)
+        if pair is None:
+            return 0
+        transport = getattr(pair.protocol, "transport", None)
+        size = transport.get_write_buffer_size() if transport is not None else 0
+        return int(size) + self._slow_bytes
+
+    def _extension(self, abs_send_time: int) -> bytes:
+        """The header-extension block (RFC 8285) for this frame: abs-send-time and mid."""
+        cached_time, block = self._ext_cache
+        if cached_time == abs_send_time:
+            return block
+        profile, value = self.extensions_map.set(
+            HeaderExtensions(mid=self.mid, abs_send_time=abs_send_time)
+        )
+        block = _EXT_HEADER.pack(profile, len(value) >> 2) + value if value else b""
+        self._ext_cache = (abs_send_time, block)
+        return block
+
+    def write(self, item: Encoded, abs_send_time: int) -> bool:
+        """Send one frame's packets now. False if the connection cannot carry them."""
+        dtls = self.dtls
+        if dtls._state is not DtlsState.CONNECTED:
+            return False
+        pair = self.connection._nominated.get(1)
+        if pair is None:
+            return False
+        protect = dtls._tx_srtp.protect
+        extension = self._extension(abs_send_time)
+        first = 0x90 if extension else 0x80
+        timestamp = (self.timestamp_origin + item.timestamp) & 0xFFFFFFFF
+        seq = self.sequence
+        history = self.history
+        last = len(item.payloads) - 1
+        pack_header = _RTP_HEADER.pack
+        pt, ssrc = self.payload_type, self.ssrc
+        out = []
+        for i, payload in enumerate(item.payloads):
+            packet = (
+                pack_header(first, (0x80 | pt) if i == last else pt, seq, timestamp, ssrc)
+                + extension
+                + payload
+            )
+            history[seq % RTP_HISTORY] = packet
+            out.append(protect(packet))
+            seq = (seq + 1) & 0xFFFF
+        self.sequence = seq
+        protocol = pair.protocol
+        if type(protocol) is StunProtocol and not self._slow:
+            sendto = protocol.transport.sendto
+            addr = pair.remote_addr
+            for data in out:
+                sendto(data, addr)
+        else:
+            for data in out:
+                self._slow.append(data)
+                self._slow_bytes += len(data)
+            if self._slow_task is None or self._slow_task.done():
+                self._slow_task = asyncio.ensure_future(self._drain())
+        sent_bytes = sum(len(data) for data in out)
+        dtls._RTCDtlsTransport__tx_bytes += sent_bytes  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += len(out)  # type: ignore[attr-defined]
+        self.packets += len(out)
+        self.octets += sum(len(p) for p in item.payloads)
+        # What aiortc's loop keeps for its RTCP sender reports and getStats().
+        sender = self.sender
+        sender._RTCRtpSender__ntp_timestamp = _fast_ntp_time()  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__packet_count = self.packets  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count = self.octets  # type: ignore[attr-defined]
+        return True
+
+    async def _drain(self) -> None:
+        while self._slow:
+            data = self._slow.popleft()
+            self._slow_bytes -= len(data)
+            try:
+                await self.connection.send(data)
+            except ConnectionError:
+                self._slow.clear()
+                self._slow_bytes = 0
+                return
+
+    async def retransmit(self, sequence_number: int) -> None:
+        """Answer a NACK: the packet again (wrapped in RTX when negotiated)."""
+        packet = self.history[sequence_number % RTP_HISTORY]
+        if packet is None or (packet[2] << 8 | packet[3]) != sequence_number:
+            return
+        if self.rtx_payload_type is not None:
+            parsed = RtpPacket.parse(packet, self.extensions_map)
+            packet = wrap_rtx(
+                parsed,
+                payload_type=self.rtx_payload_type,
+                sequence_number=self.rtx_sequence,
+                ssrc=self.sender._rtx_ssrc,
+            ).serialize(self.extensions_map)
+            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        self.retransmitted += 1
+        await self.dtls._send_rtp(packet)
+
+
+async def _run_rtp(sender: RTCRtpSender, track: PacketTrack, codec: RTCRtpCodecParameters) -> None:
+    """Stands in for ``RTCRtpSender._run_rtp``: instead of pulling frames, register a
+    writer that the fan-out pushes to, and wait to be stopped."""
+    sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
+    writer = RtpWriter(sender, codec)
+    sender._retransmit = writer.retransmit  # type: ignore[method-assign]
+    track.writer = writer
+    try:
+        await track.ended()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        track.writer = None
+        track.stop()
+        sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
+
+
+def attach_sender(
+    sender: RTCRtpSender, track: PacketTrack, request_keyframe: Callable[[], None]
+) -> None:
+    """Make ``sender`` take ``track``'s frames from the fan-out (not from its own task) and
+    forward PLI/FIR to the shared encoder. Call before the offer is made."""
+    sender._run_rtp = partial(_run_rtp, sender, track)  # type: ignore[method-assign]
     sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
 
 
 class PacketTrack(MediaStreamTrack):
-    """A viewer's track: a bounded queue of shared :class:`Encoded` frames."""
+    """A viewer's track. The fan-out offers it every frame; it passes the frame to the
+    viewer's :class:`RtpWriter` unless the viewer waits for a keyframe or is behind."""
 
-    def __init__(self, kind: str, max_queue: int, on_resync: Callable[[], None]) -> None:
+    def __init__(
+        self, kind: str, on_resync: Callable[[], None], max_backlog: int = MAX_BACKLOG
+    ) -> None:
         super().__init__()
         self.kind = kind
-        self.max_queue = max_queue
+        self.max_backlog = max_backlog
         self._on_resync = on_resync
-        self._queue: deque[Encoded] = deque()
-        self._waiter: asyncio.Future[None] | None = None
         self._need_key = kind == "video"
+        self._ended: asyncio.Future[None] | None = None
+        self.writer: RtpWriter | None = None
         self.sent = 0
         self.resyncs = 0
         self.dropped = 0
@@ -110,53 +277,48 @@ class PacketTrack(MediaStreamTrack):
 
     def restart(self) -> None:
         """Start again from the next keyframe (a viewer that just connected)."""
-        self._queue.clear()
         self._need_key = self.kind == "video"
 
-    def offer(self, item: Encoded) -> None:
-        if self.readyState != "live":
+    def offer(self, item: Encoded, abs_send_time: int) -> None:
+        writer = self.writer
+        if writer is None or self.readyState != "live":
             return
         if self._need_key:
             if not item.is_keyframe:
                 self.dropped += 1
                 return
             self._need_key = False
-        if len(self._queue) >= self.max_queue:
+        if writer.backlog() > self.max_backlog:
             # Behind: never buffer without bound. Video starts again at a keyframe;
             # audio just loses what it could not send in time.
-            self.dropped += len(self._queue)
-            self._queue.clear()
+            self.dropped += 1
             self.resyncs += 1
             if self.kind == "video":
                 self._need_key = True
                 self._on_resync()
-                if not item.is_keyframe:
-                    return
-                self._need_key = False
-        self._queue.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            return
+        if writer.write(item, abs_send_time):
+            self.sent += 1
+            self.bytes += item.size
+        else:
+            self.dropped += 1
 
     async def recv(self) -> Encoded:  # type: ignore[override]
-        while not self._queue:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        item = self._queue.popleft()
-        self.sent += 1
-        self.bytes += item.size
-        return item
+        # Frames are pushed to the writer; nothing pulls them.
+        raise MediaStreamError
+
+    async def ended(self) -> None:
+        """Wait until the track is stopped."""
+        if self.readyState != "live":
+            return
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._ended)
 
     def stop(self) -> None:
         super().stop()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
 
 
 class Fanout:
@@ -178,14 +340,22 @@ class Fanout:
         self.video_tracks.discard(track)
         self.audio_tracks.discard(track)
 
+    def _offer(self, tracks: set[PacketTrack], item: Encoded) -> None:
+        abs_send_time = (_fast_ntp_time() >> 14) & 0x00FFFFFF  # one send time per frame
+        for track in list(tracks):
+            try:
+                track.offer(item, abs_send_time)
+            except Exception:  # one viewer's broken connection must not stop the others
+                log.exception("sending to a viewer failed; dropping that viewer's track")
+                tracks.discard(track)
+                track.stop()
+
     def on_video(self, packet: av.Packet[Any]) -> None:
         if packet.is_keyframe and self.codec is None:
             self.codec = avc_codec_string(bytes(packet))
         self.frames_out += 1
         if self.video_tracks:
-            item = Encoded.video(packet)
-            for track in list(self.video_tracks):
-                track.offer(item)
+            self._offer(self.video_tracks, Encoded.video(packet))
         if self.fallbacks:
             kind = KIND_KEY if packet.is_keyframe else KIND_VIDEO
             data = wire_message(kind, packet)  # built once for every fallback viewer
@@ -194,9 +364,7 @@ class Fanout:
 
     def on_audio(self, packet: av.Packet[Any]) -> None:
         if self.audio_tracks:
-            item = Encoded.audio(packet)
-            for track in list(self.audio_tracks):
-                track.offer(item)
+            self._offer(self.audio_tracks, Encoded.audio(packet))
         if self.fallbacks:
             data = wire_message(KIND_AUDIO, packet)
             for viewer in list(self.fallbacks):
