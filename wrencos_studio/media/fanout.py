@@ -120,6 +120,9 @@ class RtpWriter:
         self.packets = 0
         self.octets = 0
         self.retransmitted = 0
+        #: False sends every packet through aioice's awaitable send (tests use it).
+        self.direct = True
+        self.slow_packets = 0  # packets that went the awaitable way
         # Candidate pairs that are not a plain UDP socket (TURN) go through aioice's own
         # (awaitable) send, in order, from one task.
         self._slow: deque[bytes] = deque()
@@ -177,7 +180,7 @@ class RtpWriter:
             seq = (seq + 1) & 0xFFFF
         self.sequence = seq
         protocol = pair.protocol
-        if type(protocol) is StunProtocol and not self._slow:
+        if self.direct and type(protocol) is StunProtocol and not self._slow:
             sendto = protocol.transport.sendto
             addr = pair.remote_addr
             for data in out:
@@ -186,6 +189,7 @@ class RtpWriter:
             for data in out:
                 self._slow.append(data)
                 self._slow_bytes += len(data)
+            self.slow_packets += len(out)
             if self._slow_task is None or self._slow_task.done():
                 self._slow_task = asyncio.ensure_future(self._drain())
         sent_bytes = sum(len(data) for data in out)
