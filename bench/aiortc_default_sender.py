@@ -62,9 +62,9 @@ class TestSourceVideo(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, width: int, height: int, fps: int) -> None:
+    def __init__(self, width: int, height: int, fps: int, busy: bool = False) -> None:
         super().__init__()
-        self.pattern = TestPattern(width, height)
+        self.pattern = TestPattern(width, height, busy=busy)
         self.interval = 1.0 / fps
         self.t0: float | None = None
         self.index = 0
@@ -123,9 +123,11 @@ class TestSourceAudio(MediaStreamTrack):
 class DefaultSender:
     """Broadcaster's signalling, aiortc's media path: MediaRelay + one encoder per viewer."""
 
-    def __init__(self, hub: Hub, width: int, height: int, fps: int, buffered: bool) -> None:
+    def __init__(
+        self, hub: Hub, width: int, height: int, fps: int, buffered: bool, busy: bool
+    ) -> None:
         self.hub = hub
-        self.video = TestSourceVideo(width, height, fps)
+        self.video = TestSourceVideo(width, height, fps, busy)
         self.audio = TestSourceAudio()
         self.relay = MediaRelay()
         self.buffered = buffered
@@ -233,7 +235,7 @@ class DefaultSender:
             await pc.addIceCandidate(candidate)
 
 
-async def run(width: int, height: int, fps: int, buffered: bool) -> int:
+async def run(width: int, height: int, fps: int, buffered: bool, busy: bool) -> int:
     data_dir = Path(os.environ.get("WRENCOS_DATA_DIR") or tempfile.mkdtemp(prefix="aiortc-bench-"))
     settings = Settings.from_env(
         host="127.0.0.1",
@@ -247,7 +249,7 @@ async def run(width: int, height: int, fps: int, buffered: bool) -> int:
     hub.load()
     server = HubServer(hub)
     await server.start()
-    sender = DefaultSender(hub, width, height, fps, buffered)
+    sender = DefaultSender(hub, width, height, fps, buffered, busy)
     await sender.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -272,11 +274,12 @@ def main() -> int:
         help="MediaRelay.subscribe(..., buffered=False): a slow viewer skips frames "
         "(aiortc's default, buffered=True, queues them without bound)",
     )
+    parser.add_argument("--busy", action="store_true", help="the busy test picture")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args()
     logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr)
     width, height = (int(x) for x in args.video_size.lower().split("x"))
-    return asyncio.run(run(width, height, args.fps, not args.unbuffered_relay))
+    return asyncio.run(run(width, height, args.fps, not args.unbuffered_relay, args.busy))
 
 
 if __name__ == "__main__":

@@ -83,12 +83,13 @@ def host_cpu() -> tuple[float, float]:
 
 
 class Server:
-    def __init__(self, path: str, size: str, fps: int, relay: str, tmp: Path) -> None:
+    def __init__(self, path: str, size: str, fps: int, relay: str, picture: str, tmp: Path) -> None:
         self.path = path
         if path == "ours":
             self.argv = [
                 OURS_BIN, "--log-level", "WARNING", "serve", "--host", "127.0.0.1",
-                "--port", "0", "--source", "testsrc", "--video-size", size, "--fps", str(fps),
+                "--port", "0", "--source", "testsrc" if picture == "plain" else "testsrc:busy",
+                "--video-size", size, "--fps", str(fps),
             ]  # fmt: skip
         else:
             self.argv = [
@@ -97,6 +98,8 @@ class Server:
             ]  # fmt: skip
             if relay == "unbuffered":
                 self.argv.append("--unbuffered-relay")
+            if picture == "busy":
+                self.argv.append("--busy")
         self.tmp = tmp
         self.log_path = tmp / f"{path}-server.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -248,6 +251,7 @@ async def run_level(path: str, n: int, args: argparse.Namespace, tmp: Path) -> d
         "path": path,
         "viewers": n,
         "size": args.size,
+        "picture": args.picture,
         "fps": args.fps,
         "seconds": args.seconds,
         "relay": args.aiortc_relay if path == "aiortc" else None,
@@ -256,7 +260,7 @@ async def run_level(path: str, n: int, args: argparse.Namespace, tmp: Path) -> d
     }
     t_level = time.monotonic()
     tmp.mkdir(parents=True, exist_ok=True)
-    server = Server(path, args.size, args.fps, args.aiortc_relay, tmp)
+    server = Server(path, args.size, args.fps, args.aiortc_relay, args.picture, tmp)
     procs: list[ViewerProc] = []
     try:
         await server.start()
@@ -507,6 +511,7 @@ async def amain(args: argparse.Namespace) -> int:
         "levels": levels,
         "paths": paths,
         "size": args.size,
+        "picture": args.picture,
         "fps": args.fps,
         "seconds": args.seconds,
         "perProcess": args.per_process,
@@ -531,7 +536,8 @@ async def amain(args: argparse.Namespace) -> int:
         fh.write(json.dumps({"type": "summary", "lines": lines, "oursPass": ours_ok}) + "\n")
     print()
     print(
-        f"Media fan-out, {args.size}@{args.fps}, {args.seconds:g} s window per level "
+        f"Media fan-out, {args.size}@{args.fps}, {args.picture} picture, "
+        f"{args.seconds:g} s window per level "
         f"(aiortc relay: {args.aiortc_relay})"
     )
     print(table(records))
@@ -556,6 +562,13 @@ def main() -> int:
     parser.add_argument("--size", default="1280x720", help="video size WxH")
     parser.add_argument("--fps", type=int, default=30, help="source frame rate")
     parser.add_argument("--paths", default="ours,aiortc", help="which senders, comma list")
+    parser.add_argument(
+        "--picture",
+        choices=["plain", "busy"],
+        default="plain",
+        help="plain: the test pattern (compresses to ~0.1 Mbit/s); busy: with a band of fresh "
+        "noise, so the stream runs at its full bitrate (~2.5 Mbit/s at 720p)",
+    )
     parser.add_argument("--per-process", type=int, default=10, help="light viewers per process")
     parser.add_argument(
         "--viewer-nice",

@@ -129,8 +129,8 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "--source",
         type=_source,
         default="none",
-        help="what the broadcaster sends: none (default), testsrc, camera[:DEVICE], "
-        "or a video file (looped)",
+        help="what the broadcaster sends: none (default), testsrc (testsrc:busy: with a "
+        "band of noise, at the full bitrate), camera[:DEVICE], or a video file (looped)",
     )
     p.add_argument(
         "--video-size",

@@ -32,6 +32,27 @@ def test_stamp_survives_h264_at_several_sizes() -> None:
         assert read == [1_764_000_000_000 + i * 33 for i in range(10)], (w, h)
 
 
+def test_busy_pattern_runs_the_encoder_at_its_bitrate_and_keeps_the_stamp() -> None:
+    """The plain pattern compresses to almost nothing; the busy one (fresh noise in its
+    bottom quarter) fills the configured bitrate, and its stamp still reads back."""
+    w, h, fps, bitrate = 640, 360, 30, 1_000_000
+    sizes = {}
+    for busy in (False, True):
+        pattern = TestPattern(w, h, busy=busy)
+        e = enc.VideoEncoder(enc.VideoSettings(w, h, fps, bitrate))
+        dec = av.CodecContext.create("h264", "r")
+        total, stamps = 0, []
+        for i in range(60):
+            ms = 1_764_000_000_000 + i * 33
+            for packet in e.encode(pattern.frame(ms), i * 3000):
+                total += packet.size
+                stamps += [read_stamp(f) for f in dec.decode(packet)]
+        sizes[busy] = total * 8 / 2  # bit/s over 2 s of frames
+        assert stamps == [1_764_000_000_000 + i * 33 for i in range(60)], busy
+    assert sizes[False] < 0.3 * bitrate
+    assert 0.7 * bitrate < sizes[True] < 1.5 * bitrate, sizes
+
+
 def test_a_picture_without_stamp_reads_as_none() -> None:
     """A frame that is not a test frame carries no stamp (the sync prefix guards it)."""
     frame = av.VideoFrame(320, 180, "yuv420p")
@@ -155,6 +176,14 @@ def test_audio_that_falls_behind_loses_packets_without_waiting_for_a_keyframe() 
 def test_sources_are_parsed_with_clear_errors(tmp_path) -> None:
     """none/testsrc/camera[:DEVICE]/file; a missing file is a clear error."""
     assert parse_source("testsrc").kind == "testsrc"
+    assert parse_source("testsrc:busy") == parse_source("testsrc:busy")
+    assert parse_source("testsrc:busy").target == "busy"
+    try:
+        parse_source("testsrc:noisy")
+    except SourceError as exc:
+        assert "testsrc:busy" in str(exc)
+    else:
+        raise AssertionError("an unknown test source must be refused")
     assert parse_source("camera:/dev/video3").target == "/dev/video3"
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"x")

@@ -41,9 +41,15 @@ class SourceSpec:
 
 
 def parse_source(text: str) -> SourceSpec:
-    """``none``, ``testsrc``, ``camera`` / ``camera:DEVICE``, or a video file path."""
+    """``none``, ``testsrc`` / ``testsrc:busy``, ``camera`` / ``camera:DEVICE``, or a video
+    file path."""
     if text in ("none", "testsrc"):
         return SourceSpec(text)
+    if text.startswith("testsrc:"):
+        variant = text.partition(":")[2]
+        if variant != "busy":
+            raise SourceError(f"unknown test source {text!r} (testsrc or testsrc:busy)")
+        return SourceSpec("testsrc", variant)
     if text == "camera" or text.startswith("camera:"):
         return SourceSpec("camera", text.partition(":")[2])
     path = Path(text).expanduser()
@@ -249,7 +255,7 @@ class MediaPipeline:
 
     def _run_testsrc_video(self) -> None:
         s = self.settings
-        pattern = TestPattern(s.width, s.height)
+        pattern = TestPattern(s.width, s.height, busy=self.spec.target == "busy")
         for _i, t in self._paced(1.0 / s.fps):
             self._emit_video(pattern.frame(), int(t * 90000))
 

@@ -2,15 +2,16 @@
 stamp, and a beep each second; plus the stamp's decoder for latency measurements.
 
 Frames are drawn straight into YUV 4:2:0 planes with bytearray slices (no numpy):
-a precomputed background, a moving bar, the wall-clock time in a 5x7 pixel font,
-and a row of black/white blocks along the top that carry the capture time in
-milliseconds. The blocks are aligned to 16 pixels (H.264 macroblocks) so they
-survive compression; :func:`read_stamp` reads them back from a decoded frame.
+a precomputed background (optionally with a band of fresh noise), a moving bar, the
+wall-clock time in a 5x7 pixel font, and a row of black/white blocks along the top that
+carry the capture time in milliseconds. The blocks are aligned to 16 pixels (H.264
+macroblocks) so they survive compression; :func:`read_stamp` reads them back from a decoded frame.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -108,7 +109,7 @@ class TestPattern:
 
     __test__ = False  # not a pytest class, despite the name
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, busy: bool = False) -> None:
         self.width = width - width % 2
         self.height = height - height % 2
         w, h = self.width, self.height
@@ -131,6 +132,16 @@ class TestPattern:
         self._u = grey * top + urow * (ch - top)
         self._v = grey * top + vrow * (ch - top)
         self._frame_index = 0
+        # ``busy``: the bottom quarter is fresh noise every frame, which no encoder can
+        # predict, so the stream runs at its full bitrate like a detailed camera picture
+        # (the plain pattern compresses to ~0.1 Mbit/s). For measuring delivery at the
+        # bitrate customers will really get.
+        self._noise = b""
+        if busy:
+            self._noise_top = (h - h // 4) * w
+            self._noise_len = h // 4 * w
+            self._noise = random.Random(7).randbytes(self._noise_len + w * 64)
+            self._noise_pick = random.Random(11)
 
     def frame(self, ms: int | None = None) -> av.VideoFrame:
         """The next frame, stamped with ``ms`` (default: now)."""
@@ -138,6 +149,9 @@ class TestPattern:
             ms = now_ms()
         w, h = self.width, self.height
         y = bytearray(self._y)
+        if self._noise:
+            start = self._noise_pick.randrange(w * 64)
+            y[self._noise_top :] = self._noise[start : start + self._noise_len]
         self._draw_bar(y)
         self._draw_clock(y, ms)
         self._draw_stamp(y, ms)
