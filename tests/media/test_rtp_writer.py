@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from tests.conftest import RunningHub
 from wrencos_studio.media.broadcaster import Broadcaster
 from wrencos_studio.media.encoder import VideoSettings
-from wrencos_studio.media.fanout import RtpWriter
+from wrencos_studio.media.fanout import RtpWriter, _fast_ntp_time
 from wrencos_studio.media.sources import parse_source
 
 pytestmark = [
@@ -91,6 +91,7 @@ async def test_writer_keeps_reports_stats_and_retransmissions(tmp_path: Path, pa
     pc = RTCPeerConnection()
     frames = 0
     received: list[int] = []
+    extensions: list[tuple[str | None, int | None]] = []
     readers: list[asyncio.Future[None]] = []
 
     async def read(track: Any) -> None:
@@ -121,6 +122,7 @@ async def test_writer_keeps_reports_stats_and_retransmissions(tmp_path: Path, pa
 
             async def spy(packet: Any, arrival_time_ms: int) -> None:
                 received.append(packet.sequence_number)
+                extensions.append((packet.extensions.mid, packet.extensions.abs_send_time))
                 await handle(packet, arrival_time_ms)
 
             receiver._handle_rtp_packet = spy  # type: ignore[method-assign]
@@ -136,6 +138,14 @@ async def test_writer_keeps_reports_stats_and_retransmissions(tmp_path: Path, pa
             assert writer is not None and writer.packets > 0
             assert writer.slow_packets == (0 if path == "direct" else writer.packets)
             assert viewer.video.sent >= 30 and viewer.video.dropped >= 0
+
+            # Header extensions: the video mid, and a current abs-send-time (6.18 fixed-point
+            # seconds of the NTP clock, modulo 64 s).
+            mid, sent_at = extensions[-1]
+            assert mid == next(t.mid for t in pc.getTransceivers() if t.kind == "video")
+            assert sent_at is not None
+            now = (_fast_ntp_time() >> 14) & 0xFFFFFF
+            assert (now - sent_at) % (1 << 24) < (1 << 18), "abs-send-time is not current"
 
             # Lose one packet on the way in: the viewer NACKs it and gets it again.
             dtls = receiver.transport

@@ -130,7 +130,7 @@ class _Socket:
     def backlog(self) -> int:
         return self.unsent
 
-    def write(self, item: Encoded, abs_send_time: int) -> bool:
+    def write(self, item: Encoded, ntp_time: int) -> bool:
         self.frames.append(item)
         return True
 

@@ -64,10 +64,11 @@ _EXT_HEADER = struct.Struct("!HH")
 class Encoded:
     """One encoded frame, cut into RTP payloads once for all viewers."""
 
-    __slots__ = ("is_keyframe", "payloads", "size", "timestamp")
+    __slots__ = ("is_keyframe", "payload_bytes", "payloads", "size", "timestamp")
 
     def __init__(self, payloads: list[bytes], timestamp: int, is_keyframe: bool, size: int):
         self.payloads = payloads
+        self.payload_bytes = sum(len(p) for p in payloads)
         self.timestamp = timestamp
         self.is_keyframe = is_keyframe
         self.size = size
@@ -128,7 +129,15 @@ class RtpWriter:
         self._slow: deque[bytes] = deque()
         self._slow_bytes = 0
         self._slow_task: asyncio.Task[None] | None = None
-        self._ext_cache: tuple[int, bytes] = (-1, b"")
+        # The header-extension block (RFC 8285: mid, abs-send-time) as the bytes before
+        # and after the 3-byte send time, found once by serialising it with two times.
+        zero, ones = self._extension_block(0), self._extension_block(0xFFFFFF)
+        if zero == ones:  # abs-send-time not negotiated: the block never changes
+            self._ext_prefix, self._ext_suffix, self._ext_time = zero, b"", False
+        else:
+            i = next(i for i in range(len(zero)) if zero[i] != ones[i])
+            assert ones[i : i + 3] == b"\xff\xff\xff" and zero[i + 3 :] == ones[i + 3 :]
+            self._ext_prefix, self._ext_suffix, self._ext_time = zero[:i], zero[i + 3 :], True
 
     def backlog(self) -> int:
         """Bytes accepted for this viewer but not yet handed to the kernel."""
@@ -139,20 +148,15 @@ class RtpWriter:
         size = transport.get_write_buffer_size() if transport is not None else 0
         return int(size) + self._slow_bytes
 
-    def _extension(self, abs_send_time: int) -> bytes:
-        """The header-extension block (RFC 8285) for this frame: abs-send-time and mid."""
-        cached_time, block = self._ext_cache
-        if cached_time == abs_send_time:
-            return block
+    def _extension_block(self, abs_send_time: int) -> bytes:
         profile, value = self.extensions_map.set(
             HeaderExtensions(mid=self.mid, abs_send_time=abs_send_time)
         )
-        block = _EXT_HEADER.pack(profile, len(value) >> 2) + value if value else b""
-        self._ext_cache = (abs_send_time, block)
-        return block
+        return _EXT_HEADER.pack(profile, len(value) >> 2) + value if value else b""
 
-    def write(self, item: Encoded, abs_send_time: int) -> bool:
-        """Send one frame's packets now. False if the connection cannot carry them."""
+    def write(self, item: Encoded, ntp_time: int) -> bool:
+        """Send one frame's packets now (``ntp_time``: the frame's send time, 64-bit NTP).
+        False if the connection cannot carry them."""
         dtls = self.dtls
         if dtls._state is not DtlsState.CONNECTED:
             return False
@@ -160,7 +164,11 @@ class RtpWriter:
         if pair is None:
             return False
         protect = dtls._tx_srtp.protect
-        extension = self._extension(abs_send_time)
+        if self._ext_time:
+            abs_send_time = (ntp_time >> 14) & 0x00FFFFFF
+            extension = self._ext_prefix + abs_send_time.to_bytes(3) + self._ext_suffix
+        else:
+            extension = self._ext_prefix
         first = 0x90 if extension else 0x80
         timestamp = (self.timestamp_origin + item.timestamp) & 0xFFFFFFFF
         seq = self.sequence
@@ -192,14 +200,14 @@ class RtpWriter:
             self.slow_packets += len(out)
             if self._slow_task is None or self._slow_task.done():
                 self._slow_task = asyncio.ensure_future(self._drain())
-        sent_bytes = sum(len(data) for data in out)
-        dtls._RTCDtlsTransport__tx_bytes += sent_bytes  # type: ignore[attr-defined]
-        dtls._RTCDtlsTransport__tx_packets += len(out)  # type: ignore[attr-defined]
-        self.packets += len(out)
-        self.octets += sum(len(p) for p in item.payloads)
+        n = len(out)
+        dtls._RTCDtlsTransport__tx_bytes += sum(map(len, out))  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += n  # type: ignore[attr-defined]
+        self.packets += n
+        self.octets += item.payload_bytes
         # What aiortc's loop keeps for its RTCP sender reports and getStats().
         sender = self.sender
-        sender._RTCRtpSender__ntp_timestamp = _fast_ntp_time()  # type: ignore[attr-defined]
+        sender._RTCRtpSender__ntp_timestamp = ntp_time  # type: ignore[attr-defined]
         sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
         sender._RTCRtpSender__packet_count = self.packets  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count = self.octets  # type: ignore[attr-defined]
@@ -283,7 +291,7 @@ class PacketTrack(MediaStreamTrack):
         """Start again from the next keyframe (a viewer that just connected)."""
         self._need_key = self.kind == "video"
 
-    def offer(self, item: Encoded, abs_send_time: int) -> None:
+    def offer(self, item: Encoded, ntp_time: int) -> None:
         writer = self.writer
         if writer is None or self.readyState != "live":
             return
@@ -301,7 +309,7 @@ class PacketTrack(MediaStreamTrack):
                 self._need_key = True
                 self._on_resync()
             return
-        if writer.write(item, abs_send_time):
+        if writer.write(item, ntp_time):
             self.sent += 1
             self.bytes += item.size
         else:
@@ -345,10 +353,10 @@ class Fanout:
         self.audio_tracks.discard(track)
 
     def _offer(self, tracks: set[PacketTrack], item: Encoded) -> None:
-        abs_send_time = (_fast_ntp_time() >> 14) & 0x00FFFFFF  # one send time per frame
+        ntp_time = _fast_ntp_time()  # one send time per frame, for every viewer
         for track in list(tracks):
             try:
-                track.offer(item, abs_send_time)
+                track.offer(item, ntp_time)
             except Exception:  # one viewer's broken connection must not stop the others
                 log.exception("sending to a viewer failed; dropping that viewer's track")
                 tracks.discard(track)
