@@ -121,8 +121,6 @@ class RtpWriter:
         self.packets = 0
         self.octets = 0
         self.retransmitted = 0
-        #: False sends every packet through aioice's awaitable send (tests use it).
-        self.direct = True
         self.slow_packets = 0  # packets that went the awaitable way
         # Candidate pairs that are not a plain UDP socket (TURN) go through aioice's own
         # (awaitable) send, in order, from one task.
@@ -188,7 +186,7 @@ class RtpWriter:
             seq = (seq + 1) & 0xFFFF
         self.sequence = seq
         protocol = pair.protocol
-        if self.direct and type(protocol) is StunProtocol and not self._slow:
+        if type(protocol) is StunProtocol and not self._slow:
             sendto = protocol.transport.sendto
             addr = pair.remote_addr
             for data in out:
