@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -43,13 +42,11 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from wrencos_studio.app import App
 from wrencos_studio.config import Settings
-from wrencos_studio.hub.auth import mint_token
-from wrencos_studio.hub.core import Hub
-from wrencos_studio.hub.server import HubServer
-from wrencos_studio.media.broadcaster import HubInbox
+from wrencos_studio.hub.local import LocalConnection
+from wrencos_studio.hub.protocol import OutboundMessage
 from wrencos_studio.media.testsrc import AUDIO_RATE, BeepGenerator, TestPattern
-from wrencos_studio.store import Store
 
 log = logging.getLogger("aiortc_default_sender")
 
@@ -124,22 +121,21 @@ class DefaultSender:
     """Broadcaster's signalling, aiortc's media path: MediaRelay + one encoder per viewer."""
 
     def __init__(
-        self, hub: Hub, width: int, height: int, fps: int, buffered: bool, busy: bool
+        self, app: App, width: int, height: int, fps: int, buffered: bool, busy: bool
     ) -> None:
-        self.hub = hub
+        self.app = app
         self.video = TestSourceVideo(width, height, fps, busy)
         self.audio = TestSourceAudio()
         self.relay = MediaRelay()
         self.buffered = buffered
         self.peer_id = f"aiortc-{secrets.token_hex(4)}"
         self.pcs: dict[str, RTCPeerConnection] = {}
-        self.client: Any = None
+        self.client: LocalConnection | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        self.client = self.hub.connect(HubInbox(self._on_hub_message), "aiortc-sender")
-        token = mint_token(self.hub.settings.jwt_secret, "aiortc-sender", "admin", 86400)
-        await self._say({"type": "register_admin", "token": token})
+        self.client = self.app.connect_local(self._on_hub_message, "aiortc-sender")
+        await self.client.register_admin("aiortc-sender")
         await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})
         await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
 
@@ -156,18 +152,20 @@ class DefaultSender:
         self.audio.stop()
         self.video._drawer.shutdown(wait=False)
         if self.client is not None:
-            self.hub.disconnect(self.client)
+            self.client.close()
             self.client = None
 
     async def _say(self, message: dict[str, Any]) -> None:
-        await self.hub.handle(self.client, json.dumps(message))
+        assert self.client is not None
+        await self.client.request(message)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_hub_message(self, msg: dict[str, Any]) -> None:
+    def _on_hub_message(self, typed: OutboundMessage) -> None:
+        msg = typed.to_wire()  # the seed's shape, as a browser sender would see it
         kind = msg.get("type")
         if kind == "webrtc_new_customer":
             self._spawn(self._offer(str(msg["customerId"])))
@@ -243,24 +241,18 @@ async def run(width: int, height: int, fps: int, buffered: bool, busy: bool) -> 
         data_dir=data_dir,
         jwt_secret=os.environ.get("WRENCOS_JWT_SECRET") or secrets.token_urlsafe(32),
     )
-    store = Store(settings.db_path)
-    store.open()
-    hub = Hub(settings, store)
-    hub.load()
-    server = HubServer(hub)
-    await server.start()
-    sender = DefaultSender(hub, width, height, fps, buffered, busy)
+    app = App(settings)
+    await app.start()
+    sender = DefaultSender(app, width, height, fps, buffered, busy)
     await sender.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"listening on http://127.0.0.1:{server.port}", flush=True)
+    print(f"listening on http://127.0.0.1:{app.port}", flush=True)
     await stop.wait()
     await sender.stop()
-    await server.stop()
-    await hub.drain()
-    await store.close()
+    await app.stop()
     return 0
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from wrencos_studio.app import App
 from wrencos_studio.config import Settings
 from wrencos_studio.hub.auth import mint_token
-from wrencos_studio.hub.core import Hub
+from wrencos_studio.hub.engine import Hub
 from wrencos_studio.hub.server import HubServer
 from wrencos_studio.store import Store
 
@@ -87,10 +88,19 @@ class RunningHub:
         self.port = port  # 0: any free port (a fixed one survives restart())
         self.overrides = overrides
         self.clients: list[WsClient] = []
-        self.store: Store | None = None
-        self.cluster: Any = None
-        self.hub: Hub | None = None
-        self.server: HubServer | None = None
+        self.app: App | None = None
+
+    @property
+    def hub(self) -> Hub | None:
+        return self.app.hub if self.app is not None else None
+
+    @property
+    def store(self) -> Store | None:
+        return self.app.store if self.app is not None else None
+
+    @property
+    def server(self) -> HubServer | None:
+        return self.app.server if self.app is not None else None
 
     async def start(self) -> None:
         settings = Settings.from_env(
@@ -100,31 +110,15 @@ class RunningHub:
             jwt_secret=SECRET,
             **self.overrides,
         )
-        self.store = Store(settings.db_path)
-        self.store.open()
-        self.hub = Hub(settings, self.store)
-        self.hub.load()
-        self.cluster = None
-        if settings.redis_url:
-            from wrencos_studio.hub.cluster import join_cluster
-
-            self.cluster = await join_cluster(self.hub, settings.redis_url)
-        self.server = HubServer(self.hub)
-        await self.server.start()
+        self.app = App(settings)
+        await self.app.start()
 
     async def stop(self) -> None:
         for c in self.clients:
             await c.close()
         self.clients.clear()
-        if self.server is not None:
-            await self.server.stop()
-        if self.hub is not None:
-            await self.hub.drain()
-        if self.cluster is not None:
-            await self.cluster.stop()
-            self.cluster = None
-        if self.store is not None:
-            await self.store.close()
+        if self.app is not None:
+            await self.app.stop()
 
     async def restart(self) -> None:
         await self.stop()

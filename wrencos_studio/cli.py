@@ -1,21 +1,19 @@
-"""Entry points: the studio (GUI), ``serve`` (headless hub), ``token`` (staff JWTs)."""
+"""Entry points: parses the command line and hands over (the studio window, ``serve``,
+``token``, ``devices``, ``station``, ``demo``); what runs is built in ``app.py``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
-import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from wrencos_studio import __version__
 from wrencos_studio.config import Settings, default_data_dir, load_or_create_secret
 
-__all__ = ["main", "run_server"]
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("wrencos_studio")
 
@@ -291,179 +289,9 @@ def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         except ValueError as exc:
             print(f"wrencos-studio serve: WRENCOS_ICE_SERVERS: {exc}", file=sys.stderr)
             return 2
+    from wrencos_studio.app import run_headless
+
     try:
-        return asyncio.run(run_server(settings, source=args.source, demo=demo))
+        return asyncio.run(run_headless(settings, source=args.source, demo=demo))
     except KeyboardInterrupt:
         return 0
-
-
-async def run_server(
-    settings: Settings,
-    on_ready: Callable[[str], None] | None = None,
-    source: str = "none",
-    demo: bool = False,
-) -> int:
-    """Run the hub until SIGINT/SIGTERM; 0 on a clean stop, 2 if it could not start."""
-    from wrencos_studio.hub.core import Hub
-    from wrencos_studio.hub.server import HubServer
-    from wrencos_studio.store import Store, StoreError
-
-    store = Store(settings.db_path)
-    try:
-        store.open()
-        hub = Hub(settings, store)
-        hub.load()
-    except (StoreError, OSError, sqlite3.Error) as exc:
-        print(
-            f"wrencos-studio: cannot open the database {settings.db_path}: {exc}", file=sys.stderr
-        )
-        store.close_sync()
-        return 2
-    cluster = None
-    if settings.redis_url:
-        from wrencos_studio.hub.cluster import ClusterError, join_cluster
-
-        try:
-            cluster = await join_cluster(hub, settings.redis_url)
-        except ClusterError as exc:
-            print(f"wrencos-studio: {exc}", file=sys.stderr)
-            store.close_sync()
-            return 2
-    try:
-        server = HubServer(hub)
-        try:
-            await server.start()
-        except OSError as exc:
-            print(
-                f"wrencos-studio: cannot listen on {settings.host}:{settings.port}: "
-                f"{exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return 2
-        stop = asyncio.Event()
-        _install_signal_handlers(stop)
-        broadcaster = None
-        if source != "none":
-            from wrencos_studio.media.broadcaster import Broadcaster, parse_ice_servers
-            from wrencos_studio.media.encoder import VideoSettings
-            from wrencos_studio.media.sources import parse_source
-
-            broadcaster = Broadcaster(
-                hub,
-                parse_source(source),
-                VideoSettings(
-                    settings.video_width,
-                    settings.video_height,
-                    settings.video_fps,
-                    settings.video_bitrate,
-                ),
-                parse_ice_servers(settings.ice_servers),
-            )
-            await broadcaster.start()
-            if demo:
-                await _set_up_demo(hub, broadcaster)
-        url = f"http://{settings.host}:{server.port}"
-        print(f"listening on {url}", flush=True)
-        for page in customer_urls(settings.host, server.port):
-            print(f"customer page: {page}", flush=True)
-        if on_ready is not None:
-            on_ready(url)
-        await stop.wait()
-        log.info("stopping")
-        if broadcaster is not None:
-            await broadcaster.stop()
-        await server.stop()
-        await hub.drain()
-    finally:
-        if cluster is not None:
-            await cluster.stop()
-        await store.close()
-    log.info("stopped cleanly")
-    return 0
-
-
-def _install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows
-            with contextlib.suppress(ValueError):
-                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-
-
-def customer_urls(host: str, port: int) -> list[str]:
-    """The addresses customers can open: every LAN IPv4 address when listening on all."""
-    if host not in ("0.0.0.0", "::", ""):
-        return [f"http://{host}:{port}/"]
-    try:
-        import ifaddr
-
-        addresses = [
-            ip.ip
-            for adapter in ifaddr.get_adapters()
-            for ip in adapter.ips
-            if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254."))
-        ]
-    except Exception:
-        addresses = []
-    return [f"http://{a}:{port}/" for a in addresses] or [f"http://localhost:{port}/"]
-
-
-DEMO_PRODUCTS = [
-    ("hydrating-serum", "Hydrating Serum", 49.99, "Hyaluronic acid, 30 ml"),
-    ("vitamin-c-glow", "Vitamin C Glow", 39.0, "Brightening drops, 15 ml"),
-    ("night-repair-cream", "Night Repair Cream", 54.5, "Peptides and ceramides, 50 ml"),
-    ("rose-lip-balm", "Rose Lip Balm", 12.0, "Shea butter, 10 g"),
-]
-
-
-def _copy_demo_images(uploads: Path) -> None:
-    import shutil
-
-    demo_dir = Path(__file__).resolve().parent.parent / "resources" / "demo"
-    uploads.mkdir(parents=True, exist_ok=True)
-    for slug, *_ in DEMO_PRODUCTS:
-        source = demo_dir / f"{slug}.svg"
-        if source.exists():
-            shutil.copyfile(source, uploads / f"{slug}.svg")
-
-
-async def _set_up_demo(hub: object, broadcaster: object) -> None:
-    """A demo catalog with images, a live stream and two pinned products."""
-    from wrencos_studio.clock import utc_now_iso
-    from wrencos_studio.store import repositories as repo
-
-    uploads = hub.settings.uploads_dir / "demo"  # type: ignore[attr-defined]
-    await asyncio.to_thread(_copy_demo_images, uploads)
-    pins = []
-    for i, (slug, name, price, description) in enumerate(DEMO_PRODUCTS):
-        product = {
-            "productId": slug,
-            "name": name,
-            "price": price,
-            "image": f"/uploads/demo/{slug}.svg",
-            "description": description,
-            "url": "",
-        }
-        await hub.store.run(repo.upsert_product, product, utc_now_iso())  # type: ignore[attr-defined]
-        if i < 2:
-            pins.append(
-                {
-                    "productId": slug,
-                    "name": name,
-                    "price": price,
-                    "image": product["image"],
-                    "displayOrder": i + 1,
-                }
-            )
-    say = broadcaster._say  # type: ignore[attr-defined]
-    if hub.stream is None:  # type: ignore[attr-defined]
-        await say(
-            {
-                "type": "start_stream",
-                "title": "Wrencos demo: spring serums",
-                "description": "A test pattern stands in for the camera",
-            }
-        )
-    await say({"type": "pin_products", "pinnedProducts": pins})

@@ -11,6 +11,7 @@ import pytest
 from wrencos_studio.store import Store, StoreClosedError, StoreError
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.database import SCHEMA_VERSION
+from wrencos_studio.store.rows import Product
 
 
 def test_new_file_is_migrated_to_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -32,23 +33,12 @@ def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None
     path = tmp_path / "db.sqlite3"
     store = Store(path)
     store.open()
-    store.run_sync(
-        repo.upsert_product,
-        {
-            "productId": "p1",
-            "name": "Serum",
-            "price": 9.5,
-            "image": "",
-            "description": "",
-            "url": "",
-        },
-        "t",
-    )
+    store.run_sync(repo.upsert_product, Product("p1", "Serum", 9.5, "", "", "", "t"))
     store.close_sync()
     store = Store(path)
     store.open()
     try:
-        assert [p["name"] for p in store.run_sync(repo.list_products)] == ["Serum"]
+        assert [p.name for p in store.run_sync(repo.list_products)] == ["Serum"]
     finally:
         store.close_sync()
 
@@ -141,8 +131,8 @@ def test_conversation_ordering_ties_by_arrival(tmp_path: Path) -> None:
         # The same uid again (a replica's copy) is not a second message.
         store.run_sync(repo.add_customer_message, "u1", "s1", None, "C1", "first", at)
         rows = store.run_sync(repo.list_conversations)
-        assert [r["sessionId"] for r in rows] == ["s3", "s2", "s1"]
-        assert rows[0]["customerName"] == "Named"
-        assert [r["unread"] for r in rows] == [1, 1, 1]
+        assert [r.session_id for r in rows] == ["s3", "s2", "s1"]
+        assert rows[0].customer_name == "Named"
+        assert [r.unread for r in rows] == [1, 1, 1]
     finally:
         store.close_sync()

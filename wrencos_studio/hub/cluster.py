@@ -1,8 +1,10 @@
-"""Several hubs acting as one through Redis (``WRENCOS_REDIS_URL``): pub/sub + keys.
+"""The Redis broker: several hubs acting as one (``WRENCOS_REDIS_URL``), pub/sub + keys.
 
 Each hub keeps its own connections, memory and database. Every change a hub makes
-is an event (see ``Hub._emit``); it is published on one channel and every other
-hub writes its copy and delivers it to its own clients. Keys hold what a hub needs
+is an event (``hub/events.py``, ``Hub.emit``); it is published on one channel and every
+other hub writes its copy and delivers it to its own clients. ``RedisBroker`` is the
+clustered implementation of ``hub/broker.py``'s ``Broker``; the engine and the features
+use it exactly as they use the ``LocalBroker`` of a hub on its own. Keys hold what a hub needs
 to decide or to join late: the live stream (claimed with ``SET NX``, so two hubs
 cannot both go live), its likers, its last chat lines, the pins, the number of
 connections each customer session has across hubs (the viewer count), and where
@@ -22,19 +24,23 @@ from typing import Any
 
 import redis.asyncio as redis
 
-__all__ = ["ClusterError", "RedisCluster"]
+from wrencos_studio.codec import CodecError, from_json, to_json
+from wrencos_studio.hub.broker import OnEvent, Snapshot
+from wrencos_studio.hub.events import Event, event_from_json, event_to_json
+from wrencos_studio.hub.protocol.outbound import StreamData
+from wrencos_studio.store.rows import ChatLine
+
+__all__ = ["ClusterError", "RedisBroker"]
 
 log = logging.getLogger(__name__)
-
-OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class ClusterError(Exception):
     """Redis could not be reached or answered wrongly."""
 
 
-class RedisCluster:
-    """This hub's link to the others."""
+class RedisBroker:
+    """This hub's link to the others (implements ``hub.broker.Broker``)."""
 
     def __init__(self, url: str, prefix: str = "wrencos") -> None:
         self.url = url
@@ -44,6 +50,7 @@ class RedisCluster:
         self._redis: redis.Redis | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._held_sessions: Counter[str] = Counter()
         self._on_event: OnEvent | None = None
         self._subscribed = asyncio.Event()
@@ -67,6 +74,19 @@ class RedisCluster:
         except (redis.RedisError, OSError) as exc:
             raise ClusterError(f"cannot reach Redis at {self.url}: {exc}") from exc
 
+    def _spawn(self, aw: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(aw)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _best_effort(self, aw: Awaitable[Any]) -> None:
+        """Keep Redis's copy of the live state for hubs that join later; a failure must
+        not undo what is already committed and about to be broadcast."""
+        try:
+            await aw
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not update the shared state in Redis: %s", exc)
+
     async def start(self, on_event: OnEvent) -> None:
         """Begin receiving the other hubs' events and sending ours."""
         self._on_event = on_event
@@ -80,6 +100,8 @@ class RedisCluster:
         # Flush what we still have to say, then give back our sessions' viewer counts.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._outbox.join(), 2)
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=2)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -93,44 +115,53 @@ class RedisCluster:
             await self._redis.aclose()
             self._redis = None
 
-    async def snapshot(self) -> dict[str, Any]:
-        """The live state other hubs left in Redis, for a hub that joins late."""
-        raw = await self.r.get(self._key("stream"))
-        stream = json.loads(raw) if raw is not None else None
-        likers: list[str] = []
-        chat: list[dict[str, Any]] = []
-        if stream is not None:
-            sid = stream["streamId"]
-            likers = [str(x) for x in await self.r.zrange(self._key("likes", sid), 0, -1)]
-            chat = [json.loads(x) for x in await self.r.lrange(self._key("chat", sid), 0, -1)]
-        pinned_raw = await self.r.get(self._key("pinned"))
-        return {
-            "stream": stream,
-            "likers": likers,
-            "chat": chat,
-            "pinned": json.loads(pinned_raw) if pinned_raw is not None else None,
-            "viewers": int(await self.r.hlen(self._key("sessions"))),
-            "broadcaster": await self.r.get(self._key("broadcaster")),
-        }
+    async def snapshot(self) -> Snapshot:
+        """The live state other hubs left in Redis, for a hub that joins late (raises
+        ClusterError if Redis fails or holds something unreadable)."""
+        try:
+            raw = await self.r.get(self._key("stream"))
+            stream = from_json(StreamData, json.loads(raw)) if raw is not None else None
+            likers: list[str] = []
+            chat: list[ChatLine] = []
+            if stream is not None:
+                sid = stream.stream_id
+                likers = [str(x) for x in await self.r.zrange(self._key("likes", sid), 0, -1)]
+                chat = [
+                    from_json(ChatLine, json.loads(x))
+                    for x in await self.r.lrange(self._key("chat", sid), 0, -1)
+                ]
+            pinned_raw = await self.r.get(self._key("pinned"))
+            return Snapshot(
+                stream=stream,
+                likers=likers,
+                chat=chat,
+                pinned=json.loads(pinned_raw) if pinned_raw is not None else None,
+                viewers=int(await self.r.hlen(self._key("sessions"))),
+                broadcaster=_text(await self.r.get(self._key("broadcaster"))),
+            )
+        except (redis.RedisError, OSError, ValueError, CodecError) as exc:
+            raise ClusterError(f"cannot read the hubs' shared state at {self.url}: {exc}") from exc
 
     async def shared_secret(self, name: str, proposal: str) -> str:
         """One value for every hub: the first hub's proposal wins (e.g. the publicId key,
         so a customer's likes are the same person whichever hub they come through)."""
-        await self.r.set(self._key("secret", name), proposal, nx=True)
-        value = await self.r.get(self._key("secret", name))
+        try:
+            await self.r.set(self._key("secret", name), proposal, nx=True)
+            value = await self.r.get(self._key("secret", name))
+        except (redis.RedisError, OSError) as exc:
+            raise ClusterError(f"cannot reach Redis at {self.url}: {exc}") from exc
         return str(value) if value is not None else proposal
 
     async def remember_broadcaster(self, peer_id: str | None) -> None:
         if peer_id is None:
-            await self.r.delete(self._key("broadcaster"))
+            await self._best_effort(self.r.delete(self._key("broadcaster")))
         else:
-            await self.r.set(self._key("broadcaster"), peer_id)
+            await self._best_effort(self.r.set(self._key("broadcaster"), peer_id))
 
     # -- events ----------------------------------------------------------------------
 
-    def publish(self, event: dict[str, Any]) -> None:
-        event.setdefault("n", self.node_id)
-        self._outbox.put_nowait(json.dumps(event, ensure_ascii=True))
+    def publish(self, event: Event) -> None:
+        self._outbox.put_nowait(json.dumps(event_to_json(event, self.node_id), ensure_ascii=True))
 
     async def _send(self) -> None:
         # One sender, in order: other hubs see our events in the order we made them.
@@ -161,17 +192,21 @@ class RedisCluster:
                     if message.get("type") != "message":
                         continue
                     try:
-                        event = json.loads(message["data"])
+                        obj = json.loads(message["data"])
+                        if not isinstance(obj, dict) or obj.get("n") == self.node_id:
+                            continue
+                        event = event_from_json(obj)
                     except (TypeError, ValueError):
                         log.warning("ignoring a malformed cluster event")
                         continue
-                    if not isinstance(event, dict) or event.get("n") == self.node_id:
+                    if event is None:
+                        log.warning("ignoring unknown cluster event %r", obj.get("e"))
                         continue
                     assert self._on_event is not None
                     try:
                         await self._on_event(event)
                     except Exception:
-                        log.exception("applying cluster event %r failed", event.get("e"))
+                        log.exception("applying cluster event %r failed", event.KIND)
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
@@ -184,13 +219,13 @@ class RedisCluster:
 
     # -- shared keys -----------------------------------------------------------------
 
-    async def claim_stream(self, data: dict[str, Any]) -> bool:
+    async def claim_stream(self, data: StreamData) -> bool:
         """Go live here unless a stream is live on any hub."""
-        ok = await self.r.set(self._key("stream"), json.dumps(data), nx=True)
+        ok = await self.r.set(self._key("stream"), json.dumps(to_json(data)), nx=True)
         if not ok:
             current = await self.r.get(self._key("stream"))
             # Our own stream (a restart of this hub) is still ours.
-            return current is not None and json.loads(current)["streamId"] == data["streamId"]
+            return current is not None and json.loads(current)["streamId"] == data.stream_id
         return True
 
     async def release_stream(self, stream_id: str) -> None:
@@ -203,14 +238,20 @@ class RedisCluster:
                 self._key("pinned"),
             )
 
-    async def remember_chat(self, stream_id: str, entry: dict[str, Any], limit: int) -> None:
+    async def remember_chat(self, stream_id: str, line: ChatLine, limit: int) -> None:
+        await self._best_effort(self._remember_chat(stream_id, line, limit))
+
+    async def _remember_chat(self, stream_id: str, line: ChatLine, limit: int) -> None:
         key = self._key("chat", stream_id)
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, json.dumps(entry, ensure_ascii=True))
+            pipe.rpush(key, json.dumps(to_json(line), ensure_ascii=True))
             pipe.ltrim(key, -limit, -1)
             await pipe.execute()
 
     async def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None:
+        await self._best_effort(self._remember_like(stream_id, public_id, liked))
+
+    async def _remember_like(self, stream_id: str, public_id: str, liked: bool) -> None:
         key = self._key("likes", stream_id)
         if liked:
             # A sorted set keeps like order: score = a shared counter.
@@ -220,7 +261,17 @@ class RedisCluster:
             await self.r.zrem(key, public_id)
 
     async def remember_pinned(self, items: list[dict[str, Any]]) -> None:
-        await self.r.set(self._key("pinned"), json.dumps(items, ensure_ascii=True))
+        await self._best_effort(
+            self.r.set(self._key("pinned"), json.dumps(items, ensure_ascii=True))
+        )
+
+    def count_session(self, sid: str, delta: int, on_total: Callable[[int], None]) -> None:
+        self._spawn(self._count_session(sid, delta, on_total))
+
+    async def _count_session(self, sid: str, delta: int, on_total: Callable[[int], None]) -> None:
+        count = await self.session_delta(sid, delta)
+        if count is not None:
+            on_total(count)
 
     async def session_delta(self, sid: str, delta: int) -> int | None:
         """Count a session's connections across hubs; the new viewer total if it changed."""
@@ -245,21 +296,15 @@ class RedisCluster:
         node, peer_type = value.split("|", 1)
         return node, peer_type
 
+    def forget_peer(self, peer_id: str) -> None:
+        self._spawn(self.drop_peer(peer_id))
+
     async def drop_peer(self, peer_id: str) -> None:
         owner = await self.peer_owner(peer_id)
         if owner is not None and owner[0] == self.node_id:
             await self.r.hdel(self._key("peers"), peer_id)
 
 
-async def join_cluster(hub: Any, url: str) -> RedisCluster:
-    """Connect ``hub`` to the other hubs behind ``url``; raises ClusterError if unreachable."""
-    cluster = RedisCluster(url)
-    await cluster.connect()
-    try:
-        snapshot = await cluster.snapshot()
-        await hub.attach_cluster(cluster, snapshot)
-        await cluster.start(hub.on_cluster_event)
-    except (redis.RedisError, OSError) as exc:
-        await cluster.stop()
-        raise ClusterError(f"cannot join the hubs at {url}: {exc}") from exc
-    return cluster
+def _text(value: bytes | str | None) -> str | None:
+    # The client decodes responses; bytes only if someone configured it otherwise.
+    return value.decode() if isinstance(value, bytes) else value

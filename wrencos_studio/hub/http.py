@@ -23,7 +23,7 @@ except ImportError:  # Windows
 from websockets.http11 import Request, Response
 
 if TYPE_CHECKING:
-    from wrencos_studio.hub.core import Hub
+    from wrencos_studio.hub.engine import Hub
     from wrencos_studio.hub.server import ServerStats
 
 __all__ = ["WEB_ROOT", "Router", "origin_allowed"]

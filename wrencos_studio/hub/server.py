@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,10 +24,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from wrencos_studio.hub.core import Hub, Outgoing
+from wrencos_studio.hub.engine import Hub, Outgoing
 from wrencos_studio.hub.http import Router, origin_allowed, text
 
-__all__ = ["FanoutWriter", "HubServer", "ServerStats", "WebSocketSink"]
+__all__ = ["FanoutWriter", "HubServer", "MediaRoute", "ServerStats", "WebSocketSink"]
+
+#: Serves one WebSocket at ``/media`` until it closes (the broadcaster's fallback viewers).
+MediaRoute = Callable[[ServerConnection], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +177,9 @@ class HubServer:
         self.settings = hub.settings
         self.stats = ServerStats()
         self.router = Router(hub, self.stats)
+        #: The ``/media`` WebSocket route, while this process broadcasts (the composition
+        #: root sets it); None: such connections are refused with 1008.
+        self.media_route: MediaRoute | None = None
         self._server: Server | None = None
         self._writer: FanoutWriter | None = None
 
@@ -234,10 +241,11 @@ class HubServer:
         assert self._writer is not None
         if conn.request is not None and urlsplit(conn.request.path).path == "/media":
             # The media fallback: the broadcast's packets for WebCodecs, no hub protocol.
-            if self.hub.media is None:
+            route = self.media_route
+            if route is None:
                 await conn.close(1008, "no broadcast on this server")
                 return
-            await self.hub.media.serve_fallback(conn)
+            await route(conn)
             return
         sink = WebSocketSink(conn, self._writer)
         remote = conn.remote_address

@@ -1,17 +1,22 @@
 """The WebRTC broadcaster: an in-process admin client of the hub that offers the one encoded
-stream to every customer peer, using the seed's signalling messages."""
+stream to every customer peer, using the seed's signalling messages.
+
+It knows the hub only as a :class:`SignallingChannel` (``request`` a client -> server
+message) and through :meth:`Broadcaster.on_hub_message` (the hub's typed messages); the
+composition root (``wrencos_studio/app.py``) connects the two and registers the channel
+as staff.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import (
     RTCConfiguration,
@@ -22,14 +27,13 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from wrencos_studio.hub.auth import mint_token
-from wrencos_studio.hub.core import Client, Hub, Outgoing
+from wrencos_studio.hub import protocol as p
 from wrencos_studio.media.encoder import VideoSettings
 from wrencos_studio.media.fallback import FallbackViewer
 from wrencos_studio.media.fanout import Fanout, PacketTrack, attach_sender
 from wrencos_studio.media.sources import MediaPipeline, SourceSpec
 
-__all__ = ["Broadcaster", "HubInbox", "parse_ice_servers"]
+__all__ = ["Broadcaster", "SignallingChannel", "parse_ice_servers"]
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +65,12 @@ def parse_ice_servers(text: str | None) -> list[RTCIceServer]:
     return servers
 
 
-class HubInbox:
-    """An in-process sink: hub messages arrive as dicts, on the loop (the broadcaster's,
-    and the benchmark's reference sender's)."""
+class SignallingChannel(Protocol):
+    """An admin connection to the hub (``hub.local.LocalConnection`` in this process)."""
 
-    def __init__(self, handler: Any) -> None:
-        self._handler = handler
-        self._loop = asyncio.get_running_loop()
-
-    def deliver(self, message: Outgoing) -> bool:
-        self._loop.call_soon(self._handler, json.loads(message.payload))
-        return True
-
-    async def confirm(self) -> bool:
-        return True
+    async def request(self, message: dict[str, Any]) -> None:
+        """Send one client -> server message (its JSON object)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -98,13 +94,11 @@ class Broadcaster:
 
     def __init__(
         self,
-        hub: Hub,
         spec: SourceSpec,
         video: VideoSettings | None = None,
         ice_servers: list[RTCIceServer] | None = None,
         max_viewers: int = 200,
     ) -> None:
-        self.hub = hub
         self.spec = spec
         self.video_settings = video or VideoSettings()
         self.ice_servers = ice_servers or []
@@ -113,7 +107,7 @@ class Broadcaster:
         self.viewers: dict[str, Viewer] = {}
         self.pipeline: MediaPipeline | None = None
         self.fanout: Fanout | None = None
-        self.client: Client | None = None
+        self.channel: SignallingChannel | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bytes_of_gone = 0  # bytes sent to viewers who left (bytesOut is a counter)
         self.announced = False
@@ -127,9 +121,11 @@ class Broadcaster:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def start(self, announce: bool = True) -> None:
-        """Start capturing and encoding; with ``announce`` also offer the stream to viewers
-        (the studio starts without it, for its preview, and announces on Go Live)."""
+    async def start(self, channel: SignallingChannel, announce: bool = True) -> None:
+        """Start capturing and encoding and register as a WebRTC peer on ``channel`` (an
+        admin connection whose messages reach :meth:`on_hub_message`); with ``announce``
+        also offer the stream to viewers (the studio starts without it, for its preview,
+        and announces on Go Live)."""
         loop = asyncio.get_running_loop()
         self.fanout = Fanout(self._request_keyframe)
         self.pipeline = MediaPipeline(
@@ -140,16 +136,10 @@ class Broadcaster:
         if self.microphone is not None:
             self.pipeline.microphone = self.microphone
         self.pipeline.start()
-        self.client = self.hub.connect(HubInbox(self._on_hub_message), "broadcaster")
-        self.client.trusted = True  # in-process: its offers are never rate limited
-        token = mint_token(
-            self.hub.settings.jwt_secret, "studio-broadcaster", "admin", 10 * 365 * 86400
-        )
-        await self._say({"type": "register_admin", "token": token})
+        self.channel = channel
         await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})
         if announce:
             await self.announce()
-        self.hub.media = self
         self._stats_task = asyncio.create_task(self._poll_stats(), name="media-stats")
         log.info("broadcasting %s as peer %s", self.spec.kind, self.peer_id)
 
@@ -160,7 +150,7 @@ class Broadcaster:
 
     async def withdraw(self) -> None:
         """Stop offering the stream and let go of every viewer (capture goes on)."""
-        if self.client is not None and self.announced:
+        if self.channel is not None and self.announced:
             await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
         self.announced = False
         for viewer in list(self.viewers.values()):
@@ -179,15 +169,11 @@ class Broadcaster:
             task.cancel()
         if self.pipeline is not None:
             await asyncio.to_thread(self.pipeline.stop)
-        if self.client is not None:
-            self.hub.disconnect(self.client)
-            self.client = None
-        if getattr(self.hub, "media", None) is self:
-            self.hub.media = None
+        self.channel = None
 
     async def _say(self, message: dict[str, Any]) -> None:
-        assert self.client is not None
-        await self.hub.handle(self.client, json.dumps(message))
+        assert self.channel is not None
+        await self.channel.request(message)
 
     def _request_keyframe(self) -> None:
         if self.pipeline is not None:
@@ -200,16 +186,18 @@ class Broadcaster:
 
     # -- signalling ------------------------------------------------------------------
 
-    def _on_hub_message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "webrtc_new_customer" and self.announced:
-            self._spawn(self._offer(str(msg["customerId"])))
-        elif kind == "webrtc_answer":
-            self._spawn(self._answer(msg))
-        elif kind == "webrtc_ice_candidate":
-            self._spawn(self._candidate(msg))
-        elif kind == "error":
-            log.warning("hub refused a broadcaster message: %s", msg.get("message"))
+    def on_hub_message(self, msg: p.OutboundMessage) -> None:
+        """A message from the hub for this peer (called on the event loop's thread)."""
+        if isinstance(msg, p.WebrtcNewCustomer):
+            if self.announced:
+                self._spawn(self._offer(msg.customer_id))
+        elif isinstance(msg, p.WebrtcRelay):
+            if msg.kind == "webrtc_answer":
+                self._spawn(self._answer(msg.from_, msg.payload))
+            elif msg.kind == "webrtc_ice_candidate":
+                self._spawn(self._candidate(msg.from_, msg.payload))
+        elif isinstance(msg, p.Error):
+            log.warning("hub refused a broadcaster message: %s", msg.message)
 
     async def _offer(self, customer: str) -> None:
         old = self.viewers.pop(customer, None)
@@ -268,9 +256,8 @@ class Broadcaster:
             del self.viewers[viewer.peer_id]
             await self._drop(viewer)
 
-    async def _answer(self, msg: dict[str, Any]) -> None:
-        viewer = self.viewers.get(str(msg.get("from")))
-        answer = msg.get("answer")
+    async def _answer(self, peer_id: str, answer: Any) -> None:
+        viewer = self.viewers.get(peer_id)
         if viewer is None or not isinstance(answer, dict) or not isinstance(answer.get("sdp"), str):
             return
         try:
@@ -282,9 +269,8 @@ class Broadcaster:
             self.viewers.pop(viewer.peer_id, None)
             await self._drop(viewer)
 
-    async def _candidate(self, msg: dict[str, Any]) -> None:
-        viewer = self.viewers.get(str(msg.get("from")))
-        cand = msg.get("candidate")
+    async def _candidate(self, peer_id: str, cand: Any) -> None:
+        viewer = self.viewers.get(peer_id)
         if viewer is None or not isinstance(cand, dict):
             return
         text = cand.get("candidate")
@@ -367,8 +353,8 @@ class Broadcaster:
 
     def stats(self) -> dict[str, Any]:
         """Per viewer and overall figures, for the studio, /metrics and admins."""
-        p = self.pipeline
-        enc = p.video if p is not None else None
+        pipe = self.pipeline
+        enc = pipe.video if pipe is not None else None
         viewers = [
             {
                 "peerId": v.peer_id,
@@ -398,9 +384,9 @@ class Broadcaster:
         ]
         return {
             "source": self.spec.kind,
-            "error": p.error if p is not None else None,
-            "audioError": p.audio_error if p is not None else None,
-            "encodeFps": round(p.stats.fps, 1) if p is not None else 0.0,
+            "error": pipe.error if pipe is not None else None,
+            "audioError": pipe.audio_error if pipe is not None else None,
+            "encodeFps": round(pipe.stats.fps, 1) if pipe is not None else 0.0,
             "encodeMsPerFrame": round(enc.encode_ms_total / enc.frames, 2)
             if enc is not None and enc.frames
             else 0.0,

@@ -7,6 +7,16 @@ import secrets
 import sqlite3
 from typing import Any
 
+from wrencos_studio.store.rows import (
+    ChatLine,
+    ConversationSummary,
+    EndedStream,
+    PendingReply,
+    Product,
+    StreamRow,
+    SupportLine,
+)
+
 __all__ = [
     "add_chat_message",
     "add_customer_message",
@@ -48,12 +58,21 @@ def get_or_create_secret_key(conn: sqlite3.Connection, key: str) -> str:
 # -- streams -----------------------------------------------------------------------
 
 
-def start_stream(conn: sqlite3.Connection, stream: Row) -> None:
+def start_stream(
+    conn: sqlite3.Connection,
+    stream_id: str,
+    title: str,
+    description: str,
+    stream_url: str,
+    quality: str,
+    started_at: str,
+    viewers: int,
+) -> None:
+    """Record a stream going live (once per id: another hub's copy may be there)."""
     conn.execute(
         "INSERT OR IGNORE INTO streams (id, title, description, stream_url, quality, started_at,"
-        " peak_viewers, likes) VALUES (:streamId, :title, :description, :streamUrl,"
-        " :quality, :startTime, :viewerCount, 0)",
-        stream,
+        " peak_viewers, likes) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+        (stream_id, title, description, stream_url, quality, started_at, viewers),
     )
 
 
@@ -72,20 +91,22 @@ def update_stream_peak(conn: sqlite3.Connection, stream_id: str, peak: int) -> N
     )
 
 
-def live_stream(conn: sqlite3.Connection) -> Row | None:
+def live_stream(conn: sqlite3.Connection) -> StreamRow | None:
     """The stream that was live when the process last stopped, if any."""
     row = conn.execute(
-        "SELECT * FROM streams WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 1"
+        "SELECT id, title, description, stream_url, quality, started_at, peak_viewers"
+        " FROM streams WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
-    return dict(row) if row is not None else None
+    return StreamRow(**dict(row)) if row is not None else None
 
 
-def last_ended_stream(conn: sqlite3.Connection) -> Row | None:
+def last_ended_stream(conn: sqlite3.Connection) -> EndedStream | None:
+    """The stream that ended last, if any."""
     row = conn.execute(
-        "SELECT title, description, started_at, ended_at FROM streams WHERE ended_at IS NOT NULL"
+        "SELECT title, ended_at FROM streams WHERE ended_at IS NOT NULL"
         " ORDER BY ended_at DESC LIMIT 1"
     ).fetchone()
-    return dict(row) if row is not None else None
+    return EndedStream(row["title"], row["ended_at"]) if row is not None else None
 
 
 def get_meta_json(conn: sqlite3.Connection, key: str) -> Any:
@@ -137,12 +158,20 @@ def stream_likers(conn: sqlite3.Connection, stream_id: str) -> list[str]:
 # -- chat --------------------------------------------------------------------------
 
 
-def add_chat_message(conn: sqlite3.Connection, message: Row) -> None:
+def add_chat_message(conn: sqlite3.Connection, stream_id: str, line: ChatLine) -> None:
+    """Store a chat line (once per id); its sender is ``line.public_id``."""
     conn.execute(
         "INSERT OR IGNORE INTO chat_messages (id, stream_id, username, message, is_admin, sender,"
-        " created_at) VALUES (:id, :streamId, :username, :message, :isAdmin, :sender,"
-        " :timestamp)",
-        message,
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            line.id,
+            stream_id,
+            line.username,
+            line.message,
+            line.is_admin,
+            line.public_id,
+            line.timestamp,
+        ),
     )
 
 
@@ -178,8 +207,8 @@ def set_conversation_status(conn: sqlite3.Connection, session_id: str, status: s
     return cur.rowcount > 0
 
 
-def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[Row]:
-    """The last ``limit`` messages of a stream, oldest first, as the protocol sends them."""
+def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[ChatLine]:
+    """The last ``limit`` lines of a stream that were not deleted, oldest first."""
     rows = conn.execute(
         "SELECT * FROM (SELECT seq, id, username, message, is_admin, created_at, sender"
         " FROM chat_messages WHERE stream_id = ? AND deleted_at IS NULL"
@@ -187,14 +216,14 @@ def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[Ro
         (stream_id, limit),
     ).fetchall()
     return [
-        {
-            "id": r["id"],
-            "username": r["username"],
-            "message": r["message"],
-            "timestamp": r["created_at"],
-            "isAdmin": bool(r["is_admin"]),
-            "publicId": r["sender"],
-        }
+        ChatLine(
+            id=r["id"],
+            username=r["username"],
+            message=r["message"],
+            timestamp=r["created_at"],
+            is_admin=bool(r["is_admin"]),
+            public_id=r["sender"],
+        )
         for r in rows
     ]
 
@@ -287,13 +316,14 @@ def mark_delivered(conn: sqlite3.Connection, uids: list[str], at: str) -> None:
     )
 
 
-def undelivered_replies(conn: sqlite3.Connection, session_id: str) -> list[Row]:
+def undelivered_replies(conn: sqlite3.Connection, session_id: str) -> list[PendingReply]:
+    """Staff replies to a session not yet confirmed read, oldest first."""
     rows = conn.execute(
         "SELECT uid, message, created_at FROM support_messages WHERE session_id = ?"
         " AND sender = 'staff' AND delivered_at IS NULL ORDER BY seq",
         (session_id,),
     ).fetchall()
-    return [dict(r) for r in rows]
+    return [PendingReply(r["uid"], r["message"], r["created_at"]) for r in rows]
 
 
 def sessions_with_undelivered(conn: sqlite3.Connection) -> set[str]:
@@ -304,7 +334,7 @@ def sessions_with_undelivered(conn: sqlite3.Connection) -> set[str]:
     return {r["session_id"] for r in rows}
 
 
-def list_conversations(conn: sqlite3.Connection) -> list[Row]:
+def list_conversations(conn: sqlite3.Connection) -> list[ConversationSummary]:
     """Newest first by last message; ties (same time stamp) by arrival order."""
     rows = conn.execute(
         "SELECT c.session_id, c.customer_name, c.status, m.message, m.created_at,"
@@ -314,28 +344,26 @@ def list_conversations(conn: sqlite3.Connection) -> list[Row]:
         " ORDER BY c.last_seq DESC"
     ).fetchall()
     return [
-        {
-            "sessionId": r["session_id"],
-            "customerName": r["customer_name"],
-            "lastMessage": r["message"],
-            "lastTimestamp": r["created_at"],
-            "unread": int(r["unread"]),
-            "status": r["status"],
-        }
+        ConversationSummary(
+            session_id=r["session_id"],
+            customer_name=r["customer_name"],
+            last_message=r["message"],
+            last_timestamp=r["created_at"],
+            unread=int(r["unread"]),
+            status=r["status"],
+        )
         for r in rows
     ]
 
 
-def conversation_messages(conn: sqlite3.Connection, session_id: str) -> list[Row]:
+def conversation_messages(conn: sqlite3.Connection, session_id: str) -> list[SupportLine]:
+    """A support conversation's lines, oldest first."""
     rows = conn.execute(
         "SELECT uid, sender, message, created_at FROM support_messages WHERE session_id = ?"
         " ORDER BY seq",
         (session_id,),
     ).fetchall()
-    return [
-        {"from": r["sender"], "message": r["message"], "timestamp": r["created_at"], "id": r["uid"]}
-        for r in rows
-    ]
+    return [SupportLine(r["sender"], r["message"], r["created_at"], r["uid"]) for r in rows]
 
 
 # -- products ----------------------------------------------------------------------
@@ -357,33 +385,45 @@ def load_pinned(conn: sqlite3.Connection) -> list[Row]:
     return [json.loads(r["item"]) for r in rows]
 
 
-def list_products(conn: sqlite3.Connection) -> list[Row]:
+def list_products(conn: sqlite3.Connection) -> list[Product]:
+    """The catalog, by name."""
     rows = conn.execute("SELECT * FROM products ORDER BY name COLLATE NOCASE, id").fetchall()
     return [_product(r) for r in rows]
 
 
-def _product(r: sqlite3.Row) -> Row:
-    return {
-        "productId": r["id"],
-        "name": r["name"],
-        "price": r["price"],
-        "image": r["image"],
-        "description": r["description"],
-        "url": r["url"],
-        "updatedAt": r["updated_at"],
-    }
+def _product(r: sqlite3.Row) -> Product:
+    return Product(
+        product_id=r["id"],
+        name=r["name"],
+        price=r["price"],
+        image=r["image"],
+        description=r["description"],
+        url=r["url"],
+        updated_at=r["updated_at"],
+    )
 
 
-def upsert_product(conn: sqlite3.Connection, product: Row, at: str) -> Row:
+def upsert_product(conn: sqlite3.Connection, product: Product) -> Product:
+    """Add or change a product (``updated_at`` is the time of this change); the row as
+    stored."""
     conn.execute(
         "INSERT INTO products (id, name, price, image, description, url, created_at, updated_at)"
-        " VALUES (:productId, :name, :price, :image, :description, :url, :at, :at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price,"
         " image = excluded.image, description = excluded.description, url = excluded.url,"
         " updated_at = excluded.updated_at",
-        {**product, "at": at},
+        (
+            product.product_id,
+            product.name,
+            product.price,
+            product.image,
+            product.description,
+            product.url,
+            product.updated_at,
+            product.updated_at,
+        ),
     )
-    row = conn.execute("SELECT * FROM products WHERE id = ?", (product["productId"],)).fetchone()
+    row = conn.execute("SELECT * FROM products WHERE id = ?", (product.product_id,)).fetchone()
     return _product(row)
 
 

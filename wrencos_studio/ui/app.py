@@ -15,11 +15,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from wrencos_studio.app import App, StartError
 from wrencos_studio.config import Settings
-from wrencos_studio.hub.auth import mint_token
-from wrencos_studio.hub.core import Hub
-from wrencos_studio.hub.server import HubServer
-from wrencos_studio.store import Store
 
 __all__ = ["Studio", "StudioSettings", "main"]
 
@@ -71,7 +68,8 @@ class StudioSettings:
 
 
 class Studio(QObject):
-    """Owns the in-process hub and broadcaster; the window talks to it and to the bridge."""
+    """The studio: the program (``wrencos_studio.app.App``) in this process, the window's
+    bridge to its hub, and the source the presenter chose."""
 
     preview_frame = Signal(QImage)
     audio_level = Signal(float)
@@ -83,19 +81,28 @@ class Studio(QObject):
         self.data_dir = data_dir
         self.settings = StudioSettings(data_dir)
         self.port_override = port
-        self.store: Store | None = None
-        self.hub: Hub | None = None
-        self.server: HubServer | None = None
-        self.broadcaster: Any = None
+        self.app: App | None = None
         self.bridge: Any = None
         self.live_since: float | None = None
         self._source_lock = asyncio.Lock()
 
     @property
     def port(self) -> int:
-        return self.server.port if self.server is not None else 0
+        return self.app.port if self.app is not None else 0
+
+    @property
+    def hub(self) -> Any:
+        """The in-process hub (None before start)."""
+        return self.app.hub if self.app is not None else None
+
+    @property
+    def broadcaster(self) -> Any:
+        """The running broadcaster, if any."""
+        return self.app.broadcaster if self.app is not None else None
 
     async def start(self) -> None:
+        """Start the program and the preview; raises OSError when the port is taken (or
+        the database cannot be opened), with the reason as its text."""
         s = self.settings
         port = self.port_override if self.port_override is not None else int(s["port"])
         origins = tuple(o.strip() for o in str(s["allowed_origins"]).split(",") if o.strip())
@@ -105,18 +112,21 @@ class Studio(QObject):
             ice_servers=s["ice_servers"],
             allowed_origins=origins or None,
         )
-        self.store = Store(settings.db_path)
-        self.store.open()
-        self.hub = Hub(settings, self.store)
-        self.hub.load()
-        self.server = HubServer(self.hub)
-        await self.server.start()
+        self.app = App(settings)
+        try:
+            await self.app.start()
+        except StartError as exc:
+            self.app = None
+            if isinstance(exc.cause, OSError):
+                raise OSError(exc.cause.errno, str(exc)) from exc
+            raise OSError(str(exc)) from exc
         from wrencos_studio.ui.bridge import LocalBridge
 
-        self.bridge = LocalBridge(self.hub, mint_token(settings.jwt_secret, "studio", "admin"))
+        self.bridge = LocalBridge(self.app.connect_local)
         await self.bridge.start()
         await self.start_source(str(s["source"]))
-        if self.hub.stream is not None:  # the studio quit or crashed while live
+        assert self.app.hub is not None
+        if self.app.hub.stream is not None:  # the studio quit or crashed while live
             self.live_since = time.monotonic()
             await self.broadcaster.announce()
             self.live_changed.emit(True)
@@ -127,15 +137,11 @@ class Studio(QObject):
             await self._start_source(source)
 
     async def _start_source(self, source: str) -> None:
-        from wrencos_studio.media.broadcaster import Broadcaster, parse_ice_servers
         from wrencos_studio.media.encoder import VideoSettings
         from wrencos_studio.media.sources import SourceError, parse_source
 
-        assert self.hub is not None
+        assert self.app is not None
         was_live = self.broadcaster is not None and self.broadcaster.announced
-        if self.broadcaster is not None:
-            await self.broadcaster.stop()
-            self.broadcaster = None
         try:
             spec = parse_source(source)
         except SourceError as exc:
@@ -143,13 +149,14 @@ class Studio(QObject):
             spec = parse_source("testsrc")
         w, h = (int(x) for x in str(self.settings["video_size"]).split("x"))
         video = VideoSettings(w, h, int(self.settings["fps"]), int(self.settings["bitrate"]))
-        self.broadcaster = Broadcaster(
-            self.hub, spec, video, parse_ice_servers(self.settings["ice_servers"])
+        await self.app.start_broadcaster(
+            spec,
+            video,
+            announce=was_live,
+            microphone=str(self.settings["microphone"]),
+            on_preview=self._on_preview,
+            on_audio_level=self.audio_level.emit,
         )
-        self.broadcaster.on_preview = self._on_preview
-        self.broadcaster.on_audio_level = self.audio_level.emit
-        self.broadcaster.microphone = str(self.settings["microphone"])
-        await self.broadcaster.start(announce=was_live)
 
     def _on_preview(self, frame: Any) -> None:
         # Capture thread: build a QImage (a copy, it outlives the frame) and hand it over;
@@ -196,25 +203,17 @@ class Studio(QObject):
 
     def close_now(self) -> None:
         """Last resort when the event loop is gone: stop capturing, close the database."""
-        if self.broadcaster is not None and self.broadcaster.pipeline is not None:
-            self.broadcaster.pipeline.stop()
-        if self.store is not None:
-            self.store.close_sync()
+        if self.app is not None:
+            self.app.close_now()
 
     async def shutdown(self) -> None:
         """Quitting: viewers are told the stream stopped; the database is closed."""
-        if self.hub is not None and self.hub.stream is not None:
-            await self.hub.end_stream_for_shutdown()
-        if self.broadcaster is not None:
-            await self.broadcaster.stop()
+        if self.app is None:
+            return
+        await self.app.end_stream()
         if self.bridge is not None:
             self.bridge.stop()
-        if self.server is not None:
-            await self.server.stop()
-        if self.hub is not None:
-            await self.hub.drain()
-        if self.store is not None:
-            await self.store.close()
+        await self.app.stop()
 
 
 class Station(QObject):

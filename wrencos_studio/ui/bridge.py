@@ -1,14 +1,15 @@
 """The one place hub events become Qt signals: the window is a client of the hub.
 
-In the studio the bridge is an in-process admin connection of the hub (a ``Sink``);
-on a staff station it is a WebSocket client of a studio elsewhere. Either way the
-panels see the same signals and call the same ``request()``.
+In the studio the bridge is an in-process admin connection of the hub
+(``hub.local.LocalConnection``: the hub's typed messages arrive as they are, no JSON);
+on a staff station it is a WebSocket client of a studio elsewhere, whose JSON is parsed
+into the same typed messages (``protocol.outbound.parse``). Either way the bridge routes
+each message *class* to the signals below, and the panels call the same ``request()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
 
-from wrencos_studio.hub.core import Hub, Outgoing
+from wrencos_studio.codec import CodecError, to_json
+from wrencos_studio.hub import protocol as p
+from wrencos_studio.hub.local import LocalConnection
 
 __all__ = ["HubBridge", "LocalBridge", "RemoteBridge"]
 
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 class HubBridge(QObject):
     """Signals for what the panels show; ``request`` for what they do."""
 
-    message = Signal(dict)  # every message, for anything not covered below
+    message = Signal(object)  # every typed message, for anything not covered below
     connected = Signal(str)  # userId
     disconnected = Signal(str)  # why
     error = Signal(str)
@@ -45,36 +48,31 @@ class HubBridge(QObject):
     chat_message_deleted = Signal(str)
     conversation_status = Signal(dict)
 
-    _ROUTES: ClassVar[dict[str, Callable[[HubBridge, dict[str, Any]], None]]] = {
-        "stream_started": lambda self, m: self.stream_started.emit(m["streamData"]),
-        "stream_stopped": lambda self, m: self.stream_stopped.emit(m.get("streamId", "")),
-        "stream_update": lambda self, m: self.figures_changed.emit(
-            int(m.get("viewerCount", 0)), int(m.get("likes", 0))
+    _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
+        p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
+        p.StreamStopped: lambda self, m: self.stream_stopped.emit(m.stream_id),
+        p.StreamUpdate: lambda self, m: self.figures_changed.emit(m.viewer_count, m.likes),
+        p.ChatPosted: lambda self, m: self.chat_message.emit(to_json(m.line)),
+        p.ChatHistory: lambda self, m: self.chat_history.emit(to_json(m.messages)),
+        p.PinnedProductsUpdated: lambda self, m: self.pinned_changed.emit(m.pinned_products),
+        p.CustomerMessageReceived: lambda self, m: self.customer_message.emit(m.to_wire()),
+        p.Conversations: lambda self, m: self.conversations.emit(to_json(m.conversations)),
+        p.ConversationThread: lambda self, m: self.conversation.emit(
+            m.session_id, to_json(m.messages)
         ),
-        "chat_message": lambda self, m: self.chat_message.emit(m),
-        "chat_history": lambda self, m: self.chat_history.emit(m.get("messages", [])),
-        "pinned_products_updated": lambda self, m: self.pinned_changed.emit(
-            m.get("pinnedProducts", [])
-        ),
-        "customer_message": lambda self, m: self.customer_message.emit(m),
-        "conversations": lambda self, m: self.conversations.emit(m.get("conversations", [])),
-        "conversation": lambda self, m: self.conversation.emit(
-            m.get("sessionId", ""), m.get("messages", [])
-        ),
-        "products": lambda self, m: self.products.emit(m.get("products", [])),
-        "product_saved": lambda self, m: self.product_saved.emit(m.get("product", {})),
-        "product_deleted": lambda self, m: self.product_deleted.emit(m.get("productId", "")),
-        "admin_registered": lambda self, m: self.connected.emit(str(m.get("userId", ""))),
-        "chat_message_deleted": lambda self, m: self.chat_message_deleted.emit(
-            str(m.get("id", ""))
-        ),
-        "conversation_status": lambda self, m: self.conversation_status.emit(m),
-        "error": lambda self, m: self.error.emit(str(m.get("message", ""))),
+        p.Products: lambda self, m: self.products.emit(to_json(m.products)),
+        p.ProductSaved: lambda self, m: self.product_saved.emit(to_json(m.product)),
+        p.ProductDeleted: lambda self, m: self.product_deleted.emit(m.product_id),
+        p.AdminRegistered: lambda self, m: self.connected.emit(m.user_id),
+        p.ChatMessageDeleted: lambda self, m: self.chat_message_deleted.emit(m.id),
+        p.ConversationStatus: lambda self, m: self.conversation_status.emit(m.to_wire()),
+        p.Error: lambda self, m: self.error.emit(m.message),
     }
 
-    def dispatch(self, msg: dict[str, Any]) -> None:
+    def dispatch(self, msg: p.OutboundMessage) -> None:
+        """Route one typed message from the hub to its signal (and to ``message``)."""
         self.message.emit(msg)
-        route = self._ROUTES.get(msg.get("type", ""))
+        route = self._ROUTES.get(type(msg))
         if route is not None:
             route(self, msg)
 
@@ -85,29 +83,21 @@ class HubBridge(QObject):
 class LocalBridge(HubBridge):
     """The studio's own admin connection to its in-process hub."""
 
-    def __init__(self, hub: Hub, token: str) -> None:
+    def __init__(self, connect: Callable[..., LocalConnection], user_id: str = "studio") -> None:
+        """``connect(on_message, name)`` makes the in-process connection
+        (``App.connect_local``); the studio registers as admin ``user_id``."""
         super().__init__()
-        self.hub = hub
-        self.token = token
-        self.client = hub.connect(self, "studio-window")
-        self.client.trusted = True
-
-    # The Sink protocol: the hub delivers here.
-    def deliver(self, message: Outgoing) -> bool:
-        self.dispatch(json.loads(message.payload))
-        return True
-
-    async def confirm(self) -> bool:
-        return True
+        self.user_id = user_id
+        self.connection = connect(self.dispatch, "studio-window")
 
     async def start(self) -> None:
-        await self.request({"type": "register_admin", "token": self.token})
+        await self.connection.register_admin(self.user_id)
 
     async def request(self, msg: dict[str, Any]) -> None:
-        await self.hub.handle(self.client, json.dumps(msg))
+        await self.connection.request(msg)
 
     def stop(self) -> None:
-        self.hub.disconnect(self.client)
+        self.connection.close()
 
 
 class RemoteBridge(HubBridge):
@@ -132,8 +122,13 @@ class RemoteBridge(HubBridge):
 
         try:
             async for raw in self._ws:
-                with contextlib.suppress(ValueError):
-                    self.dispatch(json.loads(raw))
+                try:
+                    message = p.parse(json.loads(raw))
+                except (ValueError, CodecError):
+                    log.warning("ignoring a malformed message from the studio")
+                    continue
+                if message is not None:  # a type this version does not know: skipped
+                    self.dispatch(message)
         except ConnectionClosed as exc:
             self.disconnected.emit(str(exc))
 

@@ -790,7 +790,7 @@ class MainWindow(QMainWindow):
         b.pinned_changed.connect(self.products.show_pinned)
         b.stream_started.connect(self.on_stream_started)
         b.error.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        from wrencos_studio.cli import customer_urls
+        from wrencos_studio.addresses import customer_urls
         from wrencos_studio.media.sources import list_cameras
 
         if self.studio.hub is None:  # a staff station: no camera, no Go Live

@@ -1,4 +1,4 @@
-"""The wire protocol, sans I/O: JSON text <-> typed messages, with each message's validation.
+"""Client -> server messages, sans I/O: JSON text -> typed messages, with each one's validation.
 
 Every client -> server message type is one frozen dataclass registered with
 :func:`message`, which records who may send it (``access``), which per-connection
@@ -22,24 +22,63 @@ from typing import Any, ClassVar, TypeVar, Union
 __all__ = [
     "CHAT_MAX_CHARS",
     "ERR_AUTH_FAILED",
+    "ERR_INTERNAL",
     "ERR_INVALID",
+    "ERR_MUTED",
     "ERR_NOT_AUTHORIZED",
     "ERR_NO_STREAM",
     "ERR_RATE_LIMITED",
+    "ERR_SLOW_MODE",
     "ERR_STREAM_ACTIVE",
     "ERR_TOKEN_REQUIRED",
     "ERR_TOO_LONG",
     "ERR_UNKNOWN_PEER",
     "ERR_UNKNOWN_TYPE",
+    "ID_MAX_CHARS",
+    "MAX_PINNED",
     "MESSAGES",
     "NAME_MAX_CHARS",
+    "RELAY_PAYLOAD",
     "SUPPORT_MAX_CHARS",
+    "TEXT_MAX_CHARS",
     "TITLE_MAX_CHARS",
     "Access",
+    "ChatMessage",
+    "CustomerMessage",
+    "DeleteChatMessage",
+    "DeleteProduct",
+    "FieldSpec",
+    "GetConversation",
+    "GetConversations",
+    "GetMediaStats",
+    "GetMyConversation",
+    "GetProducts",
+    "GetStreamInfo",
+    "ModerateCustomer",
+    "PinProducts",
+    "Ping",
     "ProtocolError",
+    "Register",
+    "RegisterAdmin",
+    "ResolveConversation",
+    "SaveProduct",
+    "SetNextStream",
+    "SetSlowMode",
     "Spec",
+    "StaffMessage",
+    "StartStream",
+    "StopStream",
+    "ToggleLike",
+    "WebrtcAnswer",
+    "WebrtcBroadcastStart",
+    "WebrtcBroadcastStop",
+    "WebrtcIceCandidate",
+    "WebrtcOffer",
+    "WebrtcRegister",
+    "clean_text",
     "decode",
-    "encode",
+    "field",
+    "message",
 ]
 
 # -- the contract's error texts ------------------------------------------------------
@@ -121,13 +160,6 @@ def decode(data: str | bytes) -> tuple[Spec, dict[str, Any]]:
     if spec is None:
         raise ProtocolError(ERR_UNKNOWN_TYPE)
     return spec, obj
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """Compact JSON; ASCII-only so no string can ever be invalid UTF-8 on the wire."""
-    return json.dumps(message, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode(
-        "ascii"
-    )
 
 
 def clean_text(value: str) -> str:

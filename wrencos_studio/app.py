@@ -1,0 +1,277 @@
+"""The composition root: the one place that builds, starts and stops the program's parts.
+
+In order: the store (SQLite), the broker (alone, or Redis with ``WRENCOS_REDIS_URL``),
+the hub with its features, the HTTP/WebSocket server, and — when this process goes live —
+the broadcaster; stopping runs the other way. ``serve`` (``cli.py``), the studio window
+(``ui/app.py``) and the tests all use :class:`App` (qutebrowser's ``app.py`` is the model).
+Media reaches the hub only through what is injected here: the ``/media`` route of the
+server and the stats port of the hub. In-process clients (the studio's bridge, the
+broadcaster) are :class:`~wrencos_studio.hub.local.LocalConnection` objects made by
+:meth:`App.connect_local`.
+
+No Qt is imported here (``serve`` never loads it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from wrencos_studio.config import Settings
+from wrencos_studio.hub.broker import Broker, LocalBroker
+from wrencos_studio.hub.engine import Hub
+from wrencos_studio.hub.local import LocalConnection
+from wrencos_studio.hub.protocol import OutboundMessage
+from wrencos_studio.hub.server import HubServer
+from wrencos_studio.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from wrencos_studio.media.broadcaster import Broadcaster
+    from wrencos_studio.media.encoder import VideoSettings
+    from wrencos_studio.media.sources import SourceSpec
+
+__all__ = ["App", "StartError", "run_headless"]
+
+log = logging.getLogger(__name__)
+
+
+class StartError(Exception):
+    """A part could not start; ``str(exc)`` says which and why, for a person to read.
+    ``cause`` is the underlying error (an ``OSError`` when the port is taken)."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class App:
+    """The running program: ``store``, ``hub``, ``server`` and, while live-capable,
+    ``broadcaster`` (each None until started)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store | None = None
+        self.broker: Broker | None = None
+        self.hub: Hub | None = None
+        self.server: HubServer | None = None
+        self.broadcaster: Broadcaster | None = None
+        self._broadcaster_link: LocalConnection | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (after :meth:`start`)."""
+        return self.server.port if self.server is not None else 0
+
+    async def start(self) -> None:
+        """Open the database, join the other hubs (if any), listen. Raises
+        :class:`StartError`; whatever had started is stopped again first."""
+        settings = self.settings
+        store = Store(settings.db_path)
+        try:
+            store.open()
+        except (StoreError, OSError, sqlite3.Error) as exc:
+            store.close_sync()
+            raise StartError(f"cannot open the database {settings.db_path}: {exc}", exc) from exc
+        self.store = store
+        try:
+            self.broker = await self._make_broker()
+            self.hub = Hub(settings, store, self.broker)
+            try:
+                self.hub.load()
+            except (StoreError, OSError, sqlite3.Error) as exc:
+                raise StartError(
+                    f"cannot open the database {settings.db_path}: {exc}", exc
+                ) from exc
+            await self._join()
+            self.server = HubServer(self.hub)
+            try:
+                await self.server.start()
+            except OSError as exc:
+                self.server = None
+                raise StartError(
+                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+                    exc,
+                ) from exc
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _make_broker(self) -> Broker:
+        url = self.settings.redis_url
+        if not url:
+            return LocalBroker()
+        from wrencos_studio.hub.cluster import ClusterError, RedisBroker
+
+        broker = RedisBroker(url)
+        try:
+            await broker.connect()
+        except ClusterError as exc:
+            raise StartError(str(exc), exc) from exc
+        return broker
+
+    async def _join(self) -> None:
+        assert self.hub is not None
+        if isinstance(self.broker, LocalBroker):
+            await self.hub.join()
+            return
+        import redis
+
+        from wrencos_studio.hub.cluster import ClusterError
+
+        try:
+            await self.hub.join()
+        except (ClusterError, redis.RedisError, OSError) as exc:
+            url = self.settings.redis_url
+            raise StartError(f"cannot join the hubs at {url}: {exc}", exc) from exc
+
+    def connect_local(
+        self, on_message: Callable[[OutboundMessage], None], name: str
+    ) -> LocalConnection:
+        """A new in-process client of the hub (typed messages, no JSON)."""
+        assert self.hub is not None, "start() first"
+        return LocalConnection(self.hub, on_message, name)
+
+    # -- the broadcaster ----------------------------------------------------------------------
+
+    async def start_broadcaster(
+        self,
+        spec: SourceSpec,
+        video: VideoSettings,
+        *,
+        announce: bool = True,
+        microphone: str | None = None,
+        on_preview: Callable[[Any], None] | None = None,
+        on_audio_level: Callable[[float], None] | None = None,
+    ) -> Broadcaster:
+        """Capture ``spec``, encode once and (with ``announce``) offer it to every viewer;
+        replaces a running broadcaster. Raises ValueError for malformed ICE servers."""
+        from wrencos_studio.media.broadcaster import Broadcaster, parse_ice_servers
+
+        assert self.hub is not None and self.server is not None, "start() first"
+        await self.stop_broadcaster()
+        broadcaster = Broadcaster(spec, video, parse_ice_servers(self.settings.ice_servers))
+        broadcaster.on_preview = on_preview
+        broadcaster.on_audio_level = on_audio_level
+        broadcaster.microphone = microphone
+        link = self.connect_local(broadcaster.on_hub_message, "broadcaster")
+        await link.register_admin("studio-broadcaster")
+        await broadcaster.start(link, announce=announce)
+        self.broadcaster = broadcaster
+        self._broadcaster_link = link
+        self.hub.media = broadcaster
+        self.server.media_route = broadcaster.serve_fallback
+        return broadcaster
+
+    async def stop_broadcaster(self) -> None:
+        """Stop capturing and let every viewer go (no-op without a broadcaster)."""
+        broadcaster, self.broadcaster = self.broadcaster, None
+        if broadcaster is None:
+            return
+        if self.server is not None:
+            self.server.media_route = None
+        if self.hub is not None:
+            self.hub.media = None
+        await broadcaster.stop()
+        if self._broadcaster_link is not None:
+            self._broadcaster_link.close()
+            self._broadcaster_link = None
+
+    # -- stopping -------------------------------------------------------------------------
+
+    async def end_stream(self) -> None:
+        """End the live stream, if any (the studio does on quit; ``serve`` keeps it)."""
+        from wrencos_studio.hub.features import Stream
+
+        if self.hub is not None:
+            await self.hub.feature(Stream).end_for_shutdown()
+
+    async def stop(self) -> None:
+        """Stop everything that started, in reverse order; safe to call twice."""
+        await self.stop_broadcaster()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        if self.hub is not None:
+            await self.hub.drain()
+        if self.broker is not None:
+            await self.broker.stop()
+            self.broker = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+    def close_now(self) -> None:
+        """Last resort when the event loop is gone: stop capturing, close the database."""
+        if self.broadcaster is not None and self.broadcaster.pipeline is not None:
+            self.broadcaster.pipeline.stop()
+        if self.store is not None:
+            self.store.close_sync()
+
+
+async def run_headless(
+    settings: Settings,
+    on_ready: Callable[[str], None] | None = None,
+    source: str = "none",
+    demo: bool = False,
+) -> int:
+    """``serve``: run until SIGINT/SIGTERM; 0 on a clean stop, 2 if it could not start.
+
+    Prints ``listening on http://HOST:PORT`` (tests and scripts wait for it) and the
+    customer addresses. ``source`` is a ``--source`` value (``none``: no broadcaster);
+    ``demo`` adds a demo catalog and goes live with two pins.
+    """
+    import sys
+
+    from wrencos_studio.addresses import customer_urls
+
+    app = App(settings)
+    try:
+        await app.start()
+    except StartError as exc:
+        print(f"wrencos-studio: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stop = asyncio.Event()
+        _install_signal_handlers(stop)
+        if source != "none":
+            from wrencos_studio.media.encoder import VideoSettings
+            from wrencos_studio.media.sources import parse_source
+
+            video = VideoSettings(
+                settings.video_width,
+                settings.video_height,
+                settings.video_fps,
+                settings.video_bitrate,
+            )
+            await app.start_broadcaster(parse_source(source), video)
+            if demo:
+                from wrencos_studio.demo import set_up_demo
+
+                await set_up_demo(app)
+        url = f"http://{settings.host}:{app.port}"
+        print(f"listening on {url}", flush=True)
+        for page in customer_urls(settings.host, app.port):
+            print(f"customer page: {page}", flush=True)
+        if on_ready is not None:
+            on_ready(url)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await app.stop()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows
+            with contextlib.suppress(ValueError):
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))

@@ -1,0 +1,223 @@
+"""The hub's events: every change other clients (and other hubs) see, one dataclass each.
+
+A feature that changes shared state emits an event (``Hub.emit``): the broker applies
+it on this hub at once and, with Redis, on every other hub too (each writes its own
+copy first; see ``hub/broker.py``). Events travel between hubs as JSON objects
+``{"e": KIND, "n": node, ...snake_case fields}`` made by ``wrencos_studio/codec.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from wrencos_studio.codec import CodecError, from_json, to_json
+from wrencos_studio.hub.protocol.outbound import StreamData
+from wrencos_studio.store.rows import ChatLine, Product
+
+__all__ = [
+    "EVENTS",
+    "BroadcasterChanged",
+    "ChatDeleted",
+    "ChatPosted",
+    "ConversationStatusChanged",
+    "CustomerWrote",
+    "Event",
+    "LikeChanged",
+    "ModerationChanged",
+    "ModerationState",
+    "PeerMessage",
+    "PinsChanged",
+    "ProductDeleted",
+    "ProductSaved",
+    "RepliesDelivered",
+    "StaffReplied",
+    "StreamStarted",
+    "StreamStopped",
+    "ViewersCounted",
+    "event_from_json",
+    "event_to_json",
+]
+
+
+class Event:
+    """Base of every event; ``KIND`` names it between hubs."""
+
+    __slots__ = ()
+    KIND: ClassVar[str]
+
+
+#: Every event kind and its class.
+EVENTS: dict[str, type[Event]] = {}
+
+E = TypeVar("E", bound=type[Event])
+
+
+def event(kind: str) -> Any:
+    """Register a dataclass as event ``kind``."""
+
+    def register(cls: E) -> E:
+        if kind in EVENTS:
+            raise RuntimeError(f"two definitions of event {kind!r}")
+        cls.KIND = kind
+        EVENTS[kind] = cls
+        return cls
+
+    return register
+
+
+def event_to_json(ev: Event, node_id: str) -> dict[str, Any]:
+    """``{"e": kind, "n": node_id, ...fields}`` for the other hubs."""
+    return {"e": ev.KIND, "n": node_id, **to_json(ev, use_camel=False)}
+
+
+def event_from_json(obj: dict[str, Any]) -> Event | None:
+    """The typed event for an object from another hub; None for an unknown kind.
+    Raises :class:`~wrencos_studio.codec.CodecError` for a malformed one."""
+    cls = EVENTS.get(obj.get("e", "")) if isinstance(obj, dict) else None
+    if cls is None:
+        return None
+    try:
+        return from_json(cls, obj, use_camel=False)
+    except (TypeError, KeyError) as exc:
+        raise CodecError(str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationState:
+    """A stream's moderation: publicIds muted or banned, and slow mode in seconds."""
+
+    muted: list[str]
+    banned: list[str]
+    slow_mode_seconds: int
+
+
+@event("stream_started")
+@dataclass(frozen=True, slots=True)
+class StreamStarted(Event):
+    stream: StreamData
+
+
+@event("stream_stopped")
+@dataclass(frozen=True, slots=True)
+class StreamStopped(Event):
+    stream_id: str
+    ended_at: str
+    peak: int
+
+
+@event("viewers")
+@dataclass(frozen=True, slots=True)
+class ViewersCounted(Event):
+    """The number of distinct customer sessions watching, across every hub."""
+
+    count: int
+
+
+@event("like")
+@dataclass(frozen=True, slots=True)
+class LikeChanged(Event):
+    stream_id: str
+    public_id: str
+    liked: bool
+    at: str
+
+
+@event("pinned")
+@dataclass(frozen=True, slots=True)
+class PinsChanged(Event):
+    items: list[dict[str, Any]]
+
+
+@event("chat")
+@dataclass(frozen=True, slots=True)
+class ChatPosted(Event):
+    stream_id: str
+    line: ChatLine
+
+
+@event("chat_deleted")
+@dataclass(frozen=True, slots=True)
+class ChatDeleted(Event):
+    stream_id: str
+    ids: list[str]
+
+
+@event("moderation")
+@dataclass(frozen=True, slots=True)
+class ModerationChanged(Event):
+    """``action`` is mute / ban / clear on ``public_id``, or slow_mode; ``removed`` are
+    the chat line ids a ban took away."""
+
+    stream_id: str
+    state: ModerationState
+    public_id: str | None
+    action: str
+    removed: list[str] = field(default_factory=list)
+
+
+@event("customer_message")
+@dataclass(frozen=True, slots=True)
+class CustomerWrote(Event):
+    uid: str
+    session_id: str
+    message: str
+    customer_name: str
+    timestamp: str
+
+
+@event("staff_reply")
+@dataclass(frozen=True, slots=True)
+class StaffReplied(Event):
+    uid: str
+    session_id: str
+    message: str
+    timestamp: str
+    staff_user_id: str
+
+
+@event("delivered")
+@dataclass(frozen=True, slots=True)
+class RepliesDelivered(Event):
+    session_id: str
+    uids: list[str]
+    at: str
+
+
+@event("conversation_status")
+@dataclass(frozen=True, slots=True)
+class ConversationStatusChanged(Event):
+    session_id: str
+    status: str
+
+
+@event("product_saved")
+@dataclass(frozen=True, slots=True)
+class ProductSaved(Event):
+    product: Product
+
+
+@event("product_deleted")
+@dataclass(frozen=True, slots=True)
+class ProductDeleted(Event):
+    product_id: str
+    deleted: bool
+
+
+@event("broadcaster")
+@dataclass(frozen=True, slots=True)
+class BroadcasterChanged(Event):
+    """``peer_id`` is the broadcaster now (None: it stopped, and ``stopped`` was it)."""
+
+    peer_id: str | None
+    stopped: str | None = None
+
+
+@event("to_peer")
+@dataclass(frozen=True, slots=True)
+class PeerMessage(Event):
+    """A signalling message for a peer connected to hub ``target`` (wire form)."""
+
+    target: str
+    peer_id: str
+    message: dict[str, Any]

@@ -1,0 +1,199 @@
+"""The live stream: going live and ending, the viewer count and the peak."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from wrencos_studio.clock import utc_now_iso
+from wrencos_studio.hub import events as ev
+from wrencos_studio.hub import protocol as p
+from wrencos_studio.hub.broker import Snapshot
+from wrencos_studio.hub.engine import (
+    Client,
+    Feature,
+    Hub,
+    StoreJob,
+    applies,
+    handles,
+    replicates,
+)
+from wrencos_studio.hub.protocol import ProtocolError
+from wrencos_studio.hub.state import LiveStream
+from wrencos_studio.store import repositories as repo
+
+__all__ = ["Stream"]
+
+
+class Stream(Feature):
+    """``start_stream`` / ``stop_stream``; ``stream_update`` when viewers or likes change."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(hub)
+        self._transition = False  # a start/stop is being written
+        self._last_count = 0  # the viewer count last sent
+        self._peak_flush: asyncio.TimerHandle | None = None
+
+    def load(self) -> None:
+        store = self.hub.store
+        live = store.run_sync(repo.live_stream)
+        if live is not None:
+            # The process stopped while live (crash or restart): the stream goes on.
+            likers = store.run_sync(repo.stream_likers, live.id)
+            self.hub.stream = LiveStream.from_row(live, likers)
+
+    async def join(self, snapshot: Snapshot | None) -> None:
+        hub = self.hub
+        if snapshot is None:
+            return
+        data = snapshot.stream
+        if data is not None:
+            if hub.stream is None or hub.stream.stream_id != data.stream_id:
+                await hub.store.run(*_start_job(data))
+                hub.stream = LiveStream.from_data(data)
+        elif hub.stream is not None:
+            await hub.broker.claim_stream(hub.stream.data(0))
+        hub.viewers = snapshot.viewers
+        self._last_count = hub.viewer_count
+
+    # -- going live ---------------------------------------------------------------------
+
+    @handles(p.StartStream)
+    async def start_stream(self, client: Client, msg: p.StartStream) -> None:
+        hub = self.hub
+        if hub.stream is not None or self._transition:
+            raise ProtocolError(p.ERR_STREAM_ACTIVE)
+        stream = LiveStream(
+            stream_id=secrets.token_hex(12),
+            title=msg.title,
+            description=msg.description or "",
+            stream_url=msg.stream_url or "",
+            quality=msg.quality or "720p",
+            start_time=utc_now_iso(),
+        )
+        data = stream.data(0)
+        self._transition = True
+        try:
+            if not await hub.broker.claim_stream(data):
+                raise ProtocolError(p.ERR_STREAM_ACTIVE)  # live on another hub
+            try:
+                await hub.store.run(*_start_job(data))
+            except BaseException:
+                await hub.broker.release_stream(stream.stream_id)
+                raise
+        finally:
+            self._transition = False
+        hub.emit(ev.StreamStarted(data))
+
+    @replicates(ev.StreamStarted)
+    def _copy_start(self, event: ev.StreamStarted) -> StoreJob:
+        return _start_job(event.stream)
+
+    @applies(ev.StreamStarted)
+    def _started(self, event: ev.StreamStarted) -> None:
+        hub = self.hub
+        stream = LiveStream.from_data(event.stream)
+        hub.stream = stream
+        hub.chat_history.clear()
+        self._last_count = hub.viewer_count
+        stream.peak_viewers = max(stream.peak_viewers, self._last_count)
+        hub.broadcast(p.StreamStarted(stream.data(hub.viewer_count)))
+
+    # -- ending -------------------------------------------------------------------------
+
+    @handles(p.StopStream)
+    async def stop_stream(self, client: Client, msg: p.StopStream) -> None:
+        stream = self.hub.stream
+        if stream is None or self._transition:
+            raise ProtocolError(p.ERR_NO_STREAM)
+        await self._end(stream)
+
+    async def end_for_shutdown(self) -> None:
+        """The studio quitting ends its stream (headless ``serve`` keeps it across restarts)."""
+        if self.hub.stream is not None and not self._transition:
+            await self._end(self.hub.stream)
+
+    async def _end(self, stream: LiveStream) -> None:
+        hub = self.hub
+        ended = utc_now_iso()
+        self._transition = True
+        try:
+            await hub.store.run(repo.end_stream, stream.stream_id, ended, stream.peak_viewers)
+            await hub.broker.release_stream(stream.stream_id)
+        finally:
+            self._transition = False
+        hub.emit(ev.StreamStopped(stream.stream_id, ended, stream.peak_viewers))
+
+    @replicates(ev.StreamStopped)
+    def _copy_stop(self, event: ev.StreamStopped) -> StoreJob:
+        return (repo.end_stream, event.stream_id, event.ended_at, event.peak)
+
+    @applies(ev.StreamStopped)
+    def _stopped(self, event: ev.StreamStopped) -> None:
+        hub = self.hub
+        if hub.stream is None or hub.stream.stream_id != event.stream_id:
+            return
+        hub.stream = None
+        hub.pinned = []
+        hub.chat_history.clear()
+        self._last_count = 0
+        hub.broadcast(p.StreamStopped(event.stream_id))
+
+    # -- figures ------------------------------------------------------------------------
+
+    def send_update(self) -> None:
+        """``stream_update`` (viewers and likes) to everyone, when live."""
+        hub = self.hub
+        stream = hub.stream
+        if stream is None:
+            return
+        hub.broadcast(p.StreamUpdate(hub.viewer_count, len(stream.liked_by), list(stream.liked_by)))
+
+    @applies(ev.ViewersCounted)
+    def _viewers(self, event: ev.ViewersCounted) -> None:
+        hub = self.hub
+        hub.viewers = event.count
+        count = hub.viewer_count
+        if count == self._last_count:
+            return
+        self._last_count = count
+        stream = hub.stream
+        if stream is None:
+            return
+        if count > stream.peak_viewers:
+            stream.peak_viewers = count
+            self._schedule_peak_flush()
+        self.send_update()
+
+    def _schedule_peak_flush(self) -> None:
+        # A storm of joins must not be a storm of writes: the peak is saved once a second.
+        if self._peak_flush is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._peak_flush = loop.call_later(1.0, self._flush_peak)
+
+    def _flush_peak(self) -> None:
+        self._peak_flush = None
+        stream = self.hub.stream
+        if stream is not None:
+            self.hub.spawn(
+                self.hub.store.run(repo.update_stream_peak, stream.stream_id, stream.peak_viewers)
+            )
+
+    def flush(self) -> None:
+        if self._peak_flush is not None:
+            self._peak_flush.cancel()
+            self._flush_peak()
+
+
+def _start_job(data: p.StreamData) -> StoreJob:
+    return (
+        repo.start_stream,
+        data.stream_id,
+        data.title,
+        data.description,
+        data.stream_url,
+        data.quality,
+        data.start_time,
+        data.viewer_count,
+    )

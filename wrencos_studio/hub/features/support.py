@@ -1,0 +1,222 @@
+"""Customer support: private conversations, staff replies delivered even to customers
+who were away (a reply counts as delivered only once a connection proves it read it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from wrencos_studio.clock import utc_now_iso
+from wrencos_studio.hub import events as ev
+from wrencos_studio.hub import protocol as p
+from wrencos_studio.hub.engine import (
+    CUSTOMER,
+    Client,
+    Feature,
+    StoreJob,
+    applies,
+    handles,
+    replicates,
+)
+from wrencos_studio.hub.protocol import ProtocolError
+from wrencos_studio.store import repositories as repo
+from wrencos_studio.store.rows import PendingReply
+
+__all__ = ["Support", "default_customer_name"]
+
+
+def default_customer_name(sid: str) -> str:
+    """The name a conversation gets until the customer gives one."""
+    return f"Customer #{sid[-5:]}"
+
+
+class Support(Feature):
+    """``customer_message``, ``staff_message``, the inbox, and delivery of replies."""
+
+    def load(self) -> None:
+        store = self.hub.store
+        for sid in store.run_sync(repo.sessions_with_undelivered):
+            self.hub.pending_replies[sid] = store.run_sync(repo.undelivered_replies, sid)
+
+    # -- customers write ----------------------------------------------------------------
+
+    @handles(p.CustomerMessage)
+    async def customer_message(self, client: Client, msg: p.CustomerMessage) -> None:
+        hub = self.hub
+        # An unregistered seed client may name its session: a sessionId is a bearer secret.
+        sid = client.session_id if client.kind == CUSTOMER else msg.session_id
+        if sid is None:
+            raise ProtocolError(p.ERR_INVALID)
+        at = utc_now_iso()
+        uid = hub.new_id()
+        name = await hub.store.run(
+            repo.add_customer_message,
+            uid,
+            sid,
+            msg.customer_name or None,
+            default_customer_name(sid),
+            msg.message,
+            at,
+        )
+        hub.emit(ev.CustomerWrote(uid, sid, msg.message, name, at))
+
+    @replicates(ev.CustomerWrote)
+    def _copy_customer(self, event: ev.CustomerWrote) -> StoreJob:
+        return (
+            repo.add_customer_message,
+            event.uid,
+            event.session_id,
+            event.customer_name,
+            event.customer_name,
+            event.message,
+            event.timestamp,
+        )
+
+    @applies(ev.CustomerWrote)
+    def _customer_wrote(self, event: ev.CustomerWrote) -> None:
+        self.hub.broadcast(
+            p.CustomerMessageReceived(
+                event.session_id, event.message, event.customer_name, event.timestamp
+            ),
+            to=self.hub.admins,
+        )
+
+    # -- staff answer ---------------------------------------------------------------------
+
+    @handles(p.StaffMessage)
+    async def staff_message(self, client: Client, msg: p.StaffMessage) -> None:
+        hub = self.hub
+        text = msg.text
+        if text is None or not text.strip():
+            raise ProtocolError(p.ERR_INVALID)
+        sid = msg.session_id
+        at = utc_now_iso()
+        uid = hub.new_id()
+        staff = client.user_id or ""
+        await hub.store.run(
+            repo.add_staff_message, uid, sid, staff, default_customer_name(sid), text, at
+        )
+        hub.emit(ev.StaffReplied(uid, sid, text, at, staff))
+
+    @replicates(ev.StaffReplied)
+    def _copy_reply(self, event: ev.StaffReplied) -> StoreJob:
+        return (
+            repo.add_staff_message,
+            event.uid,
+            event.session_id,
+            event.staff_user_id,
+            default_customer_name(event.session_id),
+            event.message,
+            event.timestamp,
+        )
+
+    @applies(ev.StaffReplied)
+    def _staff_replied(self, event: ev.StaffReplied) -> None:
+        hub = self.hub
+        sid = event.session_id
+        reply = PendingReply(event.uid, event.message, event.timestamp)
+        pending = hub.pending_replies.setdefault(sid, [])
+        if any(r.uid == reply.uid for r in pending):
+            return
+        pending.append(reply)
+        clients = list(hub.sessions.get(sid, ()))
+        if hub.send_to_session(sid, _reply_message(reply)):
+            self._confirm_delivery(sid, [reply.uid], clients)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def deliver_pending(self, sid: str) -> None:
+        """Send a returning customer every reply it has not confirmed, oldest first."""
+        hub = self.hub
+        pending = hub.pending_replies.get(sid)
+        if not pending:
+            return
+        clients = list(hub.sessions.get(sid, ()))
+        for reply in pending:
+            hub.send_to_session(sid, _reply_message(reply))
+        self._confirm_delivery(sid, [r.uid for r in pending], clients)
+
+    def _confirm_delivery(self, sid: str, uids: list[str], clients: list[Client]) -> None:
+        """A reply counts as delivered once a connection proves it read it (ping/pong),
+        not when it was queued: a half-open connection must not swallow it."""
+        if clients:
+            self.hub.spawn(self._await_confirmation(sid, uids, clients))
+
+    async def _await_confirmation(self, sid: str, uids: list[str], clients: list[Client]) -> None:
+        # The first tab that proves it read the reply is enough.
+        confirmations = [asyncio.ensure_future(c.sink.confirm()) for c in clients]
+        confirmed = False
+        try:
+            for next_done in asyncio.as_completed(confirmations):
+                with contextlib.suppress(Exception):
+                    if await next_done:
+                        confirmed = True
+                        break
+        finally:
+            for task in confirmations:
+                task.cancel()
+        if not confirmed:
+            return  # stays pending; sent again when the customer registers
+        at = utc_now_iso()
+        await self.hub.store.run(repo.mark_delivered, uids, at)
+        self.hub.emit(ev.RepliesDelivered(sid, uids, at))
+
+    @replicates(ev.RepliesDelivered)
+    def _copy_delivered(self, event: ev.RepliesDelivered) -> StoreJob:
+        return (repo.mark_delivered, event.uids, event.at)
+
+    @applies(ev.RepliesDelivered)
+    def _delivered(self, event: ev.RepliesDelivered) -> None:
+        pending_by_session = self.hub.pending_replies
+        pending = pending_by_session.get(event.session_id)
+        if pending is not None:
+            done = set(event.uids)
+            pending[:] = [r for r in pending if r.uid not in done]
+            if not pending:
+                del pending_by_session[event.session_id]
+
+    # -- the inbox ------------------------------------------------------------------------
+
+    @handles(p.ResolveConversation)
+    async def resolve_conversation(self, client: Client, msg: p.ResolveConversation) -> None:
+        hub = self.hub
+        status = "resolved" if msg.resolved else "open"
+        if not await hub.store.run(repo.set_conversation_status, msg.session_id, status):
+            hub.send(client, p.ConversationStatus(msg.session_id, None))
+            return
+        hub.emit(ev.ConversationStatusChanged(msg.session_id, status))
+
+    @replicates(ev.ConversationStatusChanged)
+    def _copy_status(self, event: ev.ConversationStatusChanged) -> StoreJob:
+        return (repo.set_conversation_status, event.session_id, event.status)
+
+    @applies(ev.ConversationStatusChanged)
+    def _status_changed(self, event: ev.ConversationStatusChanged) -> None:
+        self.hub.broadcast(p.ConversationStatus(event.session_id, event.status), to=self.hub.admins)
+
+    @handles(p.GetConversations)
+    async def get_conversations(self, client: Client, msg: p.GetConversations) -> None:
+        rows = await self.hub.store.run(repo.list_conversations)
+        self.hub.send(client, p.Conversations(rows))
+
+    @handles(p.GetConversation)
+    async def get_conversation(self, client: Client, msg: p.GetConversation) -> None:
+        rows = await self.hub.store.run(repo.conversation_messages, msg.session_id)
+        self.hub.send(client, p.ConversationThread(msg.session_id, rows))
+
+    @handles(p.GetMyConversation)
+    async def get_my_conversation(self, client: Client, msg: p.GetMyConversation) -> None:
+        hub = self.hub
+        if client.kind != CUSTOMER or client.session_id is None:
+            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
+        sid = client.session_id
+        rows = await hub.store.run(repo.conversation_messages, sid)
+        hub.send(client, p.MyConversation(rows))
+        # Everything in it has now been read by this connection: nothing is pending.
+        pending = hub.pending_replies.get(sid)
+        if pending:
+            self._confirm_delivery(sid, [r.uid for r in pending], [client])
+
+
+def _reply_message(reply: PendingReply) -> p.StaffReply:
+    return p.StaffReply(reply.message, reply.timestamp, reply.uid)

@@ -1,0 +1,74 @@
+"""In-process connections to the hub (the studio window, the broadcaster): typed both ways.
+
+A :class:`LocalConnection` is a hub client like a WebSocket one, with the same access
+rules and validation, but nothing is turned into JSON text: requests go in as JSON-shaped
+dicts (validated by the message's spec), and the hub's messages come out as the typed
+``protocol.outbound`` objects. It is *trusted* (no rate limits): it is part of this
+program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from wrencos_studio.hub import protocol as p
+from wrencos_studio.hub.auth import mint_token
+from wrencos_studio.hub.engine import Hub, Outgoing
+from wrencos_studio.hub.protocol import OutboundMessage, ProtocolError
+
+__all__ = ["LocalConnection"]
+
+#: A staff token for an in-process connection lasts as long as the process could.
+_LOCAL_TOKEN_TTL_S = 10 * 365 * 86400
+
+
+class LocalConnection:
+    """One in-process client of ``hub``; ``on_message`` gets every message for it, on the
+    event loop's thread, in order."""
+
+    def __init__(self, hub: Hub, on_message: Callable[[OutboundMessage], None], name: str) -> None:
+        self.hub = hub
+        self.name = name
+        self._on_message = on_message
+        self.client = hub.connect(self, name)
+        self.client.trusted = True
+        self._open = True
+
+    # The Sink protocol: the hub delivers here.
+    def deliver(self, message: Outgoing) -> bool:
+        if not self._open:
+            return False
+        msg = message.message
+        self._on_message(msg if isinstance(msg, OutboundMessage) else _parsed(msg))
+        return True
+
+    async def confirm(self) -> bool:
+        return self._open
+
+    async def register_admin(self, user_id: str, role: str = "admin") -> None:
+        """Register as staff ``user_id`` with a token this process mints for itself."""
+        token = mint_token(self.hub.settings.jwt_secret, user_id, role, _LOCAL_TOKEN_TTL_S)
+        await self.request({"type": "register_admin", "token": token})
+
+    async def request(self, message: dict[str, Any]) -> None:
+        """Send one client -> server message (its JSON object); the hub's answer, or an
+        ``error``, arrives through ``on_message`` like any other message."""
+        spec = p.MESSAGES.get(message.get("type", ""))
+        if spec is None:
+            self.hub.error(self.client, p.ERR_UNKNOWN_TYPE)
+            return
+        await self.hub.handle_object(self.client, spec, message)
+
+    def close(self) -> None:
+        """Leave the hub (as a closed WebSocket would)."""
+        if self._open:
+            self._open = False
+            self.hub.disconnect(self.client)
+
+
+def _parsed(obj: dict[str, Any]) -> OutboundMessage:
+    message = p.parse(obj)
+    if message is None:
+        raise ProtocolError(f"unknown outbound message {obj.get('type')!r}")
+    return message

@@ -1,0 +1,410 @@
+"""Server -> client messages: one frozen dataclass per type, encoded in one place.
+
+Each class registered with :func:`outbound` is the definition of one message type the
+hub sends (``docs/protocol.md`` section 6). Attributes are snake_case; :func:`encode`
+makes the wire's JSON (camelCase keys, via ``wrencos_studio/codec.py``) and
+:func:`parse` reads it back into the typed message (the staff station's bridge does,
+and tests may). In-process clients (the studio window, the broadcaster) receive the
+typed objects themselves: no JSON is made for them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from wrencos_studio.codec import CodecError, from_json, to_json, wire_key
+from wrencos_studio.store.rows import ChatLine, ConversationSummary, Product, SupportLine
+
+__all__ = [
+    "OUTBOUND",
+    "AdminRegistered",
+    "ChatHistory",
+    "ChatMessageDeleted",
+    "ChatPosted",
+    "ChatSettings",
+    "ConversationStatus",
+    "ConversationThread",
+    "Conversations",
+    "CustomerMessageReceived",
+    "Error",
+    "MediaStats",
+    "ModerationUpdated",
+    "MyConversation",
+    "NextStreamSet",
+    "OutboundMessage",
+    "PinnedProductsUpdated",
+    "Pong",
+    "ProductDeleted",
+    "ProductSaved",
+    "Products",
+    "Registered",
+    "StaffReply",
+    "StreamData",
+    "StreamInfo",
+    "StreamStarted",
+    "StreamStopped",
+    "StreamUpdate",
+    "WebrtcBroadcastStopped",
+    "WebrtcBroadcasterAvailable",
+    "WebrtcNewCustomer",
+    "WebrtcRegistered",
+    "WebrtcRelay",
+    "encode",
+    "parse",
+]
+
+
+class OutboundMessage:
+    """Base of every server -> client message; ``TYPE`` is its ``type`` on the wire."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object sent to clients, ``type`` first."""
+        return {"type": self.TYPE, **to_json(self)}
+
+
+#: Every server -> client type and its class.
+OUTBOUND: dict[str, type[OutboundMessage]] = {}
+
+M = TypeVar("M", bound=type[OutboundMessage])
+
+
+def outbound(type_: str) -> Any:
+    """Register a dataclass as the definition of server -> client message ``type_``."""
+
+    def register(cls: M) -> M:
+        if type_ in OUTBOUND:
+            raise RuntimeError(f"two definitions of outbound message {type_!r}")
+        cls.TYPE = type_
+        OUTBOUND[type_] = cls
+        return cls
+
+    return register
+
+
+def encode(message: OutboundMessage | dict[str, Any]) -> bytes:
+    """Compact JSON, ASCII-only so no string can ever be invalid UTF-8 on the wire.
+
+    A dict is sent as it is (a relayed frame, already in wire form)."""
+    obj = message if isinstance(message, dict) else message.to_wire()
+    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode(
+        "ascii"
+    )
+
+
+def parse(obj: dict[str, Any]) -> OutboundMessage | None:
+    """The typed message for a JSON object from a hub; None for a type this version does
+    not know. Raises :class:`~wrencos_studio.codec.CodecError` for a malformed one."""
+    cls = OUTBOUND.get(obj.get("type", "")) if isinstance(obj, dict) else None
+    if cls is None:
+        return None
+    if cls is WebrtcRelay:
+        return WebrtcRelay.from_wire(obj)
+    return from_json(cls, obj)
+
+
+# -- shapes carried by several messages ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamData:
+    """The live stream as pages see it (``streamData``); ``liked_by`` are publicIds in
+    like order, ``start_time`` ISO 8601 UTC."""
+
+    stream_id: str
+    title: str
+    description: str
+    start_time: str
+    viewer_count: int
+    likes: int
+    liked_by: list[str]
+    stream_url: str
+    quality: str
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+@outbound("registered")
+@dataclass(frozen=True, slots=True)
+class Registered(OutboundMessage):
+    session_id: str
+    status: str
+    public_id: str
+
+
+@outbound("admin_registered")
+@dataclass(frozen=True, slots=True)
+class AdminRegistered(OutboundMessage):
+    user_id: str
+    status: str
+    role: str
+
+
+@outbound("pong")
+@dataclass(frozen=True, slots=True)
+class Pong(OutboundMessage):
+    pass
+
+
+@outbound("error")
+@dataclass(frozen=True, slots=True)
+class Error(OutboundMessage):
+    """``retry_after_seconds`` only with "Slow mode is on" (omitted otherwise)."""
+
+    message: str
+    retry_after_seconds: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        if self.retry_after_seconds is None:
+            return {"type": "error", "message": self.message}
+        return {
+            "type": "error",
+            "message": self.message,
+            "retryAfterSeconds": self.retry_after_seconds,
+        }
+
+
+# -- the live stream ------------------------------------------------------------------------
+
+
+@outbound("stream_started")
+@dataclass(frozen=True, slots=True)
+class StreamStarted(OutboundMessage):
+    stream_data: StreamData
+
+
+@outbound("stream_stopped")
+@dataclass(frozen=True, slots=True)
+class StreamStopped(OutboundMessage):
+    stream_id: str
+
+
+@outbound("stream_update")
+@dataclass(frozen=True, slots=True)
+class StreamUpdate(OutboundMessage):
+    viewer_count: int
+    likes: int
+    liked_by: list[str]
+
+
+@outbound("pinned_products_updated")
+@dataclass(frozen=True, slots=True)
+class PinnedProductsUpdated(OutboundMessage):
+    """Pins as the admin sent them (known fields only, see ``inbound._pinned_list``)."""
+
+    pinned_products: list[dict[str, Any]]
+
+
+@outbound("stream_info")
+@dataclass(frozen=True, slots=True)
+class StreamInfo(OutboundMessage):
+    """``last_stream`` is ``{"title", "endedAt"}``; ``next_stream`` ``{"title", "startsAt"}``."""
+
+    live: bool
+    title: str | None
+    last_stream: dict[str, Any] | None
+    next_stream: dict[str, Any] | None
+    shop_url_pattern: str
+
+
+@outbound("next_stream_set")
+@dataclass(frozen=True, slots=True)
+class NextStreamSet(OutboundMessage):
+    next_stream: dict[str, Any] | None
+
+
+@outbound("media_stats")
+@dataclass(frozen=True, slots=True)
+class MediaStats(OutboundMessage):
+    """The broadcaster's figures as ``media.broadcaster.Broadcaster.stats`` makes them."""
+
+    stats: dict[str, Any]
+
+
+# -- chat and moderation ----------------------------------------------------------------------
+
+
+@outbound("chat_message")
+@dataclass(frozen=True, slots=True)
+class ChatPosted(OutboundMessage):
+    """A chat line for everyone: the line's fields at the top level of the message."""
+
+    line: ChatLine = wire_key(flatten=True)
+
+
+@outbound("chat_history")
+@dataclass(frozen=True, slots=True)
+class ChatHistory(OutboundMessage):
+    messages: list[ChatLine]
+
+
+@outbound("chat_message_deleted")
+@dataclass(frozen=True, slots=True)
+class ChatMessageDeleted(OutboundMessage):
+    id: str
+
+
+@outbound("chat_settings")
+@dataclass(frozen=True, slots=True)
+class ChatSettings(OutboundMessage):
+    slow_mode_seconds: int
+
+
+@outbound("moderation_updated")
+@dataclass(frozen=True, slots=True)
+class ModerationUpdated(OutboundMessage):
+    """To staff: the stream's whole moderation state after ``action`` on ``public_id``."""
+
+    muted: list[str]
+    banned: list[str]
+    slow_mode_seconds: int
+    public_id: str | None
+    action: str
+
+
+# -- support ------------------------------------------------------------------------------------
+
+
+@outbound("customer_message")
+@dataclass(frozen=True, slots=True)
+class CustomerMessageReceived(OutboundMessage):
+    """To staff: a customer wrote to support."""
+
+    session_id: str
+    message: str
+    customer_name: str
+    timestamp: str
+
+
+@outbound("staff_reply")
+@dataclass(frozen=True, slots=True)
+class StaffReply(OutboundMessage):
+    """To the customer's connections: ``id`` lets a page drop a rare duplicate."""
+
+    message: str
+    timestamp: str
+    id: str
+
+
+@outbound("conversations")
+@dataclass(frozen=True, slots=True)
+class Conversations(OutboundMessage):
+    conversations: list[ConversationSummary]
+
+
+@outbound("conversation")
+@dataclass(frozen=True, slots=True)
+class ConversationThread(OutboundMessage):
+    session_id: str
+    messages: list[SupportLine]
+
+
+@outbound("my_conversation")
+@dataclass(frozen=True, slots=True)
+class MyConversation(OutboundMessage):
+    messages: list[SupportLine]
+
+
+@outbound("conversation_status")
+@dataclass(frozen=True, slots=True)
+class ConversationStatus(OutboundMessage):
+    """``status`` None: no such conversation."""
+
+    session_id: str
+    status: str | None
+
+
+# -- catalog -------------------------------------------------------------------------------------
+
+
+@outbound("products")
+@dataclass(frozen=True, slots=True)
+class Products(OutboundMessage):
+    products: list[Product]
+
+
+@outbound("product_saved")
+@dataclass(frozen=True, slots=True)
+class ProductSaved(OutboundMessage):
+    product: Product
+
+
+@outbound("product_deleted")
+@dataclass(frozen=True, slots=True)
+class ProductDeleted(OutboundMessage):
+    product_id: str
+    deleted: bool
+
+
+# -- WebRTC signalling ------------------------------------------------------------------------
+
+
+@outbound("webrtc_registered")
+@dataclass(frozen=True, slots=True)
+class WebrtcRegistered(OutboundMessage):
+    peer_id: str
+    user_type: str
+
+
+@outbound("webrtc_broadcaster_available")
+@dataclass(frozen=True, slots=True)
+class WebrtcBroadcasterAvailable(OutboundMessage):
+    broadcaster: str
+
+
+@outbound("webrtc_broadcast_stopped")
+@dataclass(frozen=True, slots=True)
+class WebrtcBroadcastStopped(OutboundMessage):
+    broadcaster: str
+
+
+@outbound("webrtc_new_customer")
+@dataclass(frozen=True, slots=True)
+class WebrtcNewCustomer(OutboundMessage):
+    customer_id: str
+
+
+@outbound("webrtc_relay")
+@dataclass(frozen=True, slots=True)
+class WebrtcRelay(OutboundMessage):
+    """A relayed ``webrtc_offer`` / ``webrtc_answer`` / ``webrtc_ice_candidate``: its
+    ``type`` is ``kind`` and its payload goes under the key the seed gives that kind."""
+
+    kind: str
+    from_: str
+    to: str
+    payload: Any = field(default=None)
+
+    #: The relayed kinds and the key each payload travels under.
+    PAYLOAD_KEYS: ClassVar[dict[str, str]] = {
+        "webrtc_offer": "offer",
+        "webrtc_answer": "answer",
+        "webrtc_ice_candidate": "candidate",
+    }
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "from": self.from_,
+            "to": self.to,
+            self.PAYLOAD_KEYS[self.kind]: self.payload,
+        }
+
+    @classmethod
+    def from_wire(cls, obj: dict[str, Any]) -> WebrtcRelay:
+        kind = obj.get("type", "")
+        key = cls.PAYLOAD_KEYS.get(kind)
+        if key is None:
+            raise CodecError(f"not a relayed WebRTC message: {kind!r}")
+        return cls(kind, str(obj.get("from", "")), str(obj.get("to", "")), obj.get(key))
+
+
+# The relayed kinds are parsed as WebrtcRelay too.
+for _kind in WebrtcRelay.PAYLOAD_KEYS:
+    OUTBOUND[_kind] = WebrtcRelay
+del OUTBOUND["webrtc_relay"]

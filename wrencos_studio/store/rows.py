@@ -1,0 +1,102 @@
+"""What the store's queries return: frozen dataclasses with snake_case fields.
+
+These are the rows as the program uses them; the wire's camelCase is made from them
+in one place (``wrencos_studio/codec.py``), so a row can go into a server -> client
+message as it is (``ChatLine`` inside ``chat_message``, ``Product`` inside ``products``).
+Times are ISO 8601 UTC strings (``clock.utc_now_iso``); prices are floats in the shop's
+currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wrencos_studio.codec import wire_key
+
+__all__ = [
+    "ChatLine",
+    "ConversationSummary",
+    "EndedStream",
+    "PendingReply",
+    "Product",
+    "StreamRow",
+    "SupportLine",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLine:
+    """One live-chat line. ``public_id`` names its sender (None: the seed's anonymous
+    clients); ``is_admin`` marks the shop's own lines."""
+
+    id: str
+    username: str
+    message: str
+    timestamp: str
+    is_admin: bool
+    public_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A catalog product (``product_id`` is the shop's own id or one we made)."""
+
+    product_id: str
+    name: str
+    price: float
+    image: str
+    description: str
+    url: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One support conversation in the inbox list: its last line and unread count."""
+
+    session_id: str
+    customer_name: str
+    last_message: str
+    last_timestamp: str
+    unread: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupportLine:
+    """One line of a support conversation; ``from_`` is ``customer`` or ``staff``."""
+
+    from_: str = wire_key("from")
+    message: str = ""
+    timestamp: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReply:
+    """A staff reply not yet confirmed read by the customer (``uid`` is its id)."""
+
+    uid: str
+    message: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    """A stream as stored (the live one after a restart)."""
+
+    id: str
+    title: str
+    description: str
+    stream_url: str
+    quality: str
+    started_at: str
+    peak_viewers: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndedStream:
+    """The last stream that ended, for a page shown while nothing is live."""
+
+    title: str
+    ended_at: str
