@@ -20,10 +20,10 @@ from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import connect
 
 from tests.conftest import RunningHub
-from wrencos_studio.media import fanout
+from wrencos_studio.media import aiortc_patch
+from wrencos_studio.media.aiortc_patch import fast_ntp_time
 from wrencos_studio.media.broadcaster import Broadcaster
 from wrencos_studio.media.encoder import VideoSettings
-from wrencos_studio.media.fanout import _fast_ntp_time
 from wrencos_studio.media.sources import parse_source
 
 pytestmark = [
@@ -74,7 +74,7 @@ async def test_writer_keeps_reports_stats_and_retransmissions(
     if path == "awaitable":
         # What a TURN pair gets (its protocol is not aioice's plain UDP StunProtocol):
         # every packet through aioice's Connection.send, in order.
-        monkeypatch.setattr(fanout, "StunProtocol", type("NotPlainUdp", (), {}))
+        monkeypatch.setattr(aiortc_patch, "StunProtocol", type("NotPlainUdp", (), {}))
     hub = RunningHub(tmp_path / "d")
     await hub.start()
     assert hub.hub is not None
@@ -135,7 +135,7 @@ async def test_writer_keeps_reports_stats_and_retransmissions(
             mid, sent_at = extensions[-1]
             assert mid == next(t.mid for t in pc.getTransceivers() if t.kind == "video")
             assert sent_at is not None
-            now = (_fast_ntp_time() >> 14) & 0xFFFFFF
+            now = (fast_ntp_time() >> 14) & 0xFFFFFF
             assert (now - sent_at) % (1 << 24) < (1 << 18), "abs-send-time is not current"
 
             # Lose one packet on the way in: the viewer NACKs it and gets it again.
