@@ -3,6 +3,8 @@ installed versions, and the check would notice one going missing. No network nee
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from aioice.ice import Connection
 from aiortc import RTCRtpSender
@@ -41,3 +43,16 @@ async def test_a_missing_instance_attribute_is_reported(monkeypatch: pytest.Monk
     monkeypatch.setattr(Connection, "__init__", without_nominated)
     problems = aiortc_patch.check_internals()
     assert any("Connection._nominated" in p for p in problems), problems
+
+
+async def test_broadcaster_start_check_logs_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check the broadcaster runs at start logs an error naming the missing internal."""
+    from wrencos_studio.media.broadcaster import check_aiortc
+
+    assert check_aiortc() is True
+    monkeypatch.delattr(RTCRtpSender, "_send_keyframe")
+    with caplog.at_level(logging.ERROR, logger="wrencos_studio.media.broadcaster"):
+        assert check_aiortc() is False
+    assert any("RTCRtpSender._send_keyframe" in r.getMessage() for r in caplog.records)
