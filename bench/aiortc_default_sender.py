@@ -46,6 +46,7 @@ from wrencos_studio.app import App
 from wrencos_studio.config import Settings
 from wrencos_studio.hub.local import LocalConnection
 from wrencos_studio.hub.protocol import OutboundMessage
+from wrencos_studio.media import aiortc_patch
 from wrencos_studio.media.testsrc import AUDIO_RATE, BeepGenerator, TestPattern
 
 log = logging.getLogger("aiortc_default_sender")
@@ -241,6 +242,8 @@ async def run(width: int, height: int, fps: int, buffered: bool, busy: bool) -> 
         data_dir=data_dir,
         jwt_secret=os.environ.get("WRENCOS_JWT_SECRET") or secrets.token_urlsafe(32),
     )
+    # The same NTP clock our broadcaster installs, so the comparison is of the send paths.
+    aiortc_patch.install_fast_ntp_clock()
     app = App(settings)
     await app.start()
     sender = DefaultSender(app, width, height, fps, buffered, busy)

@@ -298,16 +298,16 @@ async def test_nothing_leaves_before_go_live_or_after_end(tmp_path: Path) -> Non
     from websockets.exceptions import ConnectionClosed
 
     from tests.conftest import RunningHub
-    from wrencos_studio.media.broadcaster import Broadcaster
     from wrencos_studio.media.encoder import VideoSettings
     from wrencos_studio.media.sources import parse_source
 
     hub = RunningHub(tmp_path / "d")
     await hub.start()
-    assert hub.hub is not None
-    b = Broadcaster(hub.hub, parse_source("testsrc"), VideoSettings(320, 180, 30, 300_000))
+    assert hub.app is not None
     try:
-        await b.start(announce=False)
+        b = await hub.app.start_broadcaster(
+            parse_source("testsrc"), VideoSettings(320, 180, 30, 300_000), announce=False
+        )
         async with connect(hub.url + "/media") as ws:
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
@@ -323,8 +323,7 @@ async def test_nothing_leaves_before_go_live_or_after_end(tmp_path: Path) -> Non
                     await ws.recv()
             assert ws.close_code == 1001
     finally:
-        await b.stop()
-        await hub.stop()
+        await hub.stop()  # stops the broadcaster first
 
 
 async def test_a_crowd_joining_at_once_all_get_offers(

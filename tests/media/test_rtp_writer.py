@@ -20,10 +20,9 @@ from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import connect
 
 from tests.conftest import RunningHub
-from wrencos_studio.media import fanout
-from wrencos_studio.media.broadcaster import Broadcaster
+from wrencos_studio.media import aiortc_patch
+from wrencos_studio.media.aiortc_patch import fast_ntp_time
 from wrencos_studio.media.encoder import VideoSettings
-from wrencos_studio.media.fanout import _fast_ntp_time
 from wrencos_studio.media.sources import parse_source
 
 pytestmark = [
@@ -74,11 +73,10 @@ async def test_writer_keeps_reports_stats_and_retransmissions(
     if path == "awaitable":
         # What a TURN pair gets (its protocol is not aioice's plain UDP StunProtocol):
         # every packet through aioice's Connection.send, in order.
-        monkeypatch.setattr(fanout, "StunProtocol", type("NotPlainUdp", (), {}))
+        monkeypatch.setattr(aiortc_patch, "StunProtocol", type("NotPlainUdp", (), {}))
     hub = RunningHub(tmp_path / "d")
     await hub.start()
-    assert hub.hub is not None
-    b = Broadcaster(hub.hub, parse_source("testsrc"), VideoSettings(320, 180, 30, 300_000))
+    assert hub.app is not None
     pc = RTCPeerConnection()
     frames = 0
     received: list[int] = []
@@ -97,7 +95,9 @@ async def test_writer_keeps_reports_stats_and_retransmissions(
 
     pc.on("track", lambda track: readers.append(asyncio.ensure_future(read(track))))
     try:
-        await b.start()
+        b = await hub.app.start_broadcaster(
+            parse_source("testsrc"), VideoSettings(320, 180, 30, 300_000)
+        )
         async with connect(hub.url) as ws:
             await ws.send(json.dumps({"type": "register", "sessionId": "s-rtp"}))
             await ws.send(
@@ -135,7 +135,7 @@ async def test_writer_keeps_reports_stats_and_retransmissions(
             mid, sent_at = extensions[-1]
             assert mid == next(t.mid for t in pc.getTransceivers() if t.kind == "video")
             assert sent_at is not None
-            now = (_fast_ntp_time() >> 14) & 0xFFFFFF
+            now = (fast_ntp_time() >> 14) & 0xFFFFFF
             assert (now - sent_at) % (1 << 24) < (1 << 18), "abs-send-time is not current"
 
             # Lose one packet on the way in: the viewer NACKs it and gets it again.
@@ -172,5 +172,4 @@ async def test_writer_keeps_reports_stats_and_retransmissions(
         for r in readers:
             r.cancel()
         await pc.close()
-        await b.stop()
-        await hub.stop()
+        await hub.stop()  # stops the broadcaster first

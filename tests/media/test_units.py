@@ -8,9 +8,9 @@ import av
 
 from wrencos_studio.media import encoder as enc
 from wrencos_studio.media.fallback import KIND_AUDIO, KIND_KEY, KIND_VIDEO, avc_codec_string
-from wrencos_studio.media.fanout import Encoded, PacketTrack
 from wrencos_studio.media.sources import SourceError, parse_source
 from wrencos_studio.media.testsrc import BeepGenerator, TestPattern, read_stamp
+from wrencos_studio.media.webrtc import Encoded, PacketTrack
 
 
 def _encoder(w: int = 320, h: int = 180) -> enc.VideoEncoder:
@@ -201,8 +201,8 @@ def test_fast_ntp_time_matches_aiortcs() -> None:
     """Our replacement for aiortc's per-packet NTP clock gives the same time."""
     from aiortc.clock import current_datetime, datetime_to_ntp
 
-    from wrencos_studio.media.fanout import _fast_ntp_time
+    from wrencos_studio.media.aiortc_patch import fast_ntp_time
 
-    ours = _fast_ntp_time()
+    ours = fast_ntp_time()
     theirs = datetime_to_ntp(current_datetime())
     assert abs(ours - theirs) / 2**32 < 0.01  # seconds

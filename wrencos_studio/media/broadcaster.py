@@ -15,7 +15,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiortc import (
@@ -28,10 +27,13 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from wrencos_studio.hub import protocol as p
+from wrencos_studio.media import aiortc_patch
 from wrencos_studio.media.encoder import VideoSettings
 from wrencos_studio.media.fallback import FallbackViewer
-from wrencos_studio.media.fanout import Fanout, PacketTrack, attach_sender
+from wrencos_studio.media.fanout import Fanout
+from wrencos_studio.media.outputs import Output, OutputStats
 from wrencos_studio.media.sources import MediaPipeline, SourceSpec
+from wrencos_studio.media.webrtc import PacketTrack, WebRtcViewer, attach_sender
 
 __all__ = ["Broadcaster", "SignallingChannel", "parse_ice_servers"]
 
@@ -73,20 +75,18 @@ class SignallingChannel(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class Viewer:
-    peer_id: str
-    pc: RTCPeerConnection
-    video: PacketTrack
-    audio: PacketTrack
-    created: float = field(default_factory=time.monotonic)
-    connected_at: float | None = None
-    state: str = "new"
-    rtt_ms: float | None = None
-    packets_lost: int = 0
-    bitrate_kbps: float = 0.0
-    _last_bytes: int = 0
-    _last_t: float = 0.0
+def check_aiortc() -> bool:
+    """Log a clear error for every aiortc/aioice internal our RTP path relies on that the
+    installed versions lack (WebRTC viewers would fail in odd ways). True if all are there."""
+    problems = aiortc_patch.check_internals()
+    for problem in problems:
+        log.error(
+            "WebRTC viewers will not work with the installed %s: %s "
+            "(install the versions pyproject.toml pins)",
+            aiortc_patch.versions(),
+            problem,
+        )
+    return not problems
 
 
 class Broadcaster:
@@ -104,7 +104,8 @@ class Broadcaster:
         self.ice_servers = ice_servers or []
         self.max_viewers = max_viewers
         self.peer_id = f"studio-{secrets.token_hex(4)}"
-        self.viewers: dict[str, Viewer] = {}
+        self.viewers: dict[str, WebRtcViewer] = {}
+        self.fallbacks: set[FallbackViewer] = set()
         self.pipeline: MediaPipeline | None = None
         self.fanout: Fanout | None = None
         self.channel: SignallingChannel | None = None
@@ -126,8 +127,10 @@ class Broadcaster:
         admin connection whose messages reach :meth:`on_hub_message`); with ``announce``
         also offer the stream to viewers (the studio starts without it, for its preview,
         and announces on Go Live)."""
+        check_aiortc()
+        aiortc_patch.install_fast_ntp_clock()
         loop = asyncio.get_running_loop()
-        self.fanout = Fanout(self._request_keyframe)
+        self.fanout = Fanout()
         self.pipeline = MediaPipeline(
             self.spec, self.video_settings, loop, self.fanout.on_video, self.fanout.on_audio
         )
@@ -156,10 +159,11 @@ class Broadcaster:
         for viewer in list(self.viewers.values()):
             self.viewers.pop(viewer.peer_id, None)
             await self._drop(viewer)
-        if self.fanout is not None:
-            for fallback in list(self.fanout.fallbacks):
-                self.fanout.fallbacks.discard(fallback)
-                await fallback.conn.close(1001, "the broadcast ended")
+        for fallback in list(self.fallbacks):
+            self.fallbacks.discard(fallback)
+            if self.fanout is not None:
+                self.fanout.remove(fallback)
+            await fallback.conn.close(1001, "the broadcast ended")
 
     async def stop(self) -> None:
         if self._stats_task is not None:
@@ -210,7 +214,7 @@ class Broadcaster:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
         video = PacketTrack("video", self._request_keyframe)
         audio = PacketTrack("audio", lambda: None)
-        viewer = Viewer(customer, pc, video, audio)
+        viewer = WebRtcViewer(customer, pc, video, audio)
         self.viewers[customer] = viewer
         vsender = pc.addTrack(video)
         asender = pc.addTrack(audio)
@@ -237,8 +241,7 @@ class Broadcaster:
                     del self.viewers[customer]
                 await self._drop(viewer)
 
-        self.fanout.add(video)
-        self.fanout.add(audio)
+        self.fanout.add(viewer)
         offer = await pc.createOffer()
         await pc.setLocalDescription(offer)
         await self._say(
@@ -250,7 +253,7 @@ class Broadcaster:
         )
         self._spawn(self._expire_if_unconnected(viewer))
 
-    async def _expire_if_unconnected(self, viewer: Viewer) -> None:
+    async def _expire_if_unconnected(self, viewer: WebRtcViewer) -> None:
         await asyncio.sleep(CONNECT_TIMEOUT_S)
         if viewer.connected_at is None and self.viewers.get(viewer.peer_id) is viewer:
             del self.viewers[viewer.peer_id]
@@ -284,14 +287,12 @@ class Broadcaster:
         except Exception as exc:
             log.debug("ignoring candidate from %s: %s", viewer.peer_id, exc)
 
-    async def _drop(self, viewer: Viewer) -> None:
+    async def _drop(self, viewer: WebRtcViewer) -> None:
         if viewer.video.readyState == "live":
-            self._bytes_of_gone += viewer.video.bytes + viewer.audio.bytes
+            self._bytes_of_gone += viewer.bytes_sent
         if self.fanout is not None:
-            self.fanout.remove(viewer.video)
-            self.fanout.remove(viewer.audio)
-        viewer.video.stop()
-        viewer.audio.stop()
+            self.fanout.remove(viewer)
+        viewer.close()
         with contextlib.suppress(Exception):
             await viewer.pc.close()
 
@@ -305,12 +306,14 @@ class Broadcaster:
             await conn.close(1008, "not live")
             return
         viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
-        self.fanout.fallbacks.add(viewer)
+        self.fallbacks.add(viewer)
+        self.fanout.add(viewer)
         log.info("fallback viewer %s joined", viewer.peer)
         try:
             await viewer.run()
         finally:
-            self.fanout.fallbacks.discard(viewer)
+            self.fallbacks.discard(viewer)
+            self.fanout.remove(viewer)
             self._bytes_of_gone += viewer.bytes
             log.info("fallback viewer %s left", viewer.peer)
 
@@ -335,53 +338,14 @@ class Broadcaster:
         while True:
             await asyncio.sleep(2.0)
             for viewer in list(self.viewers.values()):
-                if viewer.connected_at is None:
-                    continue
-                with contextlib.suppress(Exception):
-                    report = await viewer.pc.getStats()
-                    for stat in report.values():
-                        if stat.type == "remote-inbound-rtp" and stat.kind == "video":
-                            if stat.roundTripTime is not None:
-                                viewer.rtt_ms = round(stat.roundTripTime * 1000, 1)
-                            viewer.packets_lost = int(stat.packetsLost or 0)
-                now = time.monotonic()
-                total = viewer.video.bytes + viewer.audio.bytes
-                if viewer._last_t:
-                    dt = now - viewer._last_t
-                    viewer.bitrate_kbps = round((total - viewer._last_bytes) * 8 / dt / 1000, 1)
-                viewer._last_bytes, viewer._last_t = total, now
+                await viewer.refresh_stats()
 
     def stats(self) -> dict[str, Any]:
         """Per viewer and overall figures, for the studio, /metrics and admins."""
         pipe = self.pipeline
         enc = pipe.video if pipe is not None else None
-        viewers = [
-            {
-                "peerId": v.peer_id,
-                "transport": "webrtc",
-                "state": v.state,
-                "rttMs": v.rtt_ms,
-                "packetsLost": v.packets_lost,
-                "bitrateKbps": v.bitrate_kbps,
-                "resyncs": v.video.resyncs,
-                "framesSent": v.video.sent,
-            }
-            for v in self.viewers.values()
-        ]
-        fallbacks = list(self.fanout.fallbacks) if self.fanout is not None else []
-        viewers += [
-            {
-                "peerId": f.peer,
-                "transport": "fallback",
-                "state": "connected",
-                "rttMs": None,
-                "packetsLost": 0,
-                "bitrateKbps": f.bitrate_kbps,
-                "resyncs": f.resyncs,
-                "framesSent": f.sent_frames,
-            }
-            for f in fallbacks
-        ]
+        outputs: list[Output] = [*self.viewers.values(), *self.fallbacks]
+        figures = [o.stats() for o in outputs]
         return {
             "source": self.spec.kind,
             "error": pipe.error if pipe is not None else None,
@@ -391,15 +355,26 @@ class Broadcaster:
             if enc is not None and enc.frames
             else 0.0,
             "keyframes": enc.keyframes if enc is not None else 0,
-            "bytesOut": self._bytes_of_gone
-            + sum(v.video.bytes + v.audio.bytes for v in self.viewers.values())
-            + sum(f.bytes for f in fallbacks),
+            "bytesOut": self._bytes_of_gone + sum(f.bytes_sent for f in figures),
             "viewersByTransport": {
                 "webrtc": sum(1 for v in self.viewers.values() if v.state == "connected"),
-                "fallback": len(fallbacks),
+                "fallback": len(self.fallbacks),
             },
-            "viewers": viewers,
+            "viewers": [_viewer_entry(f) for f in figures],
         }
+
+
+def _viewer_entry(stats: OutputStats) -> dict[str, Any]:
+    return {
+        "peerId": stats.peer_id,
+        "transport": stats.transport,
+        "state": stats.state,
+        "rttMs": stats.rtt_ms,
+        "packetsLost": stats.packets_lost,
+        "bitrateKbps": stats.bitrate_kbps,
+        "resyncs": stats.resyncs,
+        "framesSent": stats.frames_sent,
+    }
 
 
 def _fmtp(codec: Any) -> str:

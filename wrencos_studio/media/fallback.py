@@ -24,12 +24,15 @@ import av
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from wrencos_studio.media.outputs import MediaFrame, OutputStats
+
 __all__ = [
     "KIND_AUDIO",
     "KIND_KEY",
     "KIND_VIDEO",
     "FallbackViewer",
     "avc_codec_string",
+    "wire_form",
     "wire_message",
 ]
 
@@ -41,8 +44,21 @@ MAX_QUEUE_VIDEO = 60  # 2 s at 30 fps; further behind restarts at a keyframe
 
 
 def wire_message(kind: int, packet: av.Packet[Any]) -> bytes:
+    """One binary message: ``kind | timestamp µs | payload`` (see the module docstring)."""
     ts = int(packet.pts * packet.time_base * 1_000_000) if packet.pts is not None else 0
     return _HEADER.pack(kind, max(0, ts)) + bytes(packet)
+
+
+def frame_kind(frame: MediaFrame) -> int:
+    """The wire kind of a frame: KIND_KEY, KIND_VIDEO or KIND_AUDIO."""
+    if frame.kind == "audio":
+        return KIND_AUDIO
+    return KIND_KEY if frame.is_keyframe else KIND_VIDEO
+
+
+def wire_form(frame: MediaFrame) -> bytes:
+    """The frame as one binary message: built once per frame for every fallback viewer."""
+    return wire_message(frame_kind(frame), frame.packet)
 
 
 def avc_codec_string(annexb: bytes) -> str | None:
@@ -60,7 +76,8 @@ def avc_codec_string(annexb: bytes) -> str | None:
 
 
 class FallbackViewer:
-    """One WebSocket viewer: a bounded queue drained by its own sender task."""
+    """One WebSocket viewer: a bounded queue drained by its own sender task (:meth:`run`).
+    An :class:`~wrencos_studio.media.outputs.Output` of the fan-out."""
 
     def __init__(
         self,
@@ -77,6 +94,7 @@ class FallbackViewer:
         self._queue: deque[tuple[int, bytes]] = deque()
         self._wake = asyncio.Event()
         self._need_key = True
+        self._closed = False
         self.connected_at = time.monotonic()
         self.sent_frames = 0
         self.bytes = 0
@@ -85,7 +103,12 @@ class FallbackViewer:
         self._last_bytes = 0
         self._last_t = time.monotonic()
 
-    def offer(self, kind: int, data: bytes) -> None:
+    def offer(self, frame: MediaFrame) -> None:
+        self.offer_message(frame_kind(frame), frame.form(wire_form))
+
+    def offer_message(self, kind: int, data: bytes) -> None:
+        """Queue one wire message of ``kind``, or drop it (waiting for a keyframe; behind:
+        the queue is emptied and the viewer starts again at a keyframe)."""
         if kind != KIND_AUDIO:
             if self._need_key:
                 if kind != KIND_KEY:
@@ -104,6 +127,24 @@ class FallbackViewer:
         self._queue.append((kind, data))
         self._wake.set()
 
+    def close(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._wake.set()
+
+    def stats(self) -> OutputStats:
+        return OutputStats(
+            peer_id=self.peer,
+            transport="fallback",
+            state="connected",
+            rtt_ms=None,
+            packets_lost=0,
+            bitrate_kbps=self.bitrate_kbps,
+            resyncs=self.resyncs,
+            frames_sent=self.sent_frames,
+            bytes_sent=self.bytes,
+        )
+
     async def run(self) -> None:
         """Send init, then frames, until the viewer leaves."""
         deadline = time.monotonic() + 10
@@ -119,7 +160,7 @@ class FallbackViewer:
         self._request_keyframe()
         reader = asyncio.ensure_future(self._read_until_closed())
         try:
-            while not reader.done():
+            while not reader.done() and not self._closed:
                 if not self._queue:
                     self._wake.clear()
                     waiter = asyncio.ensure_future(self._wake.wait())
