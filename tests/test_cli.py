@@ -4,58 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import jwt
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.helpers.serve import serve_env, serving
+
 PY = sys.executable
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("WRENCOS_JWT_SECRET", None)
-    env["WRENCOS_DATA_DIR"] = str(data_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
-
-@asynccontextmanager
-async def serving(
-    data_dir: Path, *args: str, **env: str
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    proc = await asyncio.create_subprocess_exec(
-        PY,
-        "-m",
-        "wrencos_studio",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(data_dir, **env),
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
-    assert line.startswith("listening on http://127.0.0.1:"), line
-    try:
-        yield proc, int(line.rsplit(":", 1)[1])
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    # No WRENCOS_JWT_SECRET unless given: the data dir's secret file is what is tested.
+    return serve_env(data_dir, secret=None, env=extra)
 
 
 def test_token_command_prints_a_verifiable_jwt(tmp_path: Path) -> None:
@@ -125,8 +91,8 @@ async def test_serve_exits_0_on_signal_with_clients_connected(
         check=True,
         timeout=30,
     ).stdout.strip()
-    async with serving(tmp_path) as (proc, port):
-        url = f"ws://127.0.0.1:{port}"
+    async with serving(tmp_path, secret=None, log_level=None) as served:
+        proc, url = served.proc, served.url
         clients = [await connect(url) for _ in range(5)]
         await clients[0].send(json.dumps({"type": "register_admin", "token": tok}))
         assert json.loads(await clients[0].recv())["type"] == "admin_registered"
@@ -168,10 +134,19 @@ async def test_serve_never_imports_qt(tmp_path: Path) -> None:
 
 async def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
     """A port already in use is a clear error and exit 2, not a traceback."""
-    async with serving(tmp_path / "a") as (_proc, port):
+    async with serving(tmp_path / "a", secret=None, log_level=None) as served:
         out = await asyncio.to_thread(
             subprocess.run,
-            [PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                PY,
+                "-m",
+                "wrencos_studio",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(served.port),
+            ],
             capture_output=True,
             text=True,
             env=_env(tmp_path / "b"),
@@ -245,23 +220,15 @@ def test_serve_refuses_malformed_ice_servers(tmp_path: Path) -> None:
 
 async def test_studio_without_a_display_runs_the_server(tmp_path: Path) -> None:
     """`wrencos-studio` on a machine with no display says so and serves headless."""
-    env = _env(tmp_path)
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        env.pop(name, None)
     settings = tmp_path / "studio-settings.json"
     settings.write_text('{"port": 0}')
-    proc = await asyncio.create_subprocess_exec(
-        PY,
-        "-m",
-        "wrencos_studio",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    assert line.startswith("listening on http://0.0.0.0:")
-    assert not line.strip().endswith(":3000")  # the studio's own port setting (0: any)
-    proc.send_signal(signal.SIGTERM)
-    assert await asyncio.wait_for(proc.wait(), 15) == 0
-    assert "no display" in (await proc.stderr.read()).decode()
+    no_display = {"DISPLAY": None, "WAYLAND_DISPLAY": None, "QT_QPA_PLATFORM": None}
+    async with serving(
+        tmp_path, command=None, host=None, env=no_display, secret=None, log_level=None
+    ) as served:
+        assert served.host == "0.0.0.0"
+        assert served.port != 3000  # the studio's own port setting (0: any)
+        proc = served.proc
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert "no display" in served.stderr()

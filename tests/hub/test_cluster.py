@@ -3,67 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningHub, WsClient
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is needed for the cluster tests (apt-get install redis-server)"
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        import time
-
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+from tests.conftest import RunningHub
+from tests.helpers.clients import WsClient
+from tests.helpers.serve import serve_env
+from tests.helpers.testutils import free_port
 
 
 @pytest.fixture
 async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
-    import redis.asyncio as redis
-
-    r = redis.from_url(redis_url)
-    await r.flushdb()
-    await r.aclose()
     a = RunningHub(tmp_path / "a", redis_url=redis_url)
     b = RunningHub(tmp_path / "b", redis_url=redis_url)
     await a.start()
@@ -192,11 +146,6 @@ async def test_webrtc_signalling_across_hubs(pair: tuple[RunningHub, RunningHub]
 
 async def test_a_hub_joining_late_adopts_the_live_state(tmp_path: Path, redis_url: str) -> None:
     """A hub started while another is live serves the same stream, chat, likes and pins."""
-    import redis.asyncio as redis
-
-    r = redis.from_url(redis_url)
-    await r.flushdb()
-    await r.aclose()
     a = RunningHub(tmp_path / "a", redis_url=redis_url)
     await a.start()
     c = RunningHub(tmp_path / "c", redis_url=redis_url)
@@ -222,11 +171,9 @@ async def test_a_hub_joining_late_adopts_the_live_state(tmp_path: Path, redis_ur
 
 def test_serve_with_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
     """An unreachable WRENCOS_REDIS_URL stops `serve` with exit 2 and a message."""
-    env = {
-        **os.environ,
-        "WRENCOS_DATA_DIR": str(tmp_path),
-        "WRENCOS_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
-    }
+    env = serve_env(
+        tmp_path, secret=None, env={"WRENCOS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    )
     out = subprocess.run(
         [sys.executable, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
         capture_output=True,
@@ -257,11 +204,6 @@ async def test_a_late_hub_knows_the_broadcaster_and_the_viewers(
     tmp_path: Path, redis_url: str
 ) -> None:
     """A hub started during a broadcast announces it to its customers and counts viewers."""
-    import redis.asyncio as redis
-
-    r = redis.from_url(redis_url)
-    await r.flushdb()
-    await r.aclose()
     a = RunningHub(tmp_path / "a", redis_url=redis_url)
     await a.start()
     c = RunningHub(tmp_path / "c", redis_url=redis_url)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.testutils import SECRET
 from wrencos_studio.app import App
 from wrencos_studio.codec import CodecError, camel, from_json, to_json
 from wrencos_studio.config import Settings
@@ -17,8 +18,6 @@ from wrencos_studio.hub.engine import Feature, Hub, handles
 from wrencos_studio.hub.features import FEATURES, Page
 from wrencos_studio.store import Store
 from wrencos_studio.store.rows import ChatLine, Product, SupportLine
-
-from ..conftest import SECRET
 
 
 @pytest.fixture

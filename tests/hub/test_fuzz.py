@@ -4,10 +4,7 @@ well-formed messages, and the database stays intact."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import SECRET, token
+from tests.helpers.serve import serving_sync
+from tests.helpers.testutils import token
 from wrencos_studio.hub.protocol import MESSAGES
 
 pytestmark = pytest.mark.slow
@@ -176,20 +174,9 @@ class Watcher(threading.Thread):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     data = tmp_path_factory.mktemp("fuzz")
-    env = {**os.environ, "WRENCOS_DATA_DIR": str(data), "WRENCOS_JWT_SECRET": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = "ws://127.0.0.1:" + line.strip().rsplit(":", 1)[1]
-    yield url, data
-    proc.terminate()
-    assert proc.wait(10) == 0, "the server must still exit cleanly after the fuzzing"
+    with serving_sync(data, log_level=None) as served:
+        yield served.url, data
+        # The block's end sends SIGTERM: the server must still exit 0 after the fuzzing.
 
 
 def _open(url: str) -> ClientConnection:

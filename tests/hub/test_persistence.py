@@ -13,7 +13,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import RunningHub, start_serve, token
+from tests.conftest import RunningHub
+from tests.helpers.serve import serving
+from tests.helpers.testutils import token
 
 
 async def test_restart_keeps_live_stream_chat_likes_and_pins(hub: RunningHub) -> None:
@@ -59,79 +61,77 @@ async def test_stream_figures_are_kept_after_it_ends(hub: RunningHub) -> None:
     await hub.start()
 
 
-async def _start_server(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
-    return await start_serve(data_dir)
-
-
 async def _recv(ws: ClientConnection) -> dict[str, Any]:
     return json.loads(await ws.recv())
 
 
 async def test_sigkill_mid_traffic_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """Chat, support messages and likes that were acknowledged survive a SIGKILL."""
-    proc, url = await _start_server(tmp_path)
-    admin = await connect(url)
-    await admin.send(json.dumps({"type": "register_admin", "token": token()}))
-    await _recv(admin)
-    await admin.send(json.dumps({"type": "start_stream", "title": "Crash test"}))
-    while (await _recv(admin))["type"] != "stream_started":
-        pass
+    async with serving(tmp_path) as first:
+        url = first.url
+        admin = await connect(url)
+        await admin.send(json.dumps({"type": "register_admin", "token": token()}))
+        await _recv(admin)
+        await admin.send(json.dumps({"type": "start_stream", "title": "Crash test"}))
+        while (await _recv(admin))["type"] != "stream_started":
+            pass
 
-    acked_chat: set[str] = set()
-    acked_support: dict[str, set[str]] = {}
-    liked: dict[str, bool] = {}
+        acked_chat: set[str] = set()
+        acked_support: dict[str, set[str]] = {}
+        liked: dict[str, bool] = {}
 
-    async def customer(i: int) -> None:
-        sid = f"crash-{i}"
-        ws = await connect(url)
-        await ws.send(json.dumps({"type": "register", "sessionId": sid}))
-        public_id = None
-        n = 0
-        try:
-            while True:
-                n += 1
-                text = f"{sid}-chat-{n}"
-                await ws.send(json.dumps({"type": "chat_message", "message": text}))
-                await ws.send(json.dumps({"type": "customer_message", "message": f"{sid}-h{n}"}))
-                if n == 2:  # one like each: acknowledged once our publicId is in likedBy
-                    await ws.send(json.dumps({"type": "toggle_like"}))
-                deadline = asyncio.get_running_loop().time() + 0.25
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    try:
-                        msg = json.loads(await asyncio.wait_for(ws.recv(), left))
-                    except TimeoutError:
-                        break
-                    if msg["type"] == "registered":
-                        public_id = msg["publicId"]
-                    elif msg["type"] == "chat_message" and msg["message"].startswith(sid):
-                        acked_chat.add(msg["id"])
-                    elif msg["type"] == "stream_update" and public_id in msg["likedBy"]:
-                        liked[sid] = True
-        except ConnectionClosed:
-            return
+        async def customer(i: int) -> None:
+            sid = f"crash-{i}"
+            ws = await connect(url)
+            await ws.send(json.dumps({"type": "register", "sessionId": sid}))
+            public_id = None
+            n = 0
+            try:
+                while True:
+                    n += 1
+                    text = f"{sid}-chat-{n}"
+                    await ws.send(json.dumps({"type": "chat_message", "message": text}))
+                    await ws.send(
+                        json.dumps({"type": "customer_message", "message": f"{sid}-h{n}"})
+                    )
+                    if n == 2:  # one like each: acknowledged once our publicId is in likedBy
+                        await ws.send(json.dumps({"type": "toggle_like"}))
+                    deadline = asyncio.get_running_loop().time() + 0.25
+                    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                        try:
+                            msg = json.loads(await asyncio.wait_for(ws.recv(), left))
+                        except TimeoutError:
+                            break
+                        if msg["type"] == "registered":
+                            public_id = msg["publicId"]
+                        elif msg["type"] == "chat_message" and msg["message"].startswith(sid):
+                            acked_chat.add(msg["id"])
+                        elif msg["type"] == "stream_update" and public_id in msg["likedBy"]:
+                            liked[sid] = True
+            except ConnectionClosed:
+                return
 
-    async def admin_reader() -> None:
-        try:
-            async for raw in admin:
-                msg = json.loads(raw)
-                if msg["type"] == "customer_message":
-                    acked_support.setdefault(msg["sessionId"], set()).add(msg["message"])
-        except ConnectionClosed:
-            return
+        async def admin_reader() -> None:
+            try:
+                async for raw in admin:
+                    msg = json.loads(raw)
+                    if msg["type"] == "customer_message":
+                        acked_support.setdefault(msg["sessionId"], set()).add(msg["message"])
+            except ConnectionClosed:
+                return
 
-    tasks = [asyncio.create_task(customer(i)) for i in range(8)]
-    tasks.append(asyncio.create_task(admin_reader()))
-    await asyncio.sleep(2.5)
-    proc.send_signal(signal.SIGKILL)
-    await proc.wait()
-    for t in tasks:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(t, 5)
-    assert len(acked_chat) > 20 and sum(map(len, acked_support.values())) > 20
+        tasks = [asyncio.create_task(customer(i)) for i in range(8)]
+        tasks.append(asyncio.create_task(admin_reader()))
+        await asyncio.sleep(2.5)
+        await first.stop(signal.SIGKILL)
+        for t in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(t, 5)
+        assert len(acked_chat) > 20 and sum(map(len, acked_support.values())) > 20
 
     # The file is intact and holds everything that was acknowledged.
-    proc, url = await _start_server(tmp_path)
-    try:
+    async with serving(tmp_path) as second:
+        url = second.url
         db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored_chat = {r[0] for r in db.execute("SELECT id FROM chat_messages")}
@@ -158,6 +158,3 @@ async def test_sigkill_mid_traffic_loses_nothing_acknowledged(tmp_path: Path) ->
                 await c.send(json.dumps({"type": "register", "sessionId": sid}))
                 pid = (await _recv(c))["publicId"]
             assert pid in liked_now, sid
-    finally:
-        proc.terminate()
-        assert await proc.wait() == 0

@@ -6,7 +6,8 @@ import time
 
 import jwt
 
-from tests.conftest import SECRET, RunningHub, token
+from tests.conftest import RunningHub
+from tests.helpers.testutils import SECRET, token
 
 
 async def test_customer_register_replies_with_session_and_public_id(hub: RunningHub) -> None:

@@ -129,7 +129,7 @@ async def test_likes_toggle_once_per_person_with_public_ids(hub: RunningHub) -> 
 
 async def test_likes_of_a_logged_in_user_follow_the_user(hub: RunningHub) -> None:
     """With a token, the like belongs to the userId: a second device sees it as liked."""
-    from tests.conftest import token
+    from tests.helpers.testutils import token
 
     admin = await hub.admin()
     await hub.live(admin)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import RunningHub, WsClient
+from tests.conftest import RunningHub
+from tests.helpers.clients import WsClient
 
 
 async def _peer(client: WsClient, peer_id: str, user_type: str = "customer") -> None:

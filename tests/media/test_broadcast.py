@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import SECRET, start_serve, token
+from tests.helpers.serve import serving as serve
+from tests.helpers.testutils import run_probe as probe
+from tests.helpers.testutils import token
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,34 +25,12 @@ pytestmark = [
     ),
 ]
 
-PY = sys.executable
-
 
 @asynccontextmanager
 async def serving(data: Path, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    proc, url = await start_serve(data, *args)
-    try:
-        yield proc, url
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(proc.wait(), 15)
-            assert code == 0
-
-
-async def probe(url: str, *args: str) -> list[dict[str, Any]]:
-    """Viewers in another process; one JSON line each."""
-    proc = await asyncio.create_subprocess_exec(
-        PY,
-        "-m",
-        "wrencos_studio.media.probe",
-        url,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 90)
-    return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    """The shared `serve` helper, as this module's (process, ws URL) pair."""
+    async with serve(data, *args) as served:
+        yield served.proc, served.url
 
 
 @pytest.fixture
@@ -249,29 +226,10 @@ async def test_a_missing_camera_never_crashes_the_server(tmp_path: Path) -> None
 
 async def test_demo_goes_live_with_a_catalog(tmp_path: Path) -> None:
     """`demo`: testsrc, a live stream, a demo catalog with images, two pinned products."""
-    env = {**os.environ, "WRENCOS_JWT_SECRET": SECRET}
-    proc = await asyncio.create_subprocess_exec(
-        PY,
-        "-m",
-        "wrencos_studio",
-        "--log-level",
-        "WARNING",
-        "demo",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data-dir",
-        str(tmp_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stdout is not None
-    try:
-        listening = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
-        page = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
-        port = listening.rsplit(":", 1)[1]
+    # The data dir comes from --data-dir here, not from WRENCOS_DATA_DIR.
+    async with serve(None, "--data-dir", str(tmp_path), command="demo") as demo:
+        port = demo.port
+        page = await demo.readline()
         assert page == f"customer page: http://127.0.0.1:{port}/"
         async with connect(f"ws://127.0.0.1:{port}") as ws:
             await ws.send(json.dumps({"type": "register", "sessionId": "demo-visitor"}))
@@ -287,9 +245,6 @@ async def test_demo_goes_live_with_a_catalog(tmp_path: Path) -> None:
         assert body.startswith(b"<svg")
         [viewer] = await probe(f"ws://127.0.0.1:{port}", "--seconds", "1")
         assert viewer["fps"] >= 25
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
 
 
 async def test_nothing_leaves_before_go_live_or_after_end(tmp_path: Path) -> None:

@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,8 @@ qasync = pytest.importorskip("qasync")
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from tests.conftest import SECRET, token  # noqa: E402
+from tests.helpers.serve import serving_sync  # noqa: E402
+from tests.helpers.testutils import SECRET, run_probe, token  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NETNS = os.environ.get("WRENCOS_NETNS") == "1"
@@ -110,21 +109,7 @@ def test_go_live_while_a_real_viewer_receives_frames(studio: Running) -> None:
     assert studio.studio.hub is not None and studio.studio.hub.stream is not None
     assert studio.studio.hub.stream.title == "Spring serums"
 
-    async def watch() -> list[dict[str, Any]]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "wrencos_studio.media.probe",
-            studio.url,
-            "--seconds",
-            "2",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await proc.communicate()
-        return [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
-
-    [viewer] = studio.run(watch(), timeout=60)
+    [viewer] = studio.run(run_probe(studio.url, "--seconds", "2"), timeout=60)
     assert "error" not in viewer and viewer["fps"] >= 20
     w.live_button.click()  # End
     studio.until(lambda: not w.live)
@@ -237,24 +222,10 @@ def test_quitting_tells_viewers_and_exits_0(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "studio-settings.json").write_text(json.dumps({"port": 0, "source": "none"}))
-    env = {
-        **os.environ,
-        "WRENCOS_DATA_DIR": str(data),
-        "WRENCOS_JWT_SECRET": SECRET,
-        "QT_QPA_PLATFORM": "offscreen",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wrencos_studio"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("listening on"), line
-        url = "ws://127.0.0.1:" + line.rsplit(":", 1)[1]
+    with serving_sync(
+        data, command=None, host=None, env={"QT_QPA_PLATFORM": "offscreen"}, log_level=None
+    ) as served:
+        proc, url = served.proc, served.url
 
         async def watch_it_end() -> dict[str, Any]:
             admin = await connect(url)
@@ -270,9 +241,6 @@ def test_quitting_tells_viewers_and_exits_0(tmp_path: Path) -> None:
         stopped = asyncio.run(watch_it_end())
         assert stopped["type"] == "stream_stopped"
         assert proc.wait(20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_moderating_from_the_chat_panel(studio: Running) -> None:

@@ -5,14 +5,14 @@ restart, and a hostile chat message that must stay text."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, RunningHub
+from tests.conftest import RunningHub
+from tests.helpers.testutils import chromium_options, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -20,17 +20,11 @@ PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[RunningHub]:
     running = RunningHub(
         tmp_path / "data",
-        port=_free_port(),
+        port=free_port(),
         shop_url_pattern=("https://shop.example/p/{productId}"),
     )
     await running.start()
@@ -45,7 +39,7 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        b = await pw.chromium.launch(**chromium_options())
         yield b
         await b.close()
 

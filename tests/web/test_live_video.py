@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_serve
+from tests.helpers.serve import serving
+from tests.helpers.testutils import chromium_options
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,20 +26,15 @@ pytestmark = [
 
 @pytest.fixture
 async def live_url(tmp_path: Path) -> AsyncIterator[str]:
-    proc, url = await start_serve(
+    async with serving(
         tmp_path / "data", "--source", "testsrc", "--video-size", "640x360"
-    )
-    try:
-        yield url.replace("ws://", "http://") + "/"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    ) as served:
+        yield served.http_url + "/"
 
 
 async def _watch(url: str, profile: Path, deny_udp: bool) -> tuple[dict[str, Any], list[str]]:
     from playwright.async_api import async_playwright
 
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (apt-get install chromium)"
     if deny_udp:
         # Chromium 156 ignores --force-webrtc-ip-handling-policy; this profile preference
         # in a fresh user-data dir does deny UDP, as a tunnel would.
@@ -49,9 +44,7 @@ async def _watch(url: str, profile: Path, deny_udp: bool) -> tuple[dict[str, Any
         )
     errors: list[str] = []
     async with async_playwright() as pw:
-        ctx = await pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        ctx = await pw.chromium.launch_persistent_context(str(profile), **chromium_options())
         try:
             page = await ctx.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

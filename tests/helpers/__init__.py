@@ -1,0 +1,1 @@
+"""Test helpers in one place: `serve` processes, WebSocket clients, browsers, Redis, tokens."""
