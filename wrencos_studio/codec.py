@@ -35,19 +35,21 @@ def wire_key(
     key: str | None = None,
     *,
     flatten: bool = False,
+    omit_none: bool = False,
     default: Any = dataclasses.MISSING,
     default_factory: Any = dataclasses.MISSING,
 ) -> Any:
-    """A dataclass field whose JSON key is ``key`` (default: the camelCase name), or whose
-    dataclass value is merged into the parent object (``flatten``)."""
-    metadata = {"key": key, "flatten": flatten}
+    """A dataclass field whose JSON key is ``key`` (default: the camelCase name), whose
+    dataclass value is merged into the parent object (``flatten``), or which is left out
+    while it is None (``omit_none``)."""
+    metadata = {"key": key, "flatten": flatten, "omit_none": omit_none}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-# How each field of a class is written: (attribute, key, flatten).
-_Plan = tuple[tuple[str, str, bool], ...]
+# How each field of a class is written: (attribute, key, flatten, omit_none).
+_Plan = tuple[tuple[str, str, bool, bool], ...]
 
 
 @functools.cache
@@ -55,7 +57,9 @@ def _plan(cls: type, use_camel: bool) -> _Plan:
     out = []
     for f in dataclasses.fields(cls):
         key = f.metadata.get("key") or (camel(f.name) if use_camel else f.name)
-        out.append((f.name, key, bool(f.metadata.get("flatten"))))
+        out.append(
+            (f.name, key, bool(f.metadata.get("flatten")), bool(f.metadata.get("omit_none")))
+        )
     return tuple(out)
 
 
@@ -63,8 +67,10 @@ def to_json(obj: Any, *, use_camel: bool = True) -> Any:
     """A dataclass (or a list/dict holding them) as JSON-ready values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
-        for attr, key, flatten in _plan(type(obj), use_camel):
+        for attr, key, flatten, omit_none in _plan(type(obj), use_camel):
             value = getattr(obj, attr)
+            if omit_none and value is None:
+                continue
             if flatten:
                 out.update(to_json(value, use_camel=use_camel))
             else:

@@ -80,13 +80,17 @@ class Settings:
     redis_url: str | None = None
     # The contract's frame limit; the text limits live in hub/protocol.py.
     max_frame_bytes: int = 64 * 1024
-    chat_history_limit: int = 100
+    # Chat lines kept for late joiners (what fits in one 64 KiB frame is sent).
+    chat_history_limit: int = 200
     # Per-connection token buckets: (rate per second, burst).
     chat_rate: tuple[float, int] = (5.0, 10)
     like_rate: tuple[float, int] = (5.0, 10)
     support_rate: tuple[float, int] = (5.0, 10)
-    # Everything else a client may ask that costs work (signalling, inbox reads, registers).
+    # Everything else a client may ask that costs work (signalling, inbox reads).
     general_rate: tuple[float, int] = (50.0, 100)
+    # Registering: at most 5 in any 10 s on one connection (a sliding window, not a
+    # bucket: the contract's Trust rules, rule 2).
+    register_rate: tuple[float, int] = (0.5, 5)
     # A client whose unsent backlog stays above the high-water mark this long, or
     # passes the hard cap, is disconnected (it stopped reading).
     slow_client_high_water: int = 256 * 1024

@@ -99,7 +99,7 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.ModerationUpdated(["a"], [], 0, "a", "mute"),
         p.CustomerMessageReceived("s1", "hello", "Ana", "t"),
         p.StaffReply("hi", "t", "u1"),
-        p.Conversations([]),
+        p.Conversations([], True, "c12"),
         p.ConversationThread("s1", [SupportLine("customer", "m", "t", "u")]),
         p.MyConversation([]),
         p.ConversationStatus("s1", None),
@@ -113,6 +113,7 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.WebrtcBroadcasterAvailable("b"),
         p.WebrtcBroadcastStopped("b"),
         p.WebrtcNewCustomer("c"),
+        p.WebrtcCustomerLeft("c"),
         p.WebrtcRelay("webrtc_answer", "c", "b", {"type": "answer", "sdp": "v=0"}),
     ]
     assert {type(m) for m in samples} == set(p.OUTBOUND.values())

@@ -54,7 +54,8 @@ async def test_bad_messages_get_errors_and_never_reach_others(hub: RunningHub) -
     await hub.live(admin)
     watcher = await hub.customer("watcher")
     c = await hub.customer("s")
-    await watcher.quiet(0.2)
+    await watcher.quiet(0.5)  # the coalesced stream_update for the second viewer
+    await c.quiet(0.1)
     cases: list[tuple[str | bytes, str]] = [
         ("not json", "Invalid message format"),
         ("[1,2]", "Invalid message format"),

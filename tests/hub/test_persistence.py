@@ -23,7 +23,10 @@ async def test_restart_keeps_live_stream_chat_likes_and_pins(hub: RunningHub) ->
     admin = await hub.admin()
     started = await hub.live(admin, "Kept")
     await admin.send(
-        {"type": "pin_products", "pinnedProducts": [{"productId": "p1", "name": "Serum"}]}
+        {
+            "type": "pin_products",
+            "pinnedProducts": [{"productId": "p1", "name": "Serum", "price": 9.5}],
+        }
     )
     await admin.send({"type": "chat_message", "message": "before restart"})
     await admin.send({"type": "toggle_like"})
@@ -35,7 +38,7 @@ async def test_restart_keeps_live_stream_chat_likes_and_pins(hub: RunningHub) ->
     assert data["streamId"] == started["streamData"]["streamId"]
     assert data["title"] == "Kept" and data["likes"] == 1
     assert by_type["pinned_products_updated"]["pinnedProducts"] == [
-        {"productId": "p1", "name": "Serum"}
+        {"productId": "p1", "name": "Serum", "price": 9.5}
     ]
     assert [m["message"] for m in by_type["chat_history"]["messages"]] == ["before restart"]
 

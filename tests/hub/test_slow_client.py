@@ -27,7 +27,8 @@ async def test_stalled_reader_is_dropped_and_others_keep_up(tmp_path: Path) -> N
         stalled.conn.transport.pause_reading()  # it stops reading, but stays connected
 
         big = [
-            {"productId": f"p{i}", "name": "n" * 200, "description": "d" * 1000} for i in range(40)
+            {"productId": f"p{i}", "name": "n" * 200, "description": "d" * 1000, "price": 1}
+            for i in range(40)
         ]
         sent = 0
         got = 0

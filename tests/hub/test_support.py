@@ -136,16 +136,18 @@ async def test_conversation_thread_oldest_first(hub: RunningHub) -> None:
 
 
 async def test_support_validation(hub: RunningHub) -> None:
-    """Missing or non-string texts are invalid; 2000 characters is the limit."""
+    """Missing or non-string texts are invalid, blank ones empty; 2000 characters is the
+    limit."""
     a = await hub.admin()
     c = await hub.customer("v")
     for bad in (
         {"type": "customer_message"},
         {"type": "customer_message", "message": 5},
-        {"type": "customer_message", "message": "   "},
     ):
         await c.send(bad)
         assert await c.recv() == {"type": "error", "message": "Invalid message format"}
+    await c.send({"type": "customer_message", "message": "   "})
+    assert await c.recv() == {"type": "error", "message": "Message is empty"}
     await c.send({"type": "customer_message", "message": "x" * 2001})
     assert await c.recv() == {"type": "error", "message": "Message too long"}
     await c.send({"type": "customer_message", "message": "x" * 2000, "customerName": "n" * 51})
@@ -217,6 +219,6 @@ async def test_customer_reads_its_own_thread_after_a_reload(hub: RunningHub) -> 
     assert thread["messages"][1]["id"] == reply["id"]
     stranger = await hub.connect()
     await stranger.send({"type": "get_my_conversation"})
-    assert await stranger.recv() == {"type": "error", "message": "Not authorized"}
+    assert await stranger.recv() == {"type": "error", "message": "Not registered"}
     await a.send({"type": "get_my_conversation"})
     assert await a.recv() == {"type": "error", "message": "Not authorized"}

@@ -70,14 +70,17 @@ async def test_unknown_peer_and_customer_to_customer(hub: RunningHub) -> None:
 
 
 async def test_customer_cannot_register_as_admin_or_take_an_admin_peer(hub: RunningHub) -> None:
-    """userType admin needs an admin connection; an admin's peerId cannot be taken over."""
+    """userType admin needs an admin connection; an admin's peerId cannot be taken over
+    (its owner holds it: "Peer id taken", before any role check)."""
     admin = await hub.admin()
     await _peer(admin, "studio", "admin")
     c = await hub.customer("c")
     await c.send({"type": "webrtc_register", "peerId": "x", "userType": "admin"})
     assert await c.recv() == {"type": "error", "message": "Not authorized"}
     await c.send({"type": "webrtc_register", "peerId": "studio", "userType": "customer"})
-    assert await c.recv() == {"type": "error", "message": "Not authorized"}
+    assert await c.recv() == {"type": "error", "message": "Peer id taken"}
+    await c.send({"type": "webrtc_register", "peerId": "studio", "userType": "admin"})
+    assert await c.recv() == {"type": "error", "message": "Peer id taken"}
     # The admin peer still works.
     await _peer(c, "pc")
     await c.send({"type": "webrtc_offer", "to": "studio", "offer": {"sdp": "x"}})

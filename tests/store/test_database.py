@@ -130,7 +130,8 @@ def test_conversation_ordering_ties_by_arrival(tmp_path: Path) -> None:
         store.run_sync(repo.add_customer_message, "u3", "s3", "Named", "C3", "third", at)
         # The same uid again (a replica's copy) is not a second message.
         store.run_sync(repo.add_customer_message, "u1", "s1", None, "C1", "first", at)
-        rows = store.run_sync(repo.list_conversations)
+        rows, next_at = store.run_sync(repo.list_conversations)
+        assert next_at is None
         assert [r.session_id for r in rows] == ["s3", "s2", "s1"]
         assert rows[0].customer_name == "Named"
         assert [r.unread for r in rows] == [1, 1, 1]

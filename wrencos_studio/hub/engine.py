@@ -33,7 +33,7 @@ from wrencos_studio.hub import protocol as p
 from wrencos_studio.hub.broker import Broker, LocalBroker, Snapshot
 from wrencos_studio.hub.events import Event, PeerMessage, ViewersCounted
 from wrencos_studio.hub.protocol import OutboundMessage, ProtocolError
-from wrencos_studio.hub.ratelimit import TokenBucket
+from wrencos_studio.hub.ratelimit import TokenBucket, WindowLimit
 from wrencos_studio.hub.state import LiveStream
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.database import Store, StoreError
@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 
 CUSTOMER = "customer"
 ADMIN = "admin"
+
+#: Rate buckets counted in a sliding window rather than a token bucket.
+WINDOW_BUCKETS = frozenset({"register"})
 
 
 class Outgoing:
@@ -158,7 +161,7 @@ class Client:
         self.like_identity: str | None = None
         self.peer_id: str | None = None
         self.peer_type: str | None = None
-        self.buckets: dict[str, TokenBucket] | None = None
+        self.buckets: dict[str, TokenBucket | WindowLimit] | None = None
         #: An in-process part of this program (broadcaster, studio window): no rate limits.
         self.trusted = False
 
@@ -405,13 +408,21 @@ class Hub:
         """Process one decoded message (an in-process client skips the JSON). Never raises."""
         try:
             self.stats.received[spec.type] += 1
+            message = None
+            if spec.registered:
+                # The contract's order: the message's format, then "Not registered",
+                # then everything else (Trust rules, rule 1).
+                message = spec.build(obj)
+                if client.kind is None:
+                    raise ProtocolError(p.ERR_NOT_REGISTERED)
             if spec.access is p.Access.ADMIN and not (client.is_admin and client.role == ADMIN):
                 raise ProtocolError(p.ERR_NOT_AUTHORIZED)
             if spec.access is p.Access.STAFF and not client.is_admin:
                 raise ProtocolError(p.ERR_NOT_AUTHORIZED)
             if spec.access is p.Access.NON_STAFF and client.is_admin:
                 raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-            message = spec.build(obj)
+            if message is None:
+                message = spec.build(obj)
             if spec.rate is not None and not client.trusted and not self._take(client, spec.rate):
                 raise ProtocolError(p.ERR_RATE_LIMITED)
             await self._handlers[spec.type](client, message)
@@ -428,11 +439,12 @@ class Hub:
         buckets = client.buckets
         if buckets is None:
             buckets = client.buckets = {}
-        tb = buckets.get(bucket)
-        if tb is None:
+        limiter = buckets.get(bucket)
+        if limiter is None:
             rate, burst = getattr(self.settings, bucket + "_rate")
-            tb = buckets[bucket] = TokenBucket(rate, burst)
-        return tb.take()
+            kind = WindowLimit if bucket in WINDOW_BUCKETS else TokenBucket
+            limiter = buckets[bucket] = kind(rate, burst)
+        return limiter.take()
 
     # -- events -----------------------------------------------------------------------------
 
@@ -462,10 +474,10 @@ class Hub:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def send(self, client: Client, message: OutboundMessage) -> None:
-        """One message to one client."""
+    def send(self, client: Client, message: OutboundMessage | Outgoing) -> None:
+        """One message to one client (an ``Outgoing`` may be shared: encoded once)."""
         self.stats.sent_messages += 1
-        client.sink.deliver(Outgoing(message))
+        client.sink.deliver(message if isinstance(message, Outgoing) else Outgoing(message))
 
     def error(self, client: Client, text: str, retry_after_s: float | None = None) -> None:
         """The contract's ``error`` message (``text`` is one of ``protocol.ERR_*``)."""

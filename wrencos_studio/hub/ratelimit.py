@@ -1,10 +1,11 @@
-"""Per-connection token buckets."""
+"""Per-connection rate limits: token buckets, and a sliding window for registering."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
-__all__ = ["TokenBucket"]
+__all__ = ["TokenBucket", "WindowLimit"]
 
 
 class TokenBucket:
@@ -33,3 +34,31 @@ class TokenBucket:
             return True
         self._tokens = tokens
         return False
+
+
+class WindowLimit:
+    """At most ``burst`` events in any ``burst / rate`` seconds (a sliding window).
+
+    Stricter than a token bucket of the same figures: with rate 0.5 and burst 5, the
+    first 5 within 10 s pass and every further one in those 10 s is refused, as the
+    contract's register rule says (Trust rules, rule 2).
+    """
+
+    __slots__ = ("_times", "burst", "window")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.burst = burst
+        self.window = burst / rate
+        self._times: deque[float] = deque()
+
+    def take(self, now: float | None = None) -> bool:
+        """Count one event if the window has room for it."""
+        if now is None:
+            now = time.monotonic()
+        times = self._times
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        if len(times) >= self.burst:
+            return False
+        times.append(now)
+        return True

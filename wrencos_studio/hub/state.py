@@ -8,7 +8,11 @@ from wrencos_studio.hub.events import ModerationState
 from wrencos_studio.hub.protocol.outbound import StreamData
 from wrencos_studio.store.rows import StreamRow
 
-__all__ = ["LiveStream"]
+__all__ = ["LIKED_BY_MAX", "LiveStream"]
+
+#: ``likedBy`` lists at most this many publicIds, the newest likes: a frame to customers
+#: stays under 64 KiB however many like (Trust rules, rule 6).
+LIKED_BY_MAX = 1000
 
 
 @dataclass(slots=True)
@@ -61,8 +65,20 @@ class LiveStream:
             liked_by=dict.fromkeys(likers),
         )
 
-    def data(self, viewer_count: int) -> StreamData:
-        """``streamData`` with the given viewer count."""
+    def likers(self, also: str | None = None) -> list[str]:
+        """The newest :data:`LIKED_BY_MAX` likers, oldest first (plus ``also``, a
+        customer's own publicId, if it liked earlier than those)."""
+        liked = self.liked_by
+        if len(liked) <= LIKED_BY_MAX:
+            return list(liked)
+        newest = list(liked)[-LIKED_BY_MAX:]
+        if also is not None and also in liked and also not in newest:
+            newest.insert(0, also)
+        return newest
+
+    def data(self, viewer_count: int, for_public_id: str | None = None) -> StreamData:
+        """``streamData`` with the given viewer count (``likedBy`` bounded, with the
+        receiving customer's own like kept)."""
         return StreamData(
             stream_id=self.stream_id,
             title=self.title,
@@ -70,7 +86,7 @@ class LiveStream:
             start_time=self.start_time,
             viewer_count=viewer_count,
             likes=len(self.liked_by),
-            liked_by=list(self.liked_by),
+            liked_by=self.likers(for_public_id),
             stream_url=self.stream_url,
             quality=self.quality,
         )

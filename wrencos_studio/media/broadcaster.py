@@ -39,7 +39,8 @@ __all__ = ["Broadcaster", "SignallingChannel", "parse_ice_servers"]
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 30.0
+#: A viewer that has not connected by then is freed (the contract's Trust rules, rule 3).
+CONNECT_TIMEOUT_S = 15.0
 
 
 def parse_ice_servers(text: str | None) -> list[RTCIceServer]:
@@ -192,7 +193,11 @@ class Broadcaster:
 
     def on_hub_message(self, msg: p.OutboundMessage) -> None:
         """A message from the hub for this peer (called on the event loop's thread)."""
-        if isinstance(msg, p.WebrtcNewCustomer):
+        if isinstance(msg, p.WebrtcCustomerLeft):
+            viewer = self.viewers.pop(msg.customer_id, None)
+            if viewer is not None:  # its connection closed or let the peer go: free it now
+                self._spawn(self._drop(viewer))
+        elif isinstance(msg, p.WebrtcNewCustomer):
             if self.announced:
                 self._spawn(self._offer(msg.customer_id))
         elif isinstance(msg, p.WebrtcRelay):

@@ -334,36 +334,65 @@ def sessions_with_undelivered(conn: sqlite3.Connection) -> set[str]:
     return {r["session_id"] for r in rows}
 
 
-def list_conversations(conn: sqlite3.Connection) -> list[ConversationSummary]:
-    """Newest first by last message; ties (same time stamp) by arrival order."""
+#: ``lastMessage`` in the inbox list is cut to this many characters (Trust rules, rule 6).
+LAST_MESSAGE_MAX_CHARS = 200
+
+
+def list_conversations(
+    conn: sqlite3.Connection, limit: int = 50, before: int | None = None
+) -> tuple[list[ConversationSummary], int | None]:
+    """One page of the inbox, newest first by last message (ties by arrival order): at
+    most ``limit`` conversations whose last message came before position ``before``.
+    Returns the rows and the position to continue from (None: this was the last page)."""
     rows = conn.execute(
-        "SELECT c.session_id, c.customer_name, c.status, m.message, m.created_at,"
+        "SELECT c.session_id, c.customer_name, c.status, c.last_seq, m.message, m.created_at,"
         " (SELECT COUNT(*) FROM support_messages u WHERE u.session_id = c.session_id"
         "  AND u.sender = 'customer' AND u.read_at IS NULL) AS unread"
         " FROM conversations c JOIN support_messages m ON m.seq = c.last_seq"
-        " ORDER BY c.last_seq DESC"
+        " WHERE c.last_seq < ? ORDER BY c.last_seq DESC LIMIT ?",
+        (before if before is not None else 2**63 - 1, limit + 1),
     ).fetchall()
-    return [
+    page = [
         ConversationSummary(
             session_id=r["session_id"],
             customer_name=r["customer_name"],
-            last_message=r["message"],
+            last_message=r["message"][:LAST_MESSAGE_MAX_CHARS],
             last_timestamp=r["created_at"],
             unread=int(r["unread"]),
             status=r["status"],
         )
-        for r in rows
+        for r in rows[:limit]
     ]
+    more = len(rows) > limit
+    return page, (int(rows[limit - 1]["last_seq"]) if more else None)
 
 
-def conversation_messages(conn: sqlite3.Connection, session_id: str) -> list[SupportLine]:
-    """A support conversation's lines, oldest first."""
+def conversation_messages(
+    conn: sqlite3.Connection, session_id: str, limit: int = 100, before: str | None = None
+) -> tuple[list[SupportLine], bool]:
+    """The newest ``limit`` lines of a support conversation older than the line whose id
+    is ``before`` (None: the newest), oldest first; and whether older lines exist.
+    An unknown ``before`` gives no lines."""
+    upper = 2**63 - 1
+    if before is not None:
+        row = conn.execute(
+            "SELECT seq FROM support_messages WHERE uid = ? AND session_id = ?",
+            (before, session_id),
+        ).fetchone()
+        if row is None:
+            return [], False
+        upper = int(row["seq"])
     rows = conn.execute(
-        "SELECT uid, sender, message, created_at FROM support_messages WHERE session_id = ?"
-        " ORDER BY seq",
-        (session_id,),
+        "SELECT uid, sender, message, created_at FROM support_messages"
+        " WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        (session_id, upper, limit + 1),
     ).fetchall()
-    return [SupportLine(r["sender"], r["message"], r["created_at"], r["uid"]) for r in rows]
+    more = len(rows) > limit
+    lines = [
+        SupportLine(r["sender"], r["message"], r["created_at"], r["uid"]) for r in rows[:limit]
+    ]
+    lines.reverse()
+    return lines, more
 
 
 # -- products ----------------------------------------------------------------------

@@ -10,10 +10,14 @@ from wrencos_studio.hub import events as ev
 from wrencos_studio.hub import protocol as p
 from wrencos_studio.hub.broker import Snapshot
 from wrencos_studio.hub.engine import Client, Feature, StoreJob, applies, handles, replicates
+from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.rows import Product
 
-__all__ = ["Catalog"]
+__all__ = ["PINS_MAX_BYTES", "Catalog"]
+
+#: ``pinned_products_updated`` goes to every customer in one frame: at most 64 KiB.
+PINS_MAX_BYTES = 64 * 1024
 
 
 class Catalog(Feature):
@@ -35,6 +39,8 @@ class Catalog(Feature):
     @handles(p.PinProducts)
     async def pin_products(self, client: Client, msg: p.PinProducts) -> None:
         items: list[dict[str, Any]] = msg.pinned_products
+        if len(p.encode(p.PinnedProductsUpdated(items))) > PINS_MAX_BYTES:
+            raise ProtocolError(p.ERR_TOO_LONG)  # every page gets it in one frame
         await self.hub.store.run(repo.replace_pinned, items)
         await self.hub.broker.remember_pinned(items)
         self.hub.emit(ev.PinsChanged(items))

@@ -8,16 +8,53 @@ from wrencos_studio.clock import utc_now_iso
 from wrencos_studio.hub import events as ev
 from wrencos_studio.hub import protocol as p
 from wrencos_studio.hub.broker import Snapshot
-from wrencos_studio.hub.engine import Client, Feature, StoreJob, applies, handles, replicates
+from wrencos_studio.hub.engine import (
+    Client,
+    Feature,
+    Hub,
+    Outgoing,
+    StoreJob,
+    applies,
+    handles,
+    replicates,
+)
 from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.rows import ChatLine
 
-__all__ = ["Chat"]
+__all__ = ["HISTORY_MAX_BYTES", "Chat"]
+
+#: ``chat_history`` is one frame to a customer: at most 64 KiB (Trust rules, rule 6).
+HISTORY_MAX_BYTES = 64 * 1024
 
 
 class Chat(Feature):
     """``chat_message`` (muted, banned and slow mode refused) and ``delete_chat_message``."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(hub)
+        self._history: Outgoing | None = None  # the chat_history every joiner gets
+
+    def history_message(self) -> Outgoing:
+        """``chat_history`` for a joining client: the newest lines that fit one 64 KiB
+        frame (oldest dropped first). Made once until the history changes, so a crowd
+        joining costs one encoding."""
+        out = self._history
+        if out is None:
+            lines = list(self.hub.chat_history)
+            out = Outgoing(p.ChatHistory(lines))
+            while len(out.payload) > HISTORY_MAX_BYTES and lines:
+                # Drop the oldest lines, about as many as the excess needs (at least one).
+                excess = len(out.payload) - HISTORY_MAX_BYTES
+                average = max(1, len(out.payload) // max(1, len(lines)))
+                lines = lines[max(1, excess // average) :]
+                out = Outgoing(p.ChatHistory(lines))
+            self._history = out
+        return out
+
+    def forget_history(self) -> None:
+        """The history changed outside this feature (a new or ended stream)."""
+        self._history = None
 
     def load(self) -> None:
         hub = self.hub
@@ -35,6 +72,7 @@ class Chat(Feature):
         if snapshot.stream is not None:
             hub.chat_history.clear()
             hub.chat_history.extend(snapshot.chat)
+            self._history = None
         else:
             for line in hub.chat_history:
                 await hub.broker.remember_chat(
@@ -48,7 +86,7 @@ class Chat(Feature):
         if stream is None:
             raise ProtocolError(p.ERR_NO_STREAM)
         is_admin = client.is_admin
-        sender = client.public_id
+        sender = client.public_id  # registered: the connection's identity, never the message's
         if not is_admin and sender is not None:
             if sender in stream.muted or sender in stream.banned:
                 raise ProtocolError(p.ERR_MUTED)
@@ -83,6 +121,7 @@ class Chat(Feature):
         if hub.stream is None or hub.stream.stream_id != event.stream_id:
             return
         hub.chat_history.append(event.line)
+        self._history = None
         hub.broadcast(p.ChatPosted(event.line))
 
     @handles(p.DeleteChatMessage)
@@ -111,5 +150,6 @@ class Chat(Feature):
         kept = [line for line in hub.chat_history if line.id not in gone]
         hub.chat_history.clear()
         hub.chat_history.extend(kept)
+        self._history = None
         for message_id in ids:
             hub.broadcast(p.ChatMessageDeleted(message_id))

@@ -32,11 +32,10 @@ class Likes(Feature):
         stream = hub.stream
         if stream is None:
             raise ProtocolError(p.ERR_NO_STREAM)
+        # The registered connection's identity; a sessionId in the message is ignored.
         identity = client.like_identity
         if identity is None:
-            if msg.session_id is None:
-                raise ProtocolError(p.ERR_INVALID)
-            identity = f"session:{msg.session_id}"
+            raise ProtocolError(p.ERR_NOT_REGISTERED)
         public_id = hub.public_id(identity)
         if public_id in stream.banned:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)

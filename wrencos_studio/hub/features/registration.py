@@ -26,13 +26,17 @@ class Registration(Feature):
                 user_id = verify_token(msg.token, hub.settings.jwt_secret).user_id
             except AuthError:
                 user_id = None  # an optional token that fails just means anonymous
+        with self._stream().hold_updates():
+            self._register(client, msg.session_id, user_id)
+
+    def _register(self, client: Client, sid: str, user_id: str | None) -> None:
+        hub = self.hub
         if client.kind == ADMIN:
             hub.admins.discard(client)
             if client.peer_type == ADMIN:
                 self._signalling().drop_peer(client)
-        if client.kind == CUSTOMER and client.session_id != msg.session_id:
+        if client.kind == CUSTOMER and client.session_id != sid:
             self.detach_session(client)
-        sid = msg.session_id
         client.kind = CUSTOMER
         client.role = None
         client.session_id = sid
@@ -50,9 +54,10 @@ class Registration(Feature):
         if stream is not None:
             # The count includes this session, which is counted (and announced to
             # everyone with stream_update) once it has its join messages.
-            hub.send(client, p.StreamStarted(stream.data(hub.viewer_count + int(first))))
+            count = hub.viewer_count + int(first)
+            hub.send(client, p.StreamStarted(stream.data(count, client.public_id)))
             hub.send(client, p.PinnedProductsUpdated(hub.pinned))
-            hub.send(client, p.ChatHistory(list(hub.chat_history)))
+            hub.send(client, self._chat().history_message())
             if stream.slow_mode_s:
                 hub.send(client, p.ChatSettings(stream.slow_mode_s))
         self._support().deliver_pending(sid)
@@ -115,6 +120,14 @@ class Registration(Feature):
     def _support(self) -> Support:
         return self.hub.feature(Support)
 
+    def _stream(self) -> Stream:
+        return self.hub.feature(Stream)
 
+    def _chat(self) -> Chat:
+        return self.hub.feature(Chat)
+
+
+from wrencos_studio.hub.features.chat import Chat  # noqa: E402
 from wrencos_studio.hub.features.signalling import Signalling  # noqa: E402
+from wrencos_studio.hub.features.stream import Stream  # noqa: E402
 from wrencos_studio.hub.features.support import Support  # noqa: E402

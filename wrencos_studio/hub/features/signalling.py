@@ -14,7 +14,9 @@ __all__ = ["Signalling"]
 
 
 class Signalling(Feature):
-    """Customers reach only staff peers; a staff peerId can't be taken by a customer."""
+    """Customers reach only staff peers. A peerId belongs to the connection that
+    registered it until that connection closes or registers another (Trust rules,
+    rule 3): nobody can take it over, and a connection holds one peer."""
 
     async def join(self, snapshot: Snapshot | None) -> None:
         if snapshot is not None and snapshot.broadcaster:
@@ -23,24 +25,25 @@ class Signalling(Feature):
     @handles(p.WebrtcRegister)
     async def webrtc_register(self, client: Client, msg: p.WebrtcRegister) -> None:
         hub = self.hub
+        peer_id = msg.peer_id
+        # Ownership first, before any role check: an id another open connection holds
+        # (here or on another hub), or the broadcaster's, is taken.
+        holder = hub.peers.get(peer_id)
+        if holder is not None and holder is not client:
+            raise ProtocolError(p.ERR_PEER_TAKEN)
+        if holder is None:
+            if peer_id == hub.broadcaster_peer and client.peer_id != peer_id:
+                raise ProtocolError(p.ERR_PEER_TAKEN)
+            remote = await hub.broker.peer_owner(peer_id)
+            if remote is not None and remote[0] != hub.node_id:
+                raise ProtocolError(p.ERR_PEER_TAKEN)
         user_type = ADMIN if msg.user_type == ADMIN else CUSTOMER
         if user_type == ADMIN and not client.is_admin:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-        peer_id = msg.peer_id
-        holder = hub.peers.get(peer_id)
-        remote = await hub.broker.peer_owner(peer_id) if holder is None else None
-        held_by_staff = (holder is not None and holder.peer_type == ADMIN) or (
-            remote is not None and remote[1] == ADMIN
-        )
-        # A customer may take over a customer peerId (a reconnecting tab), never a staff one.
-        staff_peer = held_by_staff or peer_id == hub.broadcaster_peer
-        if not client.is_admin and staff_peer and holder is not client:
-            raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-        if holder is not None and holder is not client:
-            holder.peer_id = None
-            holder.peer_type = None
+        if hub.peers.get(peer_id) not in (None, client):
+            raise ProtocolError(p.ERR_PEER_TAKEN)  # taken while we asked the other hubs
         if client.peer_id is not None and client.peer_id != peer_id:
-            self.drop_peer(client)
+            self.drop_peer(client)  # one peer per connection: the old one is released
         client.peer_id = peer_id
         client.peer_type = user_type
         hub.peers[peer_id] = client
@@ -86,11 +89,21 @@ class Signalling(Feature):
         if hub.peers.get(peer_id) is client:
             del hub.peers[peer_id]
             hub.broker.forget_peer(peer_id)
+        was_customer = client.peer_type == CUSTOMER
         client.peer_id = None
         client.peer_type = None
         if hub.broadcaster_peer == peer_id:
             hub.spawn(hub.broker.remember_broadcaster(None))
             hub.emit(ev.BroadcasterChanged(None, stopped=peer_id))
+        elif was_customer and hub.broadcaster_peer is not None:
+            # The broadcaster frees this viewer at once (Trust rules, rule 3); in order
+            # with what it is told next when it is on this hub.
+            left = p.WebrtcCustomerLeft(peer_id)
+            broadcaster = hub.peers.get(hub.broadcaster_peer)
+            if broadcaster is not None:
+                hub.send(broadcaster, left)
+            else:
+                hub.spawn(self._send_to_peer(hub.broadcaster_peer, left))
 
     def disconnected(self, client: Client) -> None:
         self.drop_peer(client)

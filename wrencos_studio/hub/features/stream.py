@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+from collections.abc import Iterator
 
 from wrencos_studio.clock import utc_now_iso
 from wrencos_studio.hub import events as ev
@@ -22,7 +24,10 @@ from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.hub.state import LiveStream
 from wrencos_studio.store import repositories as repo
 
-__all__ = ["Stream"]
+__all__ = ["UPDATE_INTERVAL_S", "Stream"]
+
+#: Viewer-count ``stream_update``s are at most 4 a second (Trust rules, rule 2).
+UPDATE_INTERVAL_S = 0.25
 
 
 class Stream(Feature):
@@ -33,6 +38,10 @@ class Stream(Feature):
         self._transition = False  # a start/stop is being written
         self._last_count = 0  # the viewer count last sent
         self._peak_flush: asyncio.TimerHandle | None = None
+        # Viewer-count updates: at most one per UPDATE_INTERVAL_S (Trust rules, rule 2).
+        self._update_timer: asyncio.TimerHandle | None = None
+        self._last_update_at = -1e9
+        self._held = 0
 
     def load(self) -> None:
         store = self.hub.store
@@ -95,6 +104,7 @@ class Stream(Feature):
         stream = LiveStream.from_data(event.stream)
         hub.stream = stream
         hub.chat_history.clear()
+        hub.feature(Chat).forget_history()
         self._last_count = hub.viewer_count
         stream.peak_viewers = max(stream.peak_viewers, self._last_count)
         hub.broadcast(p.StreamStarted(stream.data(hub.viewer_count)))
@@ -136,6 +146,7 @@ class Stream(Feature):
         hub.stream = None
         hub.pinned = []
         hub.chat_history.clear()
+        hub.feature(Chat).forget_history()
         self._last_count = 0
         hub.broadcast(p.StreamStopped(event.stream_id))
 
@@ -147,22 +158,51 @@ class Stream(Feature):
         stream = hub.stream
         if stream is None:
             return
-        hub.broadcast(p.StreamUpdate(hub.viewer_count, len(stream.liked_by), list(stream.liked_by)))
+        self._last_update_at = asyncio.get_running_loop().time()
+        hub.broadcast(p.StreamUpdate(hub.viewer_count, len(stream.liked_by), stream.likers()))
 
     @applies(ev.ViewersCounted)
     def _viewers(self, event: ev.ViewersCounted) -> None:
         hub = self.hub
         hub.viewers = event.count
+        stream = hub.stream
+        if stream is not None and hub.viewer_count > stream.peak_viewers:
+            stream.peak_viewers = hub.viewer_count
+            self._schedule_peak_flush()
+        if not self._held:
+            self._viewers_changed()
+
+    @contextlib.contextmanager
+    def hold_updates(self) -> Iterator[None]:
+        """Viewer changes inside the block make at most one ``stream_update``, at its end
+        (a connection registering again under a new sessionId; Trust rules, rule 2)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held:
+                self._viewers_changed()
+
+    def _viewers_changed(self) -> None:
+        # Throttled, leading and trailing: the first change is sent at once, changes within
+        # UPDATE_INTERVAL_S of the last update are sent together when it has passed.
+        if self._update_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_update_at + UPDATE_INTERVAL_S - loop.time()
+        if wait > 0:
+            self._update_timer = loop.call_later(wait, self._send_viewer_update)
+        else:
+            self._send_viewer_update()
+
+    def _send_viewer_update(self) -> None:
+        self._update_timer = None
+        hub = self.hub
         count = hub.viewer_count
         if count == self._last_count:
             return
         self._last_count = count
-        stream = hub.stream
-        if stream is None:
-            return
-        if count > stream.peak_viewers:
-            stream.peak_viewers = count
-            self._schedule_peak_flush()
         self.send_update()
 
     def _schedule_peak_flush(self) -> None:
@@ -181,6 +221,9 @@ class Stream(Feature):
             )
 
     def flush(self) -> None:
+        if self._update_timer is not None:
+            self._update_timer.cancel()
+            self._update_timer = None
         if self._peak_flush is not None:
             self._peak_flush.cancel()
             self._flush_peak()
@@ -197,3 +240,6 @@ def _start_job(data: p.StreamData) -> StoreJob:
         data.start_time,
         data.viewer_count,
     )
+
+
+from wrencos_studio.hub.features.chat import Chat  # noqa: E402

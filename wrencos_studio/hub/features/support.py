@@ -13,6 +13,7 @@ from wrencos_studio.hub.engine import (
     CUSTOMER,
     Client,
     Feature,
+    Outgoing,
     StoreJob,
     applies,
     handles,
@@ -22,7 +23,24 @@ from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.rows import PendingReply
 
-__all__ = ["Support", "default_customer_name"]
+__all__ = ["CONVERSATIONS_PAGE", "THREAD_PAGE", "Support", "default_customer_name"]
+
+#: Default page sizes of the inbox list and a thread (Trust rules, rule 6).
+CONVERSATIONS_PAGE = 50
+THREAD_PAGE = 100
+#: No frame to a customer is larger.
+FRAME_MAX_BYTES = 64 * 1024
+#: ``nextCursor`` is opaque to clients; here it is a position in the inbox order.
+CURSOR_PREFIX = "c"
+
+
+def _cursor_position(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    digits = cursor.removeprefix(CURSOR_PREFIX)
+    if not cursor.startswith(CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
+        raise ProtocolError(p.ERR_INVALID)
+    return int(digits)
 
 
 def default_customer_name(sid: str) -> str:
@@ -43,10 +61,11 @@ class Support(Feature):
     @handles(p.CustomerMessage)
     async def customer_message(self, client: Client, msg: p.CustomerMessage) -> None:
         hub = self.hub
-        # An unregistered seed client may name its session: a sessionId is a bearer secret.
-        sid = client.session_id if client.kind == CUSTOMER else msg.session_id
-        if sid is None:
-            raise ProtocolError(p.ERR_INVALID)
+        # The registered connection's own conversation; a sessionId in the message is
+        # ignored (Trust rules, rule 1).
+        sid = client.session_id
+        if client.kind != CUSTOMER or sid is None:
+            raise ProtocolError(p.ERR_NOT_REGISTERED)
         at = utc_now_iso()
         uid = hub.new_id()
         name = await hub.store.run(
@@ -86,8 +105,8 @@ class Support(Feature):
     @handles(p.StaffMessage)
     async def staff_message(self, client: Client, msg: p.StaffMessage) -> None:
         hub = self.hub
-        text = msg.text
-        if text is None or not text.strip():
+        text = msg.text  # cleaned; a text with nothing visible was refused as empty
+        if text is None:
             raise ProtocolError(p.ERR_INVALID)
         sid = msg.session_id
         at = utc_now_iso()
@@ -196,13 +215,19 @@ class Support(Feature):
 
     @handles(p.GetConversations)
     async def get_conversations(self, client: Client, msg: p.GetConversations) -> None:
-        rows = await self.hub.store.run(repo.list_conversations)
-        self.hub.send(client, p.Conversations(rows))
+        before = _cursor_position(msg.before)
+        limit = int(msg.limit) if msg.limit is not None else CONVERSATIONS_PAGE
+        rows, next_at = await self.hub.store.run(repo.list_conversations, limit, before)
+        cursor = None if next_at is None else f"{CURSOR_PREFIX}{next_at}"
+        self.hub.send(client, p.Conversations(rows, next_at is not None, cursor))
 
     @handles(p.GetConversation)
     async def get_conversation(self, client: Client, msg: p.GetConversation) -> None:
-        rows = await self.hub.store.run(repo.conversation_messages, msg.session_id)
-        self.hub.send(client, p.ConversationThread(msg.session_id, rows))
+        limit = int(msg.limit) if msg.limit is not None else THREAD_PAGE
+        rows, more = await self.hub.store.run(
+            repo.conversation_messages, msg.session_id, limit, msg.before
+        )
+        self.hub.send(client, p.ConversationThread(msg.session_id, rows, more))
 
     @handles(p.GetMyConversation)
     async def get_my_conversation(self, client: Client, msg: p.GetMyConversation) -> None:
@@ -210,8 +235,12 @@ class Support(Feature):
         if client.kind != CUSTOMER or client.session_id is None:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         sid = client.session_id
-        rows = await hub.store.run(repo.conversation_messages, sid)
-        hub.send(client, p.MyConversation(rows))
+        rows, more = await hub.store.run(repo.conversation_messages, sid, THREAD_PAGE)
+        out = Outgoing(p.MyConversation(rows, more))
+        while len(out.payload) > FRAME_MAX_BYTES and rows:  # a customer frame: <= 64 KiB
+            rows = rows[1:]
+            out = Outgoing(p.MyConversation(rows, True))
+        hub.send(client, out)
         # Everything in it has now been read by this connection: nothing is pending.
         pending = hub.pending_replies.get(sid)
         if pending:

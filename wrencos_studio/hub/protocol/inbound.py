@@ -16,17 +16,21 @@ import json
 import math
 import types
 import typing
+import unicodedata
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, Union
 
 __all__ = [
     "CHAT_MAX_CHARS",
     "ERR_AUTH_FAILED",
+    "ERR_EMPTY",
     "ERR_INTERNAL",
     "ERR_INVALID",
     "ERR_MUTED",
     "ERR_NOT_AUTHORIZED",
+    "ERR_NOT_REGISTERED",
     "ERR_NO_STREAM",
+    "ERR_PEER_TAKEN",
     "ERR_RATE_LIMITED",
     "ERR_SLOW_MODE",
     "ERR_STREAM_ACTIVE",
@@ -36,6 +40,8 @@ __all__ = [
     "ERR_UNKNOWN_TYPE",
     "ID_MAX_CHARS",
     "MAX_PINNED",
+    "MAX_PRICE",
+    "MAX_SAFE_INTEGER",
     "MESSAGES",
     "NAME_MAX_CHARS",
     "RELAY_PAYLOAD",
@@ -75,9 +81,14 @@ __all__ = [
     "WebrtcIceCandidate",
     "WebrtcOffer",
     "WebrtcRegister",
+    "check_price",
+    "check_product_id",
+    "clean_line",
+    "clean_multiline",
     "clean_text",
     "decode",
     "field",
+    "has_visible",
     "message",
 ]
 
@@ -96,6 +107,9 @@ ERR_UNKNOWN_PEER = "Unknown peer"
 ERR_INTERNAL = "Internal server error"
 ERR_MUTED = "You cannot chat in this stream"
 ERR_SLOW_MODE = "Slow mode is on"
+ERR_NOT_REGISTERED = "Not registered"
+ERR_PEER_TAKEN = "Peer id taken"
+ERR_EMPTY = "Message is empty"
 
 # -- the contract's limits (characters) ------------------------------------------------
 
@@ -107,6 +121,10 @@ TITLE_MAX_CHARS = 200
 TEXT_MAX_CHARS = 2000
 ID_MAX_CHARS = 200
 MAX_PINNED = 50
+#: Prices are finite numbers from 0 to this, in the shop's currency (Trust rules, rule 5).
+MAX_PRICE = 1_000_000_000
+#: Numeric ids must survive JavaScript's doubles exactly (2^53 - 1).
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class ProtocolError(Exception):
@@ -171,6 +189,63 @@ def clean_text(value: str) -> str:
     return value
 
 
+# -- cleaning what people write (Trust rules, rule 4) ------------------------------------
+
+# Unicode White_Space (PropList.txt): these count as whitespace; a run becomes one space.
+_WHITE_SPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# Bidirectional controls: removed, so no text can pull its neighbours around.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+# Letters that draw nothing (Hangul fillers, the blank Braille pattern).
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def clean_line(value: str) -> str:
+    """One-line text (names, chat): control and bidi characters out, each run of
+    whitespace one space, trimmed."""
+    if value.isascii() and value.isprintable():
+        return " ".join(value.split(" ")).strip() if "  " not in value else " ".join(value.split())
+    return _normalize(value)
+
+
+def clean_multiline(value: str) -> str:
+    """Support text: like :func:`clean_line`, but CR LF and CR become LF and line feeds
+    stay (each line's other whitespace runs become one space); trimmed."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(_normalize(line) for line in value.split("\n")).strip("\n")
+
+
+def _normalize(value: str) -> str:
+    out: list[str] = []
+    space = False
+    for ch in value:
+        if ch in _WHITE_SPACE:
+            space = True
+        elif ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
+            continue
+        else:
+            if space and out:
+                out.append(" ")
+            space = False
+            out.append(ch)
+    return "".join(out)
+
+
+def has_visible(value: str) -> bool:
+    """True if some character would draw something: not whitespace, not a format
+    character (Cf), not a filler that draws nothing."""
+    return any(
+        ch not in _WHITE_SPACE
+        and ch not in _INVISIBLE_LETTERS
+        and unicodedata.category(ch) not in ("Cf", "Cc")
+        for ch in value
+    )
+
+
 # -- field specs -------------------------------------------------------------------------
 
 
@@ -187,6 +262,10 @@ class FieldSpec:
     nonblank: bool
     strip: bool
     check: Callable[[Any], Any] | None
+    #: "line" or "multiline": cleaned as people's text is (Trust rules, rule 4).
+    clean: str | None = None
+    #: With nothing visible left: "error" ("Message is empty") or "absent" (None).
+    empty: str | None = None
 
     def parse(self, obj: dict[str, Any]) -> Any:
         value = obj.get(self.key)
@@ -198,8 +277,16 @@ class FieldSpec:
             raise ProtocolError(ERR_INVALID)
         if isinstance(value, str):
             value = clean_text(value)
-            if self.strip:
+            if self.clean == "line":
+                value = clean_line(value)
+            elif self.clean == "multiline":
+                value = clean_multiline(value)
+            elif self.strip:
                 value = value.strip()
+            if self.empty is not None and not has_visible(value):
+                if self.empty == "absent":
+                    return None
+                raise ProtocolError(ERR_EMPTY)
             if self.nonblank and not value.strip():
                 raise ProtocolError(ERR_INVALID)
             if self.max_chars is not None and len(value) > self.max_chars:
@@ -225,16 +312,23 @@ def field(
     nonblank: bool = False,
     strip: bool = False,
     check: Callable[[Any], Any] | None = None,
+    clean: str | None = None,
+    empty: str | None = None,
     default: Any = dataclasses.MISSING,
 ) -> Any:
-    """Declare a message field: its JSON key and checks (the type comes from the annotation)."""
+    """Declare a message field: its JSON key and checks (the type comes from the annotation).
+
+    ``clean`` ("line" / "multiline") cleans people's text before the limits apply;
+    ``empty`` says what text with nothing visible is: "error" or "absent"."""
     metadata = {
         "key": key,
         "max_chars": max_chars,
         "too_long": too_long,
         "nonblank": nonblank,
-        "strip": strip,
+        "strip": strip or clean is not None,
         "check": check,
+        "clean": clean,
+        "empty": empty,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -271,6 +365,8 @@ class Spec:
     access: Access
     rate: str | None
     fields: tuple[FieldSpec, ...]
+    #: Only from a registered connection ("Not registered"; Trust rules, rule 1).
+    registered: bool = False
 
     def build(self, obj: dict[str, Any]) -> Any:
         """Validate the fields of ``obj`` and return the typed message."""
@@ -283,9 +379,14 @@ M = TypeVar("M")
 
 
 def message(
-    type_: str, *, access: Access = Access.ANYONE, rate: str | None = "general"
+    type_: str,
+    *,
+    access: Access = Access.ANYONE,
+    rate: str | None = "general",
+    registered: bool = False,
 ) -> Callable[[type[M]], type[M]]:
-    """Register a dataclass as the definition of message ``type_``."""
+    """Register a dataclass as the definition of message ``type_`` (``registered``: only
+    a registered connection may send it)."""
 
     def register(cls: type[M]) -> type[M]:
         hints = typing.get_type_hints(cls)
@@ -304,9 +405,11 @@ def message(
                     nonblank=md.get("nonblank", False),
                     strip=md.get("strip", False),
                     check=md.get("check"),
+                    clean=md.get("clean"),
+                    empty=md.get("empty"),
                 )
             )
-        MESSAGES[type_] = Spec(type_, cls, access, rate, tuple(specs))
+        MESSAGES[type_] = Spec(type_, cls, access, rate, tuple(specs), registered)
         cls.TYPE = type_  # type: ignore[attr-defined]
         return cls
 
@@ -337,8 +440,29 @@ _PIN_FIELDS: dict[str, tuple[tuple[type, ...], int | None]] = {
 }
 
 
+def check_price(value: Any) -> float:
+    """A price: a finite JSON number from 0 to :data:`MAX_PRICE` (Trust rules, rule 5);
+    raises ProtocolError("Invalid message format") for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(ERR_INVALID)
+    # An int is compared before float(): float(10**400) would overflow.
+    if not 0 <= value <= MAX_PRICE or (isinstance(value, float) and not math.isfinite(value)):
+        raise ProtocolError(ERR_INVALID)
+    return float(value)
+
+
+def check_product_id(value: Any) -> str | int:
+    """A productId: a string, or an integer JavaScript reads exactly (|n| <= 2^53 - 1)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ProtocolError(ERR_INVALID)
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+        raise ProtocolError(ERR_INVALID)
+    return value
+
+
 def _pinned_list(value: list[Any]) -> list[dict[str, Any]]:
-    """Each item: an object with a productId; known fields keep their JSON type."""
+    """Each item: an object with a productId and a price; known fields keep their JSON
+    type, others are dropped."""
     if len(value) > MAX_PINNED:
         raise ProtocolError(ERR_TOO_LONG)
     items: list[dict[str, Any]] = []
@@ -357,25 +481,23 @@ def _pinned_list(value: list[Any]) -> list[dict[str, Any]]:
                 if max_chars is not None and len(v) > max_chars:
                     raise ProtocolError(ERR_TOO_LONG)
             item[key] = v
+        item["productId"] = check_product_id(item["productId"])
+        item["price"] = check_price(raw.get("price"))
         items.append(item)
     return items
 
 
 def _product_fields(value: dict[str, Any]) -> dict[str, Any]:
-    """A catalog product: productId (made if absent), name, price, image, description, url."""
+    """A catalog product: productId (made if absent), name, price (required), image,
+    description, url."""
     out: dict[str, Any] = {}
     pid = value.get("productId")
-    if (pid is not None and not isinstance(pid, (str, int))) or isinstance(pid, bool):
-        raise ProtocolError(ERR_INVALID)
-    out["productId"] = clean_text(str(pid)) if pid is not None else ""
+    out["productId"] = clean_text(str(check_product_id(pid))) if pid is not None else ""
     name = value.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ProtocolError(ERR_INVALID)
     out["name"] = clean_text(name.strip())
-    price = value.get("price", 0)
-    if not _is_kind(price, (float,)) or price < 0:
-        raise ProtocolError(ERR_INVALID)
-    out["price"] = float(price)
+    out["price"] = check_price(value.get("price"))
     for key in ("image", "description", "url"):
         v = value.get(key, "")
         if v is None:
@@ -393,7 +515,7 @@ def _product_fields(value: dict[str, Any]) -> dict[str, Any]:
 # -- client -> server messages -------------------------------------------------------------
 
 
-@message("register")
+@message("register", rate="register")
 @dataclasses.dataclass(frozen=True, slots=True)
 class Register:
     """A customer connection identifies itself by its (secret) sessionId."""
@@ -435,33 +557,38 @@ class PinProducts:
     pinned_products: list[Any] = field("pinnedProducts", check=_pinned_list)
 
 
-@message("toggle_like", rate="like")
+@message("toggle_like", rate="like", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class ToggleLike:
-    """Who likes is the connection's identity; a sessionId here only serves an
-    unregistered seed client (it is a bearer secret, so it proves itself)."""
+    """Who likes is the connection's registered identity; a ``sessionId`` in the message
+    is ignored (Trust rules, rule 1)."""
 
     TYPE: ClassVar[str]
     session_id: str | None = _id_field("sessionId", optional=True)
 
 
-@message("chat_message", rate="chat")
+@message("chat_message", rate="chat", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """``isAdmin`` and ``timestamp`` from the client are ignored: the server sets them."""
+    """``isAdmin``, ``timestamp`` and ``publicId`` from the client are ignored: the server
+    sets them. Text and name are cleaned (Trust rules, rule 4)."""
 
     TYPE: ClassVar[str]
-    message: str = field(max_chars=CHAT_MAX_CHARS, nonblank=True)
-    username: str | None = field(max_chars=NAME_MAX_CHARS, strip=True, default=None)
+    message: str = field(max_chars=CHAT_MAX_CHARS, clean="line", empty="error")
+    username: str | None = field(
+        max_chars=NAME_MAX_CHARS, clean="line", empty="absent", default=None
+    )
 
 
-@message("customer_message", access=Access.NON_STAFF, rate="support")
+@message("customer_message", access=Access.NON_STAFF, rate="support", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class CustomerMessage:
+    """Into the connection's own conversation; a ``sessionId`` here is ignored."""
+
     TYPE: ClassVar[str]
-    message: str = field(max_chars=SUPPORT_MAX_CHARS, nonblank=True)
+    message: str = field(max_chars=SUPPORT_MAX_CHARS, clean="multiline", empty="error")
     customer_name: str | None = field(
-        "customerName", max_chars=NAME_MAX_CHARS, strip=True, default=None
+        "customerName", max_chars=NAME_MAX_CHARS, clean="line", empty="absent", default=None
     )
     session_id: str | None = _id_field("sessionId", optional=True)
 
@@ -473,25 +600,45 @@ class StaffMessage:
 
     TYPE: ClassVar[str]
     session_id: str = _id_field("sessionId")
-    content: str | None = field(max_chars=SUPPORT_MAX_CHARS, default=None)
-    message: str | None = field(max_chars=SUPPORT_MAX_CHARS, default=None)
+    content: str | None = field(
+        max_chars=SUPPORT_MAX_CHARS, clean="multiline", empty="error", default=None
+    )
+    message: str | None = field(
+        max_chars=SUPPORT_MAX_CHARS, clean="multiline", empty="error", default=None
+    )
 
     @property
     def text(self) -> str | None:
         return self.content if self.content is not None else self.message
 
 
+def _page_limit(value: float) -> int:
+    if (isinstance(value, float) and not value.is_integer()) or not 1 <= value <= 100:
+        raise ProtocolError(ERR_INVALID)
+    return int(value)
+
+
 @message("get_conversations", access=Access.STAFF)
 @dataclasses.dataclass(frozen=True, slots=True)
 class GetConversations:
+    """One page of the inbox, newest first: at most ``limit`` (1-100, default 50)
+    conversations older than the cursor ``before`` (a ``nextCursor`` from a page)."""
+
     TYPE: ClassVar[str]
+    limit: float | None = field(check=_page_limit, default=None)
+    before: str | None = _id_field("before", optional=True)
 
 
 @message("get_conversation", access=Access.STAFF)
 @dataclasses.dataclass(frozen=True, slots=True)
 class GetConversation:
+    """The newest ``limit`` (1-100, default 100) messages of a thread older than message
+    id ``before``, oldest first."""
+
     TYPE: ClassVar[str]
     session_id: str = _id_field("sessionId")
+    limit: float | None = field(check=_page_limit, default=None)
+    before: str | None = _id_field("before", optional=True)
 
 
 @message("ping", rate=None)
@@ -570,7 +717,7 @@ class SetNextStream:
     starts_at: str | None = field("startsAt", max_chars=NAME_MAX_CHARS, default=None)
 
 
-@message("get_my_conversation", access=Access.NON_STAFF)
+@message("get_my_conversation", access=Access.NON_STAFF, registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class GetMyConversation:
     """A registered customer's own support thread (after a reload, or to catch up)."""
@@ -586,7 +733,7 @@ class GetMediaStats:
     TYPE: ClassVar[str]
 
 
-@message("webrtc_register")
+@message("webrtc_register", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class WebrtcRegister:
     TYPE: ClassVar[str]
@@ -594,7 +741,7 @@ class WebrtcRegister:
     user_type: str | None = field("userType", max_chars=NAME_MAX_CHARS, default=None)
 
 
-@message("webrtc_offer")
+@message("webrtc_offer", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class WebrtcOffer:
     TYPE: ClassVar[str]
@@ -602,7 +749,7 @@ class WebrtcOffer:
     offer: dict[str, Any] = field()
 
 
-@message("webrtc_answer")
+@message("webrtc_answer", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class WebrtcAnswer:
     TYPE: ClassVar[str]
@@ -610,7 +757,7 @@ class WebrtcAnswer:
     answer: dict[str, Any] = field()
 
 
-@message("webrtc_ice_candidate")
+@message("webrtc_ice_candidate", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class WebrtcIceCandidate:
     """``candidate`` null is the end-of-candidates marker and is relayed as such."""

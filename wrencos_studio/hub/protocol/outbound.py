@@ -48,6 +48,7 @@ __all__ = [
     "StreamUpdate",
     "WebrtcBroadcastStopped",
     "WebrtcBroadcasterAvailable",
+    "WebrtcCustomerLeft",
     "WebrtcNewCustomer",
     "WebrtcRegistered",
     "WebrtcRelay",
@@ -294,20 +295,32 @@ class StaffReply(OutboundMessage):
 @outbound("conversations")
 @dataclass(frozen=True, slots=True)
 class Conversations(OutboundMessage):
+    """One page of the inbox, newest first; with ``more``, ``next_cursor`` is the
+    ``before`` of the next page (opaque)."""
+
     conversations: list[ConversationSummary]
+    more: bool = False
+    next_cursor: str | None = wire_key(omit_none=True, default=None)
 
 
 @outbound("conversation")
 @dataclass(frozen=True, slots=True)
 class ConversationThread(OutboundMessage):
+    """The newest messages of a thread (older than the asked ``before``), oldest first;
+    ``more``: older ones exist (ask again with ``before`` = the first one's ``id``)."""
+
     session_id: str
     messages: list[SupportLine]
+    more: bool = False
 
 
 @outbound("my_conversation")
 @dataclass(frozen=True, slots=True)
 class MyConversation(OutboundMessage):
+    """A customer's own thread: its newest messages that fit one frame, oldest first."""
+
     messages: list[SupportLine]
+    more: bool = False
 
 
 @outbound("conversation_status")
@@ -366,6 +379,15 @@ class WebrtcBroadcastStopped(OutboundMessage):
 @outbound("webrtc_new_customer")
 @dataclass(frozen=True, slots=True)
 class WebrtcNewCustomer(OutboundMessage):
+    customer_id: str
+
+
+@outbound("webrtc_customer_left")
+@dataclass(frozen=True, slots=True)
+class WebrtcCustomerLeft(OutboundMessage):
+    """To the broadcaster: customer peer ``customer_id`` closed or was released, so its
+    viewer can be freed at once (Trust rules, rule 3)."""
+
     customer_id: str
 
 
