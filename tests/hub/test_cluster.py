@@ -80,8 +80,10 @@ async def test_likes_and_pins_span_hubs(pair: tuple[RunningHub, RunningHub]) -> 
     public_id = fan.joined[0]["publicId"]
     await fan.send({"type": "toggle_like"})
     assert (await admin.expect("stream_update", likes=1))["likedBy"] == [public_id]
-    await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "p1"}]})
-    assert (await fan.expect("pinned_products_updated"))["pinnedProducts"] == [{"productId": "p1"}]
+    await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "p1", "price": 1}]})
+    assert (await fan.expect("pinned_products_updated"))["pinnedProducts"] == [
+        {"productId": "p1", "price": 1.0}
+    ]
 
 
 async def test_support_across_hubs_including_offline_delivery(
@@ -153,7 +155,9 @@ async def test_a_hub_joining_late_adopts_the_live_state(tmp_path: Path, redis_ur
         admin = await a.admin()
         started = await a.live(admin, "Early bird")
         await admin.send({"type": "chat_message", "message": "first!"})
-        await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "x"}]})
+        await admin.send(
+            {"type": "pin_products", "pinnedProducts": [{"productId": "x", "price": 1}]}
+        )
         await admin.send({"type": "toggle_like"})
         await admin.expect("stream_update", likes=1)
         await c.start()
@@ -163,7 +167,9 @@ async def test_a_hub_joining_late_adopts_the_live_state(tmp_path: Path, redis_ur
         assert data["streamId"] == started["streamData"]["streamId"]
         assert data["likes"] == 1
         assert [m["message"] for m in by_type["chat_history"]["messages"]] == ["first!"]
-        assert by_type["pinned_products_updated"]["pinnedProducts"] == [{"productId": "x"}]
+        assert by_type["pinned_products_updated"]["pinnedProducts"] == [
+            {"productId": "x", "price": 1.0}
+        ]
     finally:
         await c.stop()
         await a.stop()
