@@ -270,3 +270,31 @@ async def test_a_refused_message_keeps_what_the_customer_typed(
     assert await lines(tab) == ["Dana: Is the serum back in stock?"]
     assert await tab.texts("#chat-error") == [""]
     assert tab.errors == []
+
+
+SEND_QUESTIONS = """(n) => {
+  for (let i = 1; i <= n; i++) {
+    document.getElementById('help-text').value = `question ${i}`;
+    document.getElementById('help-form').requestSubmit();
+  }
+}"""
+
+
+async def test_a_refused_support_message_keeps_what_the_customer_typed(
+    proxy: TcpProxy, staff: WsClient, browser: Any
+) -> None:
+    """40 support messages at once: beyond the rate limit they are refused, and the last
+    one stays in the box with the error beside it; the first ones reach the shop, each
+    shown once."""
+    tab = await open_tab(browser, proxy.http_url + "/", PHONE)
+    await tab.page.click("#help-button")
+    await tab.page.evaluate(SEND_QUESTIONS, 40)
+    await tab.until("document.getElementById('help-error').textContent !== ''")
+    assert await tab.texts("#help-error") == ["Rate limit exceeded"]
+    assert await tab.page.input_value("#help-text") == "question 40"
+    taken = [(await staff.expect("customer_message"))["message"] for _ in range(10)]
+    assert taken == [f"question {i}" for i in range(1, 11)]
+    await tab.until("document.querySelectorAll('#help-messages li').length >= 10")
+    shown = [t.split("\n")[0] for t in await tab.texts("#help-messages li")]
+    assert len(shown) == len(set(shown)), "each message shown once"
+    assert tab.errors == []
