@@ -1,6 +1,12 @@
 // The customer's live page: one WebSocket to the hub (reconnecting with backoff and
 // jitter), the live video (player.js), chat, likes, pinned products and a private
-// support chat. Everything a person typed is rendered with textContent, never as HTML.
+// support chat. Everything a person typed is rendered with textContent, never as HTML,
+// and in its own bidi isolate (<bdi> or dir="auto"), so a direction character in a name
+// cannot pull the message or a price next to it around.
+//
+// What the page shows of the stream is the server's: `stream_stopped` clears chat and
+// product cards, and on every (re)connection the `chat_history` and pins the server sends
+// replace what is shown, so a line deleted while the page was away is gone after it returns.
 
 import { LivePlayer } from './player.js';
 
@@ -22,12 +28,18 @@ const state = {
   attempt: 0,
   publicId: null,
   live: false,
+  streamId: null,
   likes: 0,
-  seenChat: new Set(),
+  chatIds: new Set(), // ids of the chat lines shown
+  sinceRegister: null, // lines that arrived after `registered` and before `chat_history`
   seenHelp: new Set(),
   shopUrlPattern: '',
   pinned: [],
-  lastAction: 'chat', // where an `error` reply belongs
+  // Every ping sent, oldest first, awaiting its pong: `null` for a keepalive, or the user
+  // action (a chat line, a like, a support message) sent just before it. The hub answers
+  // one connection's messages in order, so an `error` that arrives before an action's pong
+  // is that action's; its pong with no error means the hub took it.
+  awaitingPong: [],
   helpUnread: 0,
 };
 
@@ -38,6 +50,25 @@ const send = (msg) => {
   }
   return false;
 };
+
+function ping(action = null) {
+  if (send({ type: 'ping' })) state.awaitingPong.push(action);
+}
+
+/**
+ * Send a user action and learn whether the hub took it: `onDone` runs when it did, the
+ * action's `errorTarget` shows the hub's `error` when it did not. False when not connected.
+ */
+function act(msg, errorTarget, onDone = () => {}) {
+  if (!send(msg)) return false;
+  ping({ errorTarget, onDone, refused: false });
+  return true;
+}
+
+/** Empty an input box once what it held was sent, unless the customer typed on meanwhile. */
+function clearIfUnchanged(input, sent) {
+  if (input.value.trim() === sent) input.value = '';
+}
 
 // -- connection -----------------------------------------------------------------------
 
@@ -61,6 +92,7 @@ function connect() {
   setStatus(state.attempt ? 'Reconnecting…' : 'Connecting…');
   ws.onopen = () => {
     state.attempt = 0;
+    state.awaitingPong = [];
     ws.send(JSON.stringify({ type: 'register', sessionId }));
   };
   ws.onmessage = (ev) => {
@@ -71,6 +103,8 @@ function connect() {
   ws.onclose = () => {
     if (state.ws !== ws) return;
     player.hubLost();
+    // Whether the hub took what was in flight is unknown: the text stays in its box.
+    state.awaitingPong = [];
     state.attempt += 1;
     setStatus('Reconnecting…');
     // Exponential backoff with full jitter: a server restart must not be a stampede.
@@ -80,11 +114,14 @@ function connect() {
 }
 
 // Keep the connection alive through proxies and tunnels that close idle sockets.
-setInterval(() => send({ type: 'ping' }), 25000);
+setInterval(() => ping(), 25000);
 
 // -- the stream -----------------------------------------------------------------------
 
 function showLive(data) {
+  // Another stream than the one shown (its end was missed): its chat and pins are over.
+  if (state.streamId && data.streamId && data.streamId !== state.streamId) clearStream();
+  state.streamId = data.streamId || null;
   state.live = true;
   $('offline').hidden = true;
   $('info').hidden = false;
@@ -102,13 +139,13 @@ function showOffline(info) {
   setStatus('Offline');
   if (!info) return;
   if (info.nextStream && info.nextStream.title) {
-    $('offline-title').textContent = `Next: ${info.nextStream.title}`;
+    $('offline-title').replaceChildren('Next: ', isolated(String(info.nextStream.title)));
     $('offline-detail').textContent = info.nextStream.startsAt
       ? `Starts ${new Date(info.nextStream.startsAt).toLocaleString()}. This page updates by itself.`
       : 'This page updates by itself when the shop goes live.';
   } else if (info.lastStream && info.lastStream.title) {
     $('offline-title').textContent = 'No stream right now';
-    $('offline-detail').textContent = `Last live: ${info.lastStream.title}. This page updates by itself when the shop goes live.`;
+    $('offline-detail').replaceChildren('Last live: ', isolated(String(info.lastStream.title)), '. This page updates by itself when the shop goes live.');
   }
 }
 
@@ -134,11 +171,15 @@ function floatHeart() {
 
 // -- chat -----------------------------------------------------------------------------
 
-function addChat(m) {
-  if (m.id) {
-    if (state.seenChat.has(m.id)) return;
-    state.seenChat.add(m.id);
-  }
+/** Text in an isolate of its own: its direction is its own and stays inside. */
+function isolated(text, tag = 'bdi') {
+  const el = document.createElement(tag);
+  if (tag !== 'bdi') el.dir = 'auto';
+  el.textContent = text;
+  return el;
+}
+
+function chatLine(m) {
   const li = document.createElement('li');
   if (m.id) li.dataset.id = m.id;
   if (m.isAdmin) {
@@ -149,13 +190,57 @@ function addChat(m) {
     li.append(tag, ' ');
   }
   const who = document.createElement('b');
-  who.textContent = `${m.username}: `;
-  li.append(who, document.createTextNode(m.message));
+  who.className = 'who';
+  who.append(isolated(String(m.username ?? '')), ': ');
+  const text = isolated(String(m.message ?? ''), 'span');
+  text.className = 'text';
+  li.append(who, text);
+  return li;
+}
+
+function addChat(m) {
+  if (m.id) {
+    if (state.chatIds.has(m.id)) return; // no doubles
+    state.chatIds.add(m.id);
+  }
+  if (state.sinceRegister) state.sinceRegister.push(m);
   const list = $('messages');
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.append(li);
-  while (list.children.length > 300) list.firstElementChild.remove();
+  list.append(chatLine(m));
+  while (list.children.length > 300) {
+    state.chatIds.delete(list.firstElementChild.dataset.id);
+    list.firstElementChild.remove();
+  }
   if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+/** Show exactly these lines (the server's history), and nothing else. */
+function replaceChat(lines) {
+  // A line broadcast after we registered but sent before the history is kept (no loss);
+  // one deleted since is no longer in `sinceRegister` either.
+  const late = (state.sinceRegister || []).filter((m) => !lines.some((h) => h.id === m.id));
+  state.sinceRegister = null;
+  $('messages').replaceChildren();
+  state.chatIds.clear();
+  for (const m of [...lines, ...late]) addChat(m);
+  const list = $('messages');
+  list.scrollTop = list.scrollHeight;
+}
+
+function removeChat(id) {
+  for (const li of $('messages').querySelectorAll('li')) if (li.dataset.id === id) li.remove();
+  state.chatIds.delete(id);
+  if (state.sinceRegister) state.sinceRegister = state.sinceRegister.filter((m) => m.id !== id);
+}
+
+/** The stream's chat and pins are over (it ended, or none is live). */
+function clearStream() {
+  $('messages').replaceChildren();
+  state.chatIds.clear();
+  if (state.sinceRegister) state.sinceRegister = [];
+  showPinned([]);
+  $('slow-mode').hidden = true;
+  $('slow-mode').textContent = '';
 }
 
 function showName() {
@@ -184,16 +269,16 @@ $('chat-form').addEventListener('submit', (ev) => {
     showName();
   }
   $('chat-error').textContent = '';
-  state.lastAction = 'chat';
-  if (send({ type: 'chat_message', username: name, message: text })) $('text').value = '';
-  else $('chat-error').textContent = 'Not connected — reconnecting…';
+  // The box empties once the hub took the line: a refused line stays there to send again.
+  const sent = act({ type: 'chat_message', username: name, message: text }, 'chat-error', () => clearIfUnchanged($('text'), text));
+  if (!sent) $('chat-error').textContent = 'Not connected — reconnecting…';
 });
 
 // -- likes ----------------------------------------------------------------------------
 
 $('like').addEventListener('click', () => {
-  state.lastAction = 'chat';
-  send({ type: 'toggle_like' });
+  if (act({ type: 'toggle_like' }, 'chat-error', () => { $('chat-error').textContent = ''; })) return;
+  $('chat-error').textContent = 'Not connected — reconnecting…';
 });
 
 // -- pinned products ------------------------------------------------------------------
@@ -210,6 +295,17 @@ function productLink(p) {
   if (p.url) return safeUrl(p.url);
   if (state.shopUrlPattern) return safeUrl(state.shopUrlPattern.replace('{productId}', encodeURIComponent(String(p.productId))));
   return null;
+}
+
+/** A price as the customer reads it; nothing for a price that is not a finite number. */
+function formatPrice(p) {
+  if (typeof p.price !== 'number' || !Number.isFinite(p.price)) return '';
+  if (typeof p.currency === 'string' && p.currency) {
+    try {
+      return new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency }).format(p.price);
+    } catch { /* not a currency this browser knows: the plain number */ }
+  }
+  return p.price.toFixed(2);
 }
 
 function showPinned(items) {
@@ -231,16 +327,11 @@ function showPinned(items) {
       el.loading = 'lazy';
       card.append(el);
     }
-    const name = document.createElement('span');
+    const name = isolated(String(p.name || ''), 'span');
     name.className = 'name';
-    name.textContent = p.name || '';
-    const price = document.createElement('span');
+    const price = isolated('', 'span');
     price.className = 'price';
-    if (typeof p.price === 'number') {
-      price.textContent = p.currency
-        ? new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency }).format(p.price)
-        : p.price.toFixed(2);
-    }
+    price.textContent = formatPrice(p);
     card.append(name, price);
     li.append(card);
     ul.append(li);
@@ -256,7 +347,9 @@ function addHelp(m) {
   }
   const li = document.createElement('li');
   li.className = m.from === 'staff' ? 'staff' : 'customer';
-  li.append(document.createTextNode(m.message));
+  const text = isolated(String(m.message ?? ''), 'span');
+  text.className = 'text';
+  li.append(text);
   if (m.timestamp) {
     const t = document.createElement('time');
     t.dateTime = m.timestamp;
@@ -293,15 +386,13 @@ $('help-form').addEventListener('submit', (ev) => {
   const text = $('help-text').value.trim();
   if (!text) return;
   $('help-error').textContent = '';
-  state.lastAction = 'help';
   const customerName = load('wrencos.name') || undefined;
-  if (send({ type: 'customer_message', message: text, customerName })) {
-    $('help-text').value = '';
+  const sent = act({ type: 'customer_message', message: text, customerName }, 'help-error', () => {
+    clearIfUnchanged($('help-text'), text);
     // The thread comes back with ids: the message shows once, as the shop stored it.
     send({ type: 'get_my_conversation' });
-  } else {
-    $('help-error').textContent = 'Not connected — reconnecting…';
-  }
+  });
+  if (!sent) $('help-error').textContent = 'Not connected — reconnecting…';
 });
 
 // -- messages from the hub ------------------------------------------------------------
@@ -310,6 +401,7 @@ function handle(msg) {
   switch (msg.type) {
     case 'registered':
       state.publicId = msg.publicId;
+      state.sinceRegister = [];
       setStatus('Connected');
       player.register();
       send({ type: 'get_stream_info' });
@@ -320,7 +412,11 @@ function handle(msg) {
         state.shopUrlPattern = msg.shopUrlPattern || '';
         showPinned(state.pinned); // the links depend on it
       }
-      if (!msg.live) showOffline(msg);
+      if (!msg.live) {
+        // Nothing is live: whatever was shown (a stream that ended while we were away) is over.
+        clearStream();
+        showOffline(msg);
+      }
       break;
     case 'stream_started': showLive(msg.streamData); break;
     case 'stream_update': figures(msg); break;
@@ -328,13 +424,11 @@ function handle(msg) {
       showOffline(null);
       $('offline-title').textContent = 'The stream has ended. Thanks for watching!';
       $('offline-detail').textContent = 'This page updates by itself when the shop goes live again.';
-      showPinned([]);
+      clearStream();
       break;
-    case 'chat_history': msg.messages.forEach(addChat); break; // merged by id: no doubles
+    case 'chat_history': replaceChat(Array.isArray(msg.messages) ? msg.messages : []); break;
     case 'chat_message': addChat(msg); break;
-    case 'chat_message_deleted':
-      for (const li of $('messages').querySelectorAll('li')) if (li.dataset.id === msg.id) li.remove();
-      break;
+    case 'chat_message_deleted': removeChat(msg.id); break;
     case 'chat_settings':
       $('slow-mode').hidden = !msg.slowModeSeconds;
       $('slow-mode').textContent = msg.slowModeSeconds ? `Slow mode: one message every ${msg.slowModeSeconds} s` : '';
@@ -348,11 +442,24 @@ function handle(msg) {
         $('help-badge').hidden = false;
       }
       break;
+    case 'pong': {
+      const action = state.awaitingPong.shift();
+      if (action && !action.refused) action.onDone();
+      break;
+    }
     case 'error': {
-      const target = state.lastAction === 'help' ? 'help-error' : 'chat-error';
-      $(target).textContent = msg.retryAfterSeconds
+      // Refused: the action whose pong is awaited next. What the customer typed stays in
+      // its box. An error for no action (a background request) is not theirs to read.
+      const action = state.awaitingPong[0];
+      const text = typeof msg.retryAfterSeconds === 'number'
         ? `${msg.message} — wait ${Math.ceil(msg.retryAfterSeconds)} s`
-        : msg.message;
+        : String(msg.message ?? 'Something went wrong');
+      if (msg.message === 'Not registered') send({ type: 'register', sessionId });
+      if (!action) { console.warn(`hub: ${text}`); break; }
+      action.refused = true;
+      $(action.errorTarget).textContent = msg.message === 'Not registered'
+        ? 'Not connected yet — please send again.'
+        : text;
       break;
     }
     case 'webrtc_broadcaster_available':

@@ -4,7 +4,6 @@ restart, and a hostile chat message that must stay text."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningHub
-from tests.helpers.testutils import chromium_options, free_port
+from tests.helpers.browser import DESKTOP, PHONE, chromium, open_tab
+from tests.helpers.browser import Tab as Page
+from tests.helpers.testutils import free_port
 
 pytestmark = pytest.mark.slow
-
-PHONE = {"width": 375, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
 
 
 @pytest.fixture
@@ -36,44 +34,12 @@ async def site(tmp_path: Path) -> AsyncIterator[RunningHub]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(**chromium_options())
+    async with chromium() as b:
         yield b
-        await b.close()
-
-
-class Page:
-    """A customer's tab, collecting console errors."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    async def until(self, script: str, timeout: float = 10.0) -> Any:
-        """Poll a JS expression until truthy (the page's CSP forbids wait_for_function)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = await self.page.evaluate(script)
-            if value:
-                return value
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(script)
-            await asyncio.sleep(0.1)
-
-    async def texts(self, selector: str) -> list[str]:
-        return list(await self.page.locator(selector).all_inner_texts())
 
 
 async def open_page(browser: Any, site: RunningHub, viewport: dict[str, int] = DESKTOP) -> Page:
-    context = await browser.new_context(viewport=viewport)
-    page = Page(await context.new_page())
-    await page.page.goto(site.http_url + "/")
-    await page.until("document.getElementById('status').textContent !== 'Connecting…'")
-    return page
+    return await open_tab(browser, site.http_url + "/", viewport)
 
 
 async def test_chat_between_two_browsers_with_the_name_remembered(
