@@ -62,7 +62,7 @@ async def main(app: QApplication) -> None:
         await studio.bridge.request(
             {"type": "save_product", "product": {"productId": pid, "name": name, "price": price}}
         )
-    window.title_edit.setText("Spring serum launch")
+    window.broadcast.title_edit.setText("Spring serum launch")
     await studio.go_live("Spring serum launch", "Three new serums, live demo and Q&A")
     url = f"ws://127.0.0.1:{studio.port}"
     crowd = asyncio.ensure_future(customers(url))
@@ -80,7 +80,7 @@ async def main(app: QApplication) -> None:
     for name, tab in (("studio", 0), ("studio-inbox", 1)):
         window.tabs.setCurrentIndex(tab)
         if tab == 1:
-            window.inbox.conversations.setCurrentRow(0)
+            window.inbox.select_row(0)
         await asyncio.sleep(1.0)
         shot = app.primaryScreen().grabWindow(0)
         shot.save(str(out / f"{name}.png"))

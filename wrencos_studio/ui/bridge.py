@@ -2,7 +2,8 @@
 
 In the studio the bridge is an in-process admin connection of the hub (a ``Sink``);
 on a staff station it is a WebSocket client of a studio elsewhere. Either way the
-panels see the same signals and call the same ``request()``.
+panels see the same signals and call the same typed helpers (``send_chat``,
+``pin_products``, ``reply``, …), which build the protocol's messages in this one place.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class HubBridge(QObject):
     product_deleted = Signal(str)
     chat_message_deleted = Signal(str)
     conversation_status = Signal(dict)
+    media_stats = Signal(dict)  # the broadcaster's figures (docs/protocol.md §11.4)
 
     _ROUTES: ClassVar[dict[str, Callable[[HubBridge, dict[str, Any]], None]]] = {
         "stream_started": lambda self, m: self.stream_started.emit(m["streamData"]),
@@ -69,6 +71,7 @@ class HubBridge(QObject):
             str(m.get("id", ""))
         ),
         "conversation_status": lambda self, m: self.conversation_status.emit(m),
+        "media_stats": lambda self, m: self.media_stats.emit(m.get("stats") or {}),
         "error": lambda self, m: self.error.emit(str(m.get("message", ""))),
     }
 
@@ -80,6 +83,67 @@ class HubBridge(QObject):
 
     async def request(self, msg: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    # -- what the panels do (one helper per message they send) ---------------------------
+
+    async def start_stream(self, title: str, description: str = "") -> None:
+        await self.request({"type": "start_stream", "title": title, "description": description})
+
+    async def stop_stream(self) -> None:
+        await self.request({"type": "stop_stream"})
+
+    async def send_chat(self, text: str, username: str) -> None:
+        await self.request({"type": "chat_message", "message": text, "username": username})
+
+    async def delete_chat_message(self, message_id: str) -> None:
+        await self.request({"type": "delete_chat_message", "id": message_id})
+
+    async def moderate(self, public_id: str, action: str) -> None:
+        """``mute``, ``ban`` or ``clear`` a customer for the current stream."""
+        await self.request({"type": "moderate_customer", "publicId": public_id, "action": action})
+
+    async def set_slow_mode(self, seconds: int) -> None:
+        await self.request({"type": "set_slow_mode", "seconds": seconds})
+
+    async def pin_products(self, items: list[dict[str, Any]]) -> None:
+        """Pin exactly these products, in this order (``displayOrder`` is set here)."""
+        ordered = [{**p, "displayOrder": i + 1} for i, p in enumerate(items)]
+        await self.request({"type": "pin_products", "pinnedProducts": ordered})
+
+    async def get_products(self) -> None:
+        await self.request({"type": "get_products"})
+
+    async def save_product(self, product: dict[str, Any]) -> None:
+        await self.request({"type": "save_product", "product": product})
+
+    async def delete_product(self, product_id: str) -> None:
+        await self.request({"type": "delete_product", "productId": product_id})
+
+    async def get_conversations(self) -> None:
+        await self.request({"type": "get_conversations"})
+
+    async def get_conversation(self, session_id: str) -> None:
+        await self.request({"type": "get_conversation", "sessionId": session_id})
+
+    async def reply(self, session_id: str, text: str) -> None:
+        """Answer a customer, then fetch the thread and the list again (both changed)."""
+        await self.request({"type": "staff_message", "sessionId": session_id, "content": text})
+        await self.get_conversation(session_id)
+        await self.get_conversations()
+
+    async def resolve(self, session_id: str, resolved: bool) -> None:
+        await self.request(
+            {"type": "resolve_conversation", "sessionId": session_id, "resolved": resolved}
+        )
+        await self.get_conversations()
+
+    async def get_media_stats(self) -> None:
+        await self.request({"type": "get_media_stats"})
+
+    async def replay_room(self) -> None:
+        """Emit the room's current state (pinned strip, chat) for panels just connected.
+
+        A remote station has none to replay: it sees the room from its next update on."""
 
 
 class LocalBridge(HubBridge):
@@ -102,6 +166,12 @@ class LocalBridge(HubBridge):
 
     async def start(self) -> None:
         await self.request({"type": "register_admin", "token": self.token})
+
+    async def replay_room(self) -> None:
+        # What a customer gets on joining, so the panels start where the hub is (the studio
+        # restarted while live); an admin registration does not send it.
+        self.dispatch({"type": "pinned_products_updated", "pinnedProducts": self.hub.pinned})
+        self.dispatch({"type": "chat_history", "messages": list(self.hub.chat_history)})
 
     async def request(self, msg: dict[str, Any]) -> None:
         await self.hub.handle(self.client, json.dumps(msg))
