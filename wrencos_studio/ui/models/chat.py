@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, Qt
 
 from wrencos_studio.ui.models.base import RowsModel
 
@@ -12,7 +12,26 @@ __all__ = ["ChatModel"]
 
 
 class ChatModel(RowsModel):
-    """``chat_message`` dicts in arrival order; ``remove`` follows ``chat_message_deleted``."""
+    """``chat_message`` dicts in arrival order; ``remove`` follows ``chat_message_deleted``.
+
+    Only the newest ``limit`` lines are kept: a word-wrapped list lays out every row it
+    holds, and a busy stream's whole chat would make each new line cost more."""
+
+    def __init__(self, limit: int = 500) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def reset(self, rows: list[dict[str, Any]]) -> None:
+        super().reset(rows[-self.limit :])
+
+    def extend(self, rows: list[dict[str, Any]]) -> None:
+        rows = rows[-self.limit :]
+        drop = len(self.rows) + len(rows) - self.limit
+        if drop > 0:
+            self.beginRemoveRows(QModelIndex(), 0, drop - 1)
+            del self.rows[:drop]
+            self.endRemoveRows()
+        super().extend(rows)
 
     def display(self, row: dict[str, Any]) -> str:
         prefix = "★ " if row.get("isAdmin") else ""
