@@ -153,7 +153,7 @@ def test_chat_round_trip_with_a_real_client(studio: Running) -> None:
         return reply
 
     reply = studio.run(talk())
-    assert studio.window.chat.model.index(0).data() == "Dana: Hello studio"
+    assert studio.window.chat.model.index(0, 0).data() == "Dana: Hello studio"
     assert reply["message"] == "Welcome Dana!" and reply["isAdmin"] is True
     assert reply["username"] == "Shop"
 

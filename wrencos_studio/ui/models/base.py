@@ -62,12 +62,3 @@ class RowsModel(QAbstractListModel):
                 self.beginRemoveRows(QModelIndex(), n, n)
                 del self.rows[n]
                 self.endRemoveRows()
-
-    def extend(self, rows: list[dict[str, Any]]) -> None:
-        """Append several rows with one insert (one layout pass in the views)."""
-        if not rows:
-            return
-        n = len(self.rows)
-        self.beginInsertRows(QModelIndex(), n, n + len(rows) - 1)
-        self.rows.extend(rows)
-        self.endInsertRows()
