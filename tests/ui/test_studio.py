@@ -536,3 +536,16 @@ def test_resolution_and_microphone_pickers(studio: Running) -> None:
     studio.until(lambda: studio.studio.broadcaster.microphone == "none")
     saved = StudioSettings(studio.studio.data_dir)
     assert saved["video_size"] == "640x360" and saved["microphone"] == "none"
+
+
+def test_two_quick_pins_both_stay(studio: Running) -> None:
+    """Two products pinned before the hub answers the first: both end up pinned."""
+    panel = studio.window.products
+    for pid, name in (("a", "Serum"), ("b", "Balm")):
+        studio.run(studio.studio.bridge.save_product({"productId": pid, "name": name, "price": 1}))
+    panel.refresh()
+    studio.until(lambda: panel.catalog_model.rowCount() == 2)
+    panel.on_product_double_clicked(0)
+    panel.on_product_double_clicked(1)
+    studio.until(lambda: len(studio.studio.hub.pinned) == 2)
+    assert panel.pinned_model.rowCount() == 2

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListView,
     QMessageBox,
@@ -52,7 +53,9 @@ class ProductsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
         self.pinned = QListView()
         self.pinned.setModel(self.pinned_model)
@@ -167,7 +170,11 @@ class ProductsPanel(QWidget):
         QMessageBox.information(self, "Import", text)
 
     def toggle(self, product: dict[str, Any]) -> None:
-        spawn(self.bridge.pin_products(self.pinned_model.toggled(product)))
+        items = self.pinned_model.toggled(product)
+        # Shown at once, so a second click before the hub's answer builds on this one;
+        # the hub's pinned_products_updated then replaces it with what customers see.
+        self.pinned_model.reset(items)
+        spawn(self.bridge.pin_products(items))
 
     def on_product_double_clicked(self, row: int, _col: int = 0) -> None:
         product = self.catalog_model.product(row)
