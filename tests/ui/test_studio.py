@@ -486,10 +486,12 @@ def test_reordering_pinned_products(studio: Running) -> None:
         )
     panel.refresh()
     studio.until(lambda: panel.catalog_model.rowCount() == 2)
+    hub = studio.studio.hub
+    assert hub is not None
     panel.on_product_double_clicked(0, 0)
-    studio.until(lambda: panel.pinned_model.rowCount() == 1)
+    studio.until(lambda: len(hub.pinned) == 1)  # the strip shows it at once; the hub after
     panel.on_product_double_clicked(1, 0)
-    studio.until(lambda: panel.pinned_model.rowCount() == 2)
+    studio.until(lambda: len(hub.pinned) == 2)
     names = [panel.pinned_model.index(i).data() for i in range(2)]
 
     async def drag_and_watch() -> dict[str, Any]:

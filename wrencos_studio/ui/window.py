@@ -51,11 +51,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(title)
         self.resize(QSize(1280, 800))
 
-        bridge = studio.bridge  # a station has it now, the studio once started
         self.broadcast = BroadcastPanel(studio) if caps.can_broadcast else None
-        self.chat = ChatPanel(bridge, caps, lambda: str(studio.settings["host_name"]))
-        self.inbox = InboxPanel(bridge)
-        self.products = ProductsPanel(bridge, caps, studio.store_image)
+        self.chat = ChatPanel(caps, lambda: str(studio.settings["host_name"]))
+        self.inbox = InboxPanel()
+        self.products = ProductsPanel(caps, studio.store_image)
         self.audience = AudiencePanel()
         self.share = SharePanel()
         self.tabs = QTabWidget()
@@ -110,8 +109,7 @@ class MainWindow(QMainWindow):
         """The hub (or the connection to it) runs: wire the bridge and fill the panels."""
         b = self.studio.bridge
         for panel in (self.chat, self.inbox, self.products):
-            panel.bridge = b  # the studio's bridge exists only once it started
-            panel.connect_bridge()
+            panel.connect_bridge(b)  # the studio's bridge exists once it started
         b.figures_changed.connect(self.on_figures_changed)
         b.stream_started.connect(self.on_stream_started)
         b.media_stats.connect(self.on_media_stats)

@@ -32,11 +32,10 @@ BATCH_MS = 50
 class ChatPanel(QWidget):
     """The stream's chat, large and readable; the host writes as the shop."""
 
-    def __init__(
-        self, bridge: HubBridge, capabilities: Capabilities, host_name: Callable[[], str]
-    ) -> None:
+    bridge: HubBridge  # from connect_bridge(), once the studio runs
+
+    def __init__(self, capabilities: Capabilities, host_name: Callable[[], str]) -> None:
         super().__init__()
-        self.bridge = bridge
         self.host_name = host_name
         self.model = ChatModel()
         self._incoming: list[dict[str, Any]] = []
@@ -75,7 +74,8 @@ class ChatPanel(QWidget):
         layout.addWidget(self.list)
         layout.addLayout(row)
 
-    def connect_bridge(self) -> None:
+    def connect_bridge(self, bridge: HubBridge) -> None:
+        self.bridge = bridge
         self.bridge.chat_message.connect(self.add)
         self.bridge.chat_history.connect(self.reset)
         self.bridge.chat_message_deleted.connect(self.remove)

@@ -31,9 +31,10 @@ class InboxPanel(QWidget):
     #: A customer wrote (the window rings and notifies).
     customer_wrote = Signal(dict)
 
-    def __init__(self, bridge: HubBridge) -> None:
+    bridge: HubBridge  # from connect_bridge(), once the studio runs
+
+    def __init__(self) -> None:
         super().__init__()
-        self.bridge = bridge
         self.current: str | None = None
         self.conversations_model = ConversationsModel()
         self.filtered = ConversationFilter(self.conversations_model)
@@ -73,8 +74,8 @@ class InboxPanel(QWidget):
         layout.addLayout(left, 2)
         layout.addLayout(right, 3)
 
-    def connect_bridge(self) -> None:
-        b = self.bridge
+    def connect_bridge(self, bridge: HubBridge) -> None:
+        self.bridge = b = bridge
         b.conversations.connect(self.show_conversations)
         b.conversation.connect(self.show_thread)
         b.conversation_status.connect(lambda _m: self.refresh())

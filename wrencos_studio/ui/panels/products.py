@@ -36,14 +36,10 @@ class ProductsPanel(QWidget):
     Without ``can_pin`` the strip is only shown; without ``can_manage_catalog`` the catalog
     is read-only (a staff station)."""
 
-    def __init__(
-        self,
-        bridge: HubBridge,
-        capabilities: Capabilities,
-        store_image: Callable[[str], str],
-    ) -> None:
+    bridge: HubBridge  # from connect_bridge(), once the studio runs
+
+    def __init__(self, capabilities: Capabilities, store_image: Callable[[str], str]) -> None:
         super().__init__()
-        self.bridge = bridge
         self.capabilities = capabilities
         self.store_image = store_image
         self.catalog_model = CatalogModel()
@@ -96,8 +92,8 @@ class ProductsPanel(QWidget):
     def catalog(self) -> list[dict[str, Any]]:
         return self.catalog_model.rows
 
-    def connect_bridge(self) -> None:
-        b = self.bridge
+    def connect_bridge(self, bridge: HubBridge) -> None:
+        self.bridge = b = bridge
         b.products.connect(self.catalog_model.reset)
         b.product_saved.connect(lambda _p: self.refresh())
         b.product_deleted.connect(lambda _p: self.refresh())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
@@ -14,8 +14,9 @@ __all__ = ["PreviewView"]
 class PreviewView(QWidget):
     """Draws one QImage centred on black, as it is: no scaling or conversion here.
 
-    ``resized`` tells the frame's producer the size to scale to, off the GUI thread; a
-    frame that does not fit yet (the window was just resized) is drawn centred, cropped."""
+    ``resized`` tells the frame's producer the size to scale to (in device pixels), off
+    the GUI thread; a frame that does not fit yet (the window was just resized) is drawn
+    centred, cropped."""
 
     resized = Signal(int, int)
 
@@ -27,12 +28,14 @@ class PreviewView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # we paint every pixel
 
     def show_image(self, image: QImage) -> None:
+        image.setDevicePixelRatio(self.devicePixelRatioF())  # scaled in device pixels
         self.image = image
         self.update()  # Qt paints once per frame however many updates arrive
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self.resized.emit(self.width(), self.height())
+        ratio = self.devicePixelRatioF()
+        self.resized.emit(round(self.width() * ratio), round(self.height() * ratio))
 
     def paintEvent(self, _event: Any) -> None:
         painter = QPainter(self)
@@ -42,6 +45,7 @@ class PreviewView(QWidget):
             painter.setPen(QColor("#ccc"))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
-        x = (self.width() - image.width()) // 2
-        y = (self.height() - image.height()) // 2
-        painter.drawImage(QPoint(x, y), image)
+        size = image.deviceIndependentSize()
+        x = (self.width() - size.width()) / 2
+        y = (self.height() - size.height()) / 2
+        painter.drawImage(QPointF(x, y), image)
