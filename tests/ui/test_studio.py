@@ -380,7 +380,7 @@ def test_settings_dialog_saves(studio: Running) -> None:
     assert warnings and "not an ICE server" in warnings[0]
     dialog.ice.setText("stun:stun.example.org:3478")
     dialog.port.setValue(3100)
-    dialog.size.setCurrentText("960x540")
+    dialog.video_size.setCurrentText("960x540")
     dialog.accept()
     again = StudioSettings(studio.studio.data_dir)
     assert again["port"] == 3100 and again["video_size"] == "960x540"

@@ -35,12 +35,12 @@ class SettingsDialog(QDialog):
         self.ice.setPlaceholderText("stun:host:3478,turn:user:pass@host:3478 (none by default)")
         self.origins = QLineEdit(str(s["allowed_origins"]))
         self.origins.setPlaceholderText("https://shop.example.com, …")
-        self.size = QComboBox()
+        self.video_size = QComboBox()
         for size in ("640x360", "960x540", "1280x720", "1920x1080"):
-            self.size.addItem(size)
-        if self.size.findText(str(s["video_size"])) < 0:
-            self.size.addItem(str(s["video_size"]))
-        self.size.setCurrentText(str(s["video_size"]))
+            self.video_size.addItem(size)
+        if self.video_size.findText(str(s["video_size"])) < 0:
+            self.video_size.addItem(str(s["video_size"]))
+        self.video_size.setCurrentText(str(s["video_size"]))
         self.fps = QSpinBox()
         self.fps.setRange(10, 60)
         self.fps.setValue(int(s["fps"]))
@@ -64,7 +64,7 @@ class SettingsDialog(QDialog):
         form.addRow("Port", self.port)
         form.addRow("ICE servers", self.ice)
         form.addRow("Allowed origins", self.origins)
-        form.addRow("Resolution", self.size)
+        form.addRow("Resolution", self.video_size)
         form.addRow("Frame rate", self.fps)
         form.addRow("Video bitrate", self.bitrate)
         form.addRow("Microphone (camera sources)", self.microphone)
@@ -88,7 +88,7 @@ class SettingsDialog(QDialog):
         s["port"] = self.port.value()
         s["ice_servers"] = self.ice.text().strip()
         s["allowed_origins"] = self.origins.text().strip()
-        s["video_size"] = self.size.currentText()
+        s["video_size"] = self.video_size.currentText()
         s["fps"] = self.fps.value()
         s["bitrate"] = self.bitrate.value() * 1000
         text = self.microphone.currentText().strip()

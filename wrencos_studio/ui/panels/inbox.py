@@ -51,10 +51,10 @@ class InboxPanel(QWidget):
         self.conversations.selectionModel().currentChanged.connect(self.on_conversation_selected)
         self.resolve_button = QPushButton("Mark resolved")
         self.resolve_button.clicked.connect(self.on_resolve_clicked)
-        self.thread = QListView()
-        self.thread.setModel(self.thread_model)
-        self.thread.setWordWrap(True)
-        self.thread.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.thread_view = QListView()
+        self.thread_view.setModel(self.thread_model)
+        self.thread_view.setWordWrap(True)
+        self.thread_view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.reply = ReplyBox()
         self.reply.setPlaceholderText("Reply… (Enter sends, Shift+Enter new line)")
         self.reply.setMaximumHeight(90)
@@ -67,7 +67,7 @@ class InboxPanel(QWidget):
         left.addWidget(self.conversations)
         right = QVBoxLayout()
         right.addWidget(self.resolve_button)
-        right.addWidget(self.thread)
+        right.addWidget(self.thread_view)
         right.addWidget(self.reply)
         right.addWidget(send)
         layout = QHBoxLayout(self)
@@ -130,7 +130,7 @@ class InboxPanel(QWidget):
             return
         self.thread_model.session_id = session_id
         self.thread_model.reset(messages)
-        self.thread.scrollToBottom()
+        self.thread_view.scrollToBottom()
 
     def on_customer_message(self, msg: dict[str, Any]) -> None:
         self.customer_wrote.emit(msg)
