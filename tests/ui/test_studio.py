@@ -551,3 +551,24 @@ def test_two_quick_pins_both_stay(studio: Running) -> None:
     panel.on_product_double_clicked(1)
     studio.until(lambda: len(studio.studio.hub.pinned) == 2)
     assert panel.pinned_model.rowCount() == 2
+
+
+def test_preview_and_health_arrive_without_reading_the_hub(studio: Running) -> None:
+    """The preview paints frames already scaled to it; the health line comes from
+    media_stats answered through the bridge."""
+    w = studio.window
+    assert w.broadcast is not None
+    preview = w.broadcast.preview
+    stats: list[dict[str, Any]] = []
+    studio.studio.bridge.media_stats.connect(stats.append)
+
+    def fits() -> bool:  # one side fills the preview, the other fits in it (aspect kept)
+        image = preview.image
+        if image is None:
+            return False
+        dw, dh = preview.width() - image.width(), preview.height() - image.height()
+        return dw >= 0 and dh >= 0 and min(dw, dh) <= 2
+
+    studio.until(fits)  # the first frames may predate the window's first layout
+    studio.until(lambda: "encode" in w.health_label.text(), timeout=5)
+    assert stats and stats[-1]["source"] == "testsrc"
