@@ -1,10 +1,12 @@
-"""Screenshot of the real studio window on an X display (run under Xvfb):
+"""Screenshot of the real studio window, under Xvfb or offscreen:
 
     scripts/netns-run xvfb-run -s "-screen 0 1400x900x24" \
         .venv/bin/python scripts/studio_screenshot.py
+    QT_QPA_PLATFORM=offscreen scripts/netns-run .venv/bin/python scripts/studio_screenshot.py
 
 Starts the studio (test pattern), goes live, lets a few customers chat, ask for help and
-like, pins two products, then grabs the whole X screen into docs/screenshots/studio.png.
+like, pins two products, then renders the window into docs/screenshots/studio.png and
+studio-inbox.png.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ async def main(app: QApplication) -> None:
         await studio.bridge.request(
             {"type": "save_product", "product": {"productId": pid, "name": name, "price": price}}
         )
-    window.title_edit.setText("Spring serum launch")
+    window.broadcast.title_edit.setText("Spring serum launch")
     await studio.go_live("Spring serum launch", "Three new serums, live demo and Q&A")
     url = f"ws://127.0.0.1:{studio.port}"
     crowd = asyncio.ensure_future(customers(url))
@@ -80,9 +82,9 @@ async def main(app: QApplication) -> None:
     for name, tab in (("studio", 0), ("studio-inbox", 1)):
         window.tabs.setCurrentIndex(tab)
         if tab == 1:
-            window.inbox.conversations.setCurrentRow(0)
+            window.inbox.select_row(0)
         await asyncio.sleep(1.0)
-        shot = app.primaryScreen().grabWindow(0)
+        shot = window.grab()  # the window itself: works offscreen too
         shot.save(str(out / f"{name}.png"))
         print("wrote", out / f"{name}.png")
     await crowd
@@ -94,6 +96,7 @@ async def main(app: QApplication) -> None:
 if __name__ == "__main__":
     os.environ.setdefault("WRENCOS_JWT_SECRET", "screenshot-secret-" + "x" * 20)
     application = QApplication(sys.argv)
+    application.setQuitOnLastWindowClosed(False)  # closing is part of the run, not the end
     loop = qasync.QEventLoop(application)
     asyncio.set_event_loop(loop)
     with loop:

@@ -102,16 +102,16 @@ def test_go_live_while_a_real_viewer_receives_frames(studio: Running) -> None:
     """Go Live with the test pattern: customers get stream_started and an aiortc viewer
     in another process decodes frames at the source rate."""
     w = studio.window
-    w.title_edit.setText("Spring serums")
-    w.live_button.click()  # confirms through the (patched) dialog
+    w.broadcast.title_edit.setText("Spring serums")
+    w.broadcast.live_button.click()  # confirms through the (patched) dialog
     studio.until(lambda: w.live)
-    assert w.live_button.text() == "End"
+    assert w.broadcast.live_button.text() == "End"
     assert studio.studio.hub is not None and studio.studio.hub.stream is not None
     assert studio.studio.hub.stream.title == "Spring serums"
 
     [viewer] = studio.run(run_probe(studio.url, "--seconds", "2"), timeout=60)
     assert "error" not in viewer and viewer["fps"] >= 20
-    w.live_button.click()  # End
+    w.broadcast.live_button.click()  # End
     studio.until(lambda: not w.live)
     assert studio.studio.hub.stream is None
 
@@ -129,7 +129,7 @@ def test_chat_round_trip_with_a_real_client(studio: Running) -> None:
             json.dumps({"type": "chat_message", "username": "Dana", "message": "Hello studio"})
         )
         await _next(ws, "chat_message")
-        while studio.window.chat.list.count() < 1:
+        while studio.window.chat.model.rowCount() < 1:
             await asyncio.sleep(0.05)
         studio.window.chat.input.setText("Welcome Dana!")
         studio.window.chat.on_send_clicked()
@@ -138,7 +138,7 @@ def test_chat_round_trip_with_a_real_client(studio: Running) -> None:
         return reply
 
     reply = studio.run(talk())
-    assert studio.window.chat.list.item(0).text() == "Dana: Hello studio"
+    assert studio.window.chat.model.index(0, 0).data() == "Dana: Hello studio"
     assert reply["message"] == "Welcome Dana!" and reply["isAdmin"] is True
     assert reply["username"] == "Shop"
 
@@ -155,7 +155,7 @@ def test_pinning_a_product_reaches_customers(studio: Running) -> None:
         )
     )
     studio.window.products.refresh()
-    studio.until(lambda: studio.window.products.table.rowCount() == 1)
+    studio.until(lambda: studio.window.products.catalog_model.rowCount() == 1)
 
     async def pin_and_unpin() -> tuple[dict[str, Any], dict[str, Any]]:
         ws = await _customer(studio.url, "shopper")
@@ -184,11 +184,11 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
                 {"type": "customer_message", "message": "Is it vegan?", "customerName": "Ann"}
             )
         )
-        while w.inbox.conversations.count() < 1:
+        while w.inbox.filtered.rowCount() < 1:
             await asyncio.sleep(0.05)
         assert w.tabs.tabText(1) == "Inbox (1)"
-        w.inbox.conversations.setCurrentRow(0)
-        while w.inbox.thread.count() < 1:
+        w.inbox.select_row(0)
+        while w.inbox.thread_model.rowCount() < 1:
             await asyncio.sleep(0.05)
         w.inbox.reply.setPlainText("Yes, fully vegan.")
         w.inbox.on_reply_clicked()
@@ -198,8 +198,8 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
 
     reply = studio.run(ask_and_get_answer())
     assert reply["message"] == "Yes, fully vegan."
-    assert "Ann" in w.inbox.conversations.item(0).text()
-    studio.until(lambda: w.inbox.thread.count() == 2)
+    assert "Ann" in w.inbox.filtered.index(0, 0).data()
+    studio.until(lambda: w.inbox.thread_model.rowCount() == 2)
     studio.until(lambda: w.tabs.tabText(1) == "Inbox")
 
 
@@ -253,13 +253,13 @@ def test_moderating_from_the_chat_panel(studio: Running) -> None:
         await _next(watcher, "chat_history")
         await troll.send(json.dumps({"type": "chat_message", "message": "buy crypto"}))
         await _next(watcher, "chat_message")
-        while studio.window.chat.list.count() < 1:
+        while studio.window.chat.model.rowCount() < 1:
             await asyncio.sleep(0.05)
         studio.window.chat.moderate(0, "delete")
         deleted = await _next(watcher, "chat_message_deleted")
         await troll.send(json.dumps({"type": "chat_message", "message": "again"}))
         await _next(watcher, "chat_message")
-        while studio.window.chat.list.count() < 1:
+        while studio.window.chat.model.rowCount() < 1:
             await asyncio.sleep(0.05)
         studio.window.chat.moderate(0, "ban")
         await _next(watcher, "chat_message_deleted")
@@ -272,7 +272,7 @@ def test_moderating_from_the_chat_panel(studio: Running) -> None:
     deleted, refused = studio.run(scenario())
     assert deleted["type"] == "chat_message_deleted"
     assert refused["message"] == "You cannot chat in this stream"
-    studio.until(lambda: studio.window.chat.list.count() == 0)
+    studio.until(lambda: studio.window.chat.model.rowCount() == 0)
 
 
 def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
@@ -283,19 +283,19 @@ def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
         ws = await _customer(studio.url, "solved-1")
         await _next(ws, "registered")
         await ws.send(json.dumps({"type": "customer_message", "message": "Thanks!"}))
-        while w.inbox.conversations.count() < 1:
+        while w.inbox.filtered.rowCount() < 1:
             await asyncio.sleep(0.05)
         await ws.close()
 
     studio.run(ask())
-    w.inbox.conversations.setCurrentRow(0)
+    w.inbox.select_row(0)
     studio.until(lambda: w.inbox.current == "solved-1")
     w.inbox.on_resolve_clicked()
-    studio.until(lambda: w.inbox.conversations.count() == 0)  # "Open" hides it now
+    studio.until(lambda: w.inbox.filtered.rowCount() == 0)  # "Open" hides it now
     w.inbox.filter.setCurrentText("Resolved")
-    studio.until(lambda: w.inbox.conversations.count() == 1)
+    studio.until(lambda: w.inbox.filtered.rowCount() == 1)
     w.inbox.search.setText("no such words")
-    assert w.inbox.conversations.count() == 0
+    assert w.inbox.filtered.rowCount() == 0
 
 
 def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path: Path) -> None:
@@ -305,7 +305,7 @@ def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path:
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
     panel = studio.window.products
     panel.save({"productId": "", "name": "Rose Balm", "price": 12.0}, str(png))
-    studio.until(lambda: panel.table.rowCount() == 1)
+    studio.until(lambda: panel.catalog_model.rowCount() == 1)
     image = panel.catalog[0]["image"]
     assert image.startswith("/uploads/products/") and image.endswith(".png")
     import urllib.request
@@ -317,7 +317,7 @@ def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path:
     sheet.write_text("name,price,description\nNight Cream,54.50,Peptides\n,3\nMask,free\n")
     saved, errors = panel.import_csv(str(sheet))
     assert saved == 1 and len(errors) == 2
-    studio.until(lambda: panel.table.rowCount() == 2)
+    studio.until(lambda: panel.catalog_model.rowCount() == 2)
 
 
 def test_share_panel_shows_addresses_with_qr_codes(studio: Running) -> None:
@@ -334,7 +334,7 @@ def test_share_panel_shows_addresses_with_qr_codes(studio: Running) -> None:
 def test_settings_dialog_saves(studio: Running) -> None:
     """The settings dialog validates ICE servers and saves what it may."""
     from wrencos_studio.ui.app import StudioSettings
-    from wrencos_studio.ui.window import SettingsDialog
+    from wrencos_studio.ui.dialogs import SettingsDialog
 
     dialog = SettingsDialog(studio.window, studio.studio)
     dialog.ice.setText("http://not-ice")
@@ -348,7 +348,7 @@ def test_settings_dialog_saves(studio: Running) -> None:
     assert warnings and "not an ICE server" in warnings[0]
     dialog.ice.setText("stun:stun.example.org:3478")
     dialog.port.setValue(3100)
-    dialog.size.setCurrentText("960x540")
+    dialog.video_size.setCurrentText("960x540")
     dialog.accept()
     again = StudioSettings(studio.studio.data_dir)
     assert again["port"] == 3100 and again["video_size"] == "960x540"
@@ -373,7 +373,7 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
     try:
         loop.run_until_complete(station.start())
         window.started()
-        assert window.left_widget.isHidden()
+        assert window.broadcast is None  # no preview, no Go Live
 
         async def scenario() -> dict[str, Any]:
             customer = await _customer(hub.url, "far-away")
@@ -381,10 +381,10 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
             await customer.send(
                 json.dumps({"type": "customer_message", "message": "Hello from afar"})
             )
-            while window.inbox.conversations.count() < 1:
+            while window.inbox.filtered.rowCount() < 1:
                 await asyncio.sleep(0.05)
-            window.inbox.conversations.setCurrentRow(0)
-            while window.inbox.thread.count() < 1:
+            window.inbox.select_row(0)
+            while window.inbox.thread_model.rowCount() < 1:
                 await asyncio.sleep(0.05)
             window.inbox.reply.setPlainText("Hello back!")
             window.inbox.on_reply_clicked()
@@ -406,10 +406,10 @@ def test_meter_moves_with_the_beep_and_the_chart_follows_viewers(studio: Running
     """The microphone meter shows the test tone's beeps; the chart records viewers live."""
     w = studio.window
     seen: list[int] = []
-    w.meter.valueChanged.connect(seen.append)
+    w.broadcast.meter.valueChanged.connect(seen.append)
     studio.run(asyncio.sleep(2.2))  # two beeps of the test source
     assert max(seen, default=0) > 10 and min(seen, default=100) == 0
-    w.go_live("Charted")
+    w.broadcast.go_live("Charted")
     studio.until(lambda: w.live)
 
     async def join() -> None:
@@ -443,6 +443,8 @@ def test_audio_level_of_frames() -> None:
 
 def test_reordering_pinned_products(studio: Running) -> None:
     """Dragging the pinned strip sends the new order; customers get it."""
+    from PySide6.QtCore import QModelIndex
+
     panel = studio.window.products
     for pid, name in (("a", "Serum"), ("b", "Balm")):
         studio.run(
@@ -451,18 +453,20 @@ def test_reordering_pinned_products(studio: Running) -> None:
             )
         )
     panel.refresh()
-    studio.until(lambda: panel.table.rowCount() == 2)
+    studio.until(lambda: panel.catalog_model.rowCount() == 2)
+    hub = studio.studio.hub
+    assert hub is not None
     panel.on_product_double_clicked(0, 0)
-    studio.until(lambda: panel.pinned.count() == 1)
+    studio.until(lambda: len(hub.pinned) == 1)  # the strip shows it at once; the hub after
     panel.on_product_double_clicked(1, 0)
-    studio.until(lambda: panel.pinned.count() == 2)
-    names = [panel.pinned.item(i).text() for i in range(2)]
+    studio.until(lambda: len(hub.pinned) == 2)
+    names = [panel.pinned_model.index(i).data() for i in range(2)]
 
     async def drag_and_watch() -> dict[str, Any]:
         ws = await _customer(studio.url, "watcher")
         await _next(ws, "registered")
-        panel.pinned.insertItem(0, panel.pinned.takeItem(1))  # what a drag does
-        panel.on_pins_reordered()
+        # What a drop in the list view does; the model's rowsMoved sends the order.
+        assert panel.pinned_model.moveRows(QModelIndex(), 1, 1, QModelIndex(), 0)
         got = await _next(ws, "pinned_products_updated")
         await ws.close()
         return got
@@ -495,16 +499,49 @@ def test_resolution_and_microphone_pickers(studio: Running) -> None:
     from wrencos_studio.ui.app import StudioSettings
 
     w = studio.window
-    w.resolution.setCurrentText("640x360")
+    w.broadcast.resolution.setCurrentText("640x360")
     # The source restarts: for a moment there is no broadcaster.
-    studio.until(lambda: getattr(studio.studio.broadcaster, "video_settings", None) is not None)
     studio.until(
         lambda: (
             getattr(getattr(studio.studio.broadcaster, "video_settings", None), "width", 0) == 640
         )
     )
     studio.until(lambda: studio.studio.broadcaster.pipeline.stats.video_frames > 3)
-    w.mic.setCurrentIndex(w.mic.findData("none"))
+    w.broadcast.mic.setCurrentIndex(w.broadcast.mic.findData("none"))
     studio.until(lambda: getattr(studio.studio.broadcaster, "microphone", None) == "none")
     saved = StudioSettings(studio.studio.data_dir)
     assert saved["video_size"] == "640x360" and saved["microphone"] == "none"
+
+
+def test_two_quick_pins_both_stay(studio: Running) -> None:
+    """Two products pinned before the hub answers the first: both end up pinned."""
+    panel = studio.window.products
+    for pid, name in (("a", "Serum"), ("b", "Balm")):
+        studio.run(studio.studio.bridge.save_product({"productId": pid, "name": name, "price": 1}))
+    panel.refresh()
+    studio.until(lambda: panel.catalog_model.rowCount() == 2)
+    panel.on_product_double_clicked(0)
+    panel.on_product_double_clicked(1)
+    studio.until(lambda: len(studio.studio.hub.pinned) == 2)
+    assert panel.pinned_model.rowCount() == 2
+
+
+def test_preview_and_health_arrive_without_reading_the_hub(studio: Running) -> None:
+    """The preview paints frames already scaled to it; the health line comes from
+    media_stats answered through the bridge."""
+    w = studio.window
+    assert w.broadcast is not None
+    preview = w.broadcast.preview
+    stats: list[dict[str, Any]] = []
+    studio.studio.bridge.media_stats.connect(stats.append)
+
+    def fits() -> bool:  # one side fills the preview, the other fits in it (aspect kept)
+        image = preview.image
+        if image is None:
+            return False
+        dw, dh = preview.width() - image.width(), preview.height() - image.height()
+        return dw >= 0 and dh >= 0 and min(dw, dh) <= 2
+
+    studio.until(fits)  # the first frames may predate the window's first layout
+    studio.until(lambda: "encode" in w.health_label.text(), timeout=5)
+    assert stats and stats[-1]["source"] == "testsrc"

@@ -7,16 +7,18 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from wrencos_studio.app import App, StartError
 from wrencos_studio.config import Settings
+from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities
 
 __all__ = ["Studio", "StudioSettings", "main"]
 
@@ -71,7 +73,9 @@ class Studio(QObject):
     """The studio: the program (``wrencos_studio.app.App``) in this process, the window's
     bridge to its hub, and the source the presenter chose."""
 
-    preview_frame = Signal(QImage)
+    capabilities: Capabilities = STUDIO
+    #: A preview frame waits in ``take_preview()`` (emitted on the capture thread, queued).
+    preview_ready = Signal()
     audio_level = Signal(float)
     live_changed = Signal(bool)
     status = Signal(str)
@@ -85,6 +89,11 @@ class Studio(QObject):
         self.bridge: Any = None
         self.live_since: float | None = None
         self._source_lock = asyncio.Lock()
+        # The preview's hand-over between the capture thread and the GUI: the size to scale
+        # to, and at most one frame not yet taken (newer ones are dropped until it is).
+        self._preview_lock = threading.Lock()
+        self._preview_size = (640, 360)
+        self._preview_image: QImage | None = None
 
     @property
     def port(self) -> int:
@@ -158,14 +167,38 @@ class Studio(QObject):
             on_audio_level=self.audio_level.emit,
         )
 
+    def set_preview_size(self, width: int, height: int) -> None:
+        """The preview widget's size: frames are scaled to fit it before they reach the GUI."""
+        with self._preview_lock:
+            self._preview_size = (max(1, width), max(1, height))
+
+    def take_preview(self) -> QImage | None:
+        """The latest preview frame, ready to paint as it is (GUI thread)."""
+        with self._preview_lock:
+            image, self._preview_image = self._preview_image, None
+        return image
+
     def _on_preview(self, frame: Any) -> None:
-        # Capture thread: build a QImage (a copy, it outlives the frame) and hand it over;
-        # the signal is queued to the GUI thread.
+        # Capture thread: the conversion and the smooth scaling happen here (QImage is safe
+        # off the GUI thread), so the GUI/loop thread only paints. A frame not yet painted
+        # means the GUI is busy: this one is dropped rather than queued behind it.
+        with self._preview_lock:
+            if self._preview_image is not None:
+                return
+            width, height = self._preview_size
         plane = frame.planes[0]
         image = QImage(
             bytes(plane), frame.width, frame.height, plane.line_size, QImage.Format.Format_RGB888
-        ).copy()
-        self.preview_frame.emit(image)
+        )
+        image = image.scaled(
+            width,
+            height,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        ).convertToFormat(QImage.Format.Format_RGB32)  # the format painting needs no work for
+        with self._preview_lock:
+            self._preview_image = image
+        self.preview_ready.emit()
 
     def store_image(self, path: str) -> str:
         """Copy a product image into the data dir's uploads; its URL on the hub."""
@@ -186,16 +219,14 @@ class Studio(QObject):
         assert self.bridge is not None and self.broadcaster is not None
         self.settings["title"], self.settings["description"] = title, description
         self.settings.save()
-        await self.bridge.request(
-            {"type": "start_stream", "title": title, "description": description}
-        )
+        await self.bridge.start_stream(title, description)
         await self.broadcaster.announce()
         self.live_since = time.monotonic()
         self.live_changed.emit(True)
 
     async def end(self) -> None:
         assert self.bridge is not None
-        await self.bridge.request({"type": "stop_stream"})
+        await self.bridge.stop_stream()
         if self.broadcaster is not None:
             await self.broadcaster.withdraw()
         self.live_since = None
@@ -219,7 +250,8 @@ class Studio(QObject):
 class Station(QObject):
     """A staff station: the studio's panels, connected to a studio on another machine."""
 
-    preview_frame = Signal(QImage)
+    capabilities: Capabilities = STATION
+    preview_ready = Signal()
     audio_level = Signal(float)
     live_changed = Signal(bool)
     status = Signal(str)

@@ -4,7 +4,9 @@ In the studio the bridge is an in-process admin connection of the hub
 (``hub.local.LocalConnection``: the hub's typed messages arrive as they are, no JSON);
 on a staff station it is a WebSocket client of a studio elsewhere, whose JSON is parsed
 into the same typed messages (``protocol.outbound.parse``). Either way the bridge routes
-each message *class* to the signals below, and the panels call the same ``request()``.
+each message *class* to the signals below, and the panels call the same typed helpers
+(``send_chat``, ``pin_products``, ``reply``, …), which build the protocol's messages in
+this one place.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class HubBridge(QObject):
     product_deleted = Signal(str)
     chat_message_deleted = Signal(str)
     conversation_status = Signal(dict)
+    media_stats = Signal(dict)  # the broadcaster's figures (docs/protocol.md §11.4)
 
     _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
         p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
@@ -66,6 +69,7 @@ class HubBridge(QObject):
         p.AdminRegistered: lambda self, m: self.connected.emit(m.user_id),
         p.ChatMessageDeleted: lambda self, m: self.chat_message_deleted.emit(m.id),
         p.ConversationStatus: lambda self, m: self.conversation_status.emit(m.to_wire()),
+        p.MediaStats: lambda self, m: self.media_stats.emit(m.stats),
         p.Error: lambda self, m: self.error.emit(m.message),
     }
 
@@ -78,6 +82,67 @@ class HubBridge(QObject):
 
     async def request(self, msg: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    # -- what the panels do (one helper per message they send) ---------------------------
+
+    async def start_stream(self, title: str, description: str = "") -> None:
+        await self.request({"type": "start_stream", "title": title, "description": description})
+
+    async def stop_stream(self) -> None:
+        await self.request({"type": "stop_stream"})
+
+    async def send_chat(self, text: str, username: str) -> None:
+        await self.request({"type": "chat_message", "message": text, "username": username})
+
+    async def delete_chat_message(self, message_id: str) -> None:
+        await self.request({"type": "delete_chat_message", "id": message_id})
+
+    async def moderate(self, public_id: str, action: str) -> None:
+        """``mute``, ``ban`` or ``clear`` a customer for the current stream."""
+        await self.request({"type": "moderate_customer", "publicId": public_id, "action": action})
+
+    async def set_slow_mode(self, seconds: int) -> None:
+        await self.request({"type": "set_slow_mode", "seconds": seconds})
+
+    async def pin_products(self, items: list[dict[str, Any]]) -> None:
+        """Pin exactly these products, in this order (``displayOrder`` is set here)."""
+        ordered = [{**p, "displayOrder": i + 1} for i, p in enumerate(items)]
+        await self.request({"type": "pin_products", "pinnedProducts": ordered})
+
+    async def get_products(self) -> None:
+        await self.request({"type": "get_products"})
+
+    async def save_product(self, product: dict[str, Any]) -> None:
+        await self.request({"type": "save_product", "product": product})
+
+    async def delete_product(self, product_id: str) -> None:
+        await self.request({"type": "delete_product", "productId": product_id})
+
+    async def get_conversations(self) -> None:
+        await self.request({"type": "get_conversations"})
+
+    async def get_conversation(self, session_id: str) -> None:
+        await self.request({"type": "get_conversation", "sessionId": session_id})
+
+    async def reply(self, session_id: str, text: str) -> None:
+        """Answer a customer, then fetch the thread and the list again (both changed)."""
+        await self.request({"type": "staff_message", "sessionId": session_id, "content": text})
+        await self.get_conversation(session_id)
+        await self.get_conversations()
+
+    async def resolve(self, session_id: str, resolved: bool) -> None:
+        await self.request(
+            {"type": "resolve_conversation", "sessionId": session_id, "resolved": resolved}
+        )
+        await self.get_conversations()
+
+    async def get_media_stats(self) -> None:
+        await self.request({"type": "get_media_stats"})
+
+    async def replay_room(self) -> None:
+        """Emit the room's current state (pinned strip, chat) for panels just connected.
+
+        A remote station has none to replay: it sees the room from its next update on."""
 
 
 class LocalBridge(HubBridge):
@@ -92,6 +157,13 @@ class LocalBridge(HubBridge):
 
     async def start(self) -> None:
         await self.connection.register_admin(self.user_id)
+
+    async def replay_room(self) -> None:
+        # What a customer gets on joining, so the panels start where the hub is (the studio
+        # restarted while live); an admin registration does not send it.
+        hub = self.connection.hub
+        self.dispatch(p.PinnedProductsUpdated(list(hub.pinned)))
+        self.dispatch(p.ChatHistory(list(hub.chat_history)))
 
     async def request(self, msg: dict[str, Any]) -> None:
         await self.connection.request(msg)

@@ -1,0 +1,101 @@
+"""The studio's settings: port, ICE servers, origins, video quality, microphone, data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLineEdit,
+    QMessageBox,
+    QSpinBox,
+    QWidget,
+)
+
+from wrencos_studio.ui.app import Studio, remember_data_dir
+
+__all__ = ["SettingsDialog"]
+
+
+class SettingsDialog(QDialog):
+    """Port, ICE servers, allowed origins, video quality: saved, used at the next start."""
+
+    def __init__(self, parent: QWidget, studio: Studio) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        s = studio.settings
+        self.studio = studio
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(int(s["port"]) or 3000)
+        self.ice = QLineEdit(str(s["ice_servers"]))
+        self.ice.setPlaceholderText("stun:host:3478,turn:user:pass@host:3478 (none by default)")
+        self.origins = QLineEdit(str(s["allowed_origins"]))
+        self.origins.setPlaceholderText("https://shop.example.com, …")
+        self.video_size = QComboBox()
+        for size in ("640x360", "960x540", "1280x720", "1920x1080"):
+            self.video_size.addItem(size)
+        if self.video_size.findText(str(s["video_size"])) < 0:
+            self.video_size.addItem(str(s["video_size"]))
+        self.video_size.setCurrentText(str(s["video_size"]))
+        self.fps = QSpinBox()
+        self.fps.setRange(10, 60)
+        self.fps.setValue(int(s["fps"]))
+        self.bitrate = QSpinBox()
+        self.bitrate.setRange(300, 8000)
+        self.bitrate.setSuffix(" kbit/s")
+        self.bitrate.setValue(int(s["bitrate"]) // 1000)
+        self.microphone = QComboBox()
+        self.microphone.setEditable(True)
+        self.microphone.addItem("Default microphone", "")
+        self.microphone.addItem("No microphone", "none")
+        current = str(s["microphone"])
+        index = self.microphone.findData(current)
+        if index >= 0:
+            self.microphone.setCurrentIndex(index)
+        else:
+            self.microphone.setEditText(current)
+        self.data_dir = QLineEdit(str(studio.data_dir))
+        self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
+        form = QFormLayout(self)
+        form.addRow("Port", self.port)
+        form.addRow("ICE servers", self.ice)
+        form.addRow("Allowed origins", self.origins)
+        form.addRow("Resolution", self.video_size)
+        form.addRow("Frame rate", self.fps)
+        form.addRow("Video bitrate", self.bitrate)
+        form.addRow("Microphone (camera sources)", self.microphone)
+        form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def accept(self) -> None:
+        from wrencos_studio.media.broadcaster import parse_ice_servers
+
+        try:
+            parse_ice_servers(self.ice.text())
+        except ValueError as exc:
+            QMessageBox.warning(self, "Settings", str(exc))
+            return
+        s = self.studio.settings
+        s["port"] = self.port.value()
+        s["ice_servers"] = self.ice.text().strip()
+        s["allowed_origins"] = self.origins.text().strip()
+        s["video_size"] = self.video_size.currentText()
+        s["fps"] = self.fps.value()
+        s["bitrate"] = self.bitrate.value() * 1000
+        text = self.microphone.currentText().strip()
+        index = self.microphone.findText(text)
+        s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
+        s.save()
+        folder = self.data_dir.text().strip()
+        if folder and Path(folder).expanduser() != self.studio.data_dir:
+            remember_data_dir(Path(folder).expanduser())
+        super().accept()

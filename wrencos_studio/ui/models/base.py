@@ -1,0 +1,64 @@
+"""A list model over plain dicts (the hub's rows), the base of the panels' models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+__all__ = ["RowRole", "RowsModel"]
+
+#: The row's dict, as the hub sent it.
+RowRole = Qt.ItemDataRole.UserRole
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class RowsModel(QAbstractListModel):
+    """Rows of dicts; subclasses say how a row is shown (``display``, ``foreground``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.display(row)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self.foreground(row)
+        if role == RowRole:
+            return row
+        return None
+
+    def display(self, row: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def foreground(self, row: dict[str, Any]) -> Any:
+        return None
+
+    def row(self, n: int) -> dict[str, Any]:
+        return self.rows[n]
+
+    def reset(self, rows: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def append(self, row: dict[str, Any]) -> None:
+        n = len(self.rows)
+        self.beginInsertRows(QModelIndex(), n, n)
+        self.rows.append(row)
+        self.endInsertRows()
+
+    def remove_where(self, key: str, value: Any) -> None:
+        for n in range(len(self.rows) - 1, -1, -1):
+            if self.rows[n].get(key) == value:
+                self.beginRemoveRows(QModelIndex(), n, n)
+                del self.rows[n]
+                self.endRemoveRows()

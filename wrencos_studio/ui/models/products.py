@@ -1,0 +1,119 @@
+"""The product catalog (a table) and the pinned strip (a list the presenter reorders)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+
+from wrencos_studio.ui.models.base import Index, RowRole, RowsModel
+
+__all__ = ["CatalogModel", "PinnedModel"]
+
+
+class CatalogModel(QAbstractTableModel):
+    """``products`` rows: name and price columns; the row's dict under ``RowRole``."""
+
+    HEADERS = ("Product", "Price")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        product = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return product["name"] if index.column() == 0 else f"{product['price']:.2f}"
+        if role == RowRole:
+            return product
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return super().headerData(section, orientation, role)
+
+    def reset(self, rows: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def product(self, row: int) -> dict[str, Any] | None:
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+
+class PinnedModel(RowsModel):
+    """What customers see pinned, in order. A drag in the view is a ``moveRows`` here
+    (``rowsMoved`` tells the panel to send the new order); the hub's update resets it."""
+
+    def display(self, row: dict[str, Any]) -> str:
+        return f"{row.get('name', row.get('productId'))}"
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsDragEnabled
+        return base | Qt.ItemFlag.ItemIsDropEnabled  # drops between rows, not onto one
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def moveRows(
+        self,
+        source_parent: QModelIndex | QPersistentModelIndex,
+        source_row: int,
+        count: int,
+        destination_parent: QModelIndex | QPersistentModelIndex,
+        destination_child: int,
+    ) -> bool:
+        last = source_row + count - 1
+        if (
+            source_parent.isValid()
+            or destination_parent.isValid()
+            or count < 1
+            or source_row < 0
+            or last >= len(self.rows)
+            or not 0 <= destination_child <= len(self.rows)
+            or source_row <= destination_child <= last + 1
+        ):
+            return False
+        self.beginMoveRows(QModelIndex(), source_row, last, QModelIndex(), destination_child)
+        moving = self.rows[source_row : last + 1]
+        del self.rows[source_row : last + 1]
+        at = destination_child - count if destination_child > last else destination_child
+        self.rows[at:at] = moving
+        self.endMoveRows()
+        return True
+
+    def items(self) -> list[dict[str, Any]]:
+        return list(self.rows)
+
+    def toggled(self, product: dict[str, Any]) -> list[dict[str, Any]]:
+        """The strip with ``product`` unpinned if it is pinned, else added at the end."""
+        pid = product["productId"]
+        if any(p.get("productId") == pid for p in self.rows):
+            return [p for p in self.rows if p.get("productId") != pid]
+        return [
+            *self.rows,
+            {
+                "productId": pid,
+                "name": product["name"],
+                "price": product["price"],
+                "image": product.get("image", ""),
+            },
+        ]

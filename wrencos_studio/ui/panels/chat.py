@@ -1,0 +1,136 @@
+"""The stream's chat, large and readable; the host writes as the shop and moderates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wrencos_studio.ui.bridge import HubBridge
+from wrencos_studio.ui.capabilities import Capabilities
+from wrencos_studio.ui.models import ChatModel
+from wrencos_studio.ui.tasks import spawn
+
+__all__ = ["ChatPanel"]
+
+#: New lines are shown in batches at most this often (a busy chat is one insert, not fifty).
+BATCH_MS = 50
+
+
+class ChatPanel(QWidget):
+    """The stream's chat, large and readable; the host writes as the shop."""
+
+    bridge: HubBridge  # from connect_bridge(), once the studio runs
+
+    def __init__(self, capabilities: Capabilities, host_name: Callable[[], str]) -> None:
+        super().__init__()
+        self.host_name = host_name
+        self.model = ChatModel()
+        self._incoming: list[dict[str, Any]] = []
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.setInterval(BATCH_MS)
+        self._flush.timeout.connect(self.flush)
+        self.list = QListView()
+        self.list.setModel(self.model)
+        font = QFont()
+        font.setPointSize(13)
+        self.list.setFont(font)
+        self.list.setWordWrap(True)
+        self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.slow = QSpinBox()
+        self.slow.setRange(0, 300)
+        self.slow.setSuffix(" s between messages")
+        self.slow.setSpecialValueText("Slow mode off")
+        self.slow.editingFinished.connect(self.on_slow_mode_changed)
+        if capabilities.can_moderate:
+            self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            self.list.customContextMenuRequested.connect(self.on_context_menu)
+        else:
+            self.slow.hide()
+        self.input = QLineEdit()
+        self.input.setPlaceholderText("Write to everyone as the shop…")
+        self.input.setMaxLength(500)
+        send = QPushButton("Send")
+        send.clicked.connect(self.on_send_clicked)
+        self.input.returnPressed.connect(self.on_send_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.input)
+        row.addWidget(send)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.slow)
+        layout.addWidget(self.list)
+        layout.addLayout(row)
+
+    def connect_bridge(self, bridge: HubBridge) -> None:
+        self.bridge = bridge
+        self.bridge.chat_message.connect(self.add)
+        self.bridge.chat_history.connect(self.reset)
+        self.bridge.chat_message_deleted.connect(self.remove)
+
+    def add(self, msg: dict[str, Any]) -> None:
+        self._incoming.append(msg)
+        if not self._flush.isActive():
+            self._flush.start()
+
+    def flush(self) -> None:
+        """Show the lines that arrived since the last batch, and follow the newest."""
+        self._flush.stop()
+        if not self._incoming:
+            return
+        rows, self._incoming = self._incoming, []
+        self.model.extend(rows)
+        self.list.scrollToBottom()
+
+    def remove(self, message_id: str) -> None:
+        self.flush()
+        self.model.remove(message_id)
+
+    def reset(self, messages: list[dict[str, Any]]) -> None:
+        self._incoming.clear()
+        self._flush.stop()
+        self.model.reset(messages)
+        self.list.scrollToBottom()
+
+    def moderate(self, row: int, action: str) -> None:
+        """``delete`` this line, or ``mute`` / ``ban`` its author for the stream."""
+        msg = self.model.row(row)
+        if action == "delete":
+            spawn(self.bridge.delete_chat_message(msg["id"]))
+        elif msg.get("publicId"):
+            spawn(self.bridge.moderate(msg["publicId"], action))
+
+    def on_context_menu(self, pos: QPoint) -> None:
+        index = self.list.indexAt(pos)
+        if not index.isValid():
+            return
+        row = index.row()
+        menu = QMenu(self)
+        menu.addAction("Delete message", lambda: self.moderate(row, "delete"))
+        if not self.model.row(row).get("isAdmin"):
+            menu.addAction("Mute for this stream", lambda: self.moderate(row, "mute"))
+            menu.addAction("Ban for this stream", lambda: self.moderate(row, "ban"))
+            menu.addAction("Lift mute or ban", lambda: self.moderate(row, "clear"))
+        menu.exec(self.list.mapToGlobal(pos))
+
+    def on_slow_mode_changed(self) -> None:
+        spawn(self.bridge.set_slow_mode(self.slow.value()))
+
+    def on_send_clicked(self) -> None:
+        text = self.input.text().strip()
+        if not text:
+            return
+        self.input.clear()
+        spawn(self.bridge.send_chat(text, self.host_name()))
