@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,12 @@ from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 from tests.helpers.clients import WsClient
 from tests.helpers.serve import AsyncServe, serving
-from wrencos_studio.hub.listener import DescriptorGuard, GuardedListener, open_listeners
+from wrencos_studio.hub.listener import (
+    DescriptorGuard,
+    GuardedListener,
+    QuietAcceptErrors,
+    open_listeners,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +132,23 @@ def test_listeners_for_all_interfaces_share_one_port() -> None:
         for sock in listeners:
             sock.close()
         guard.close()
+
+
+def test_asyncios_own_accept_error_passes_once_a_second_as_one_line() -> None:
+    """Without a spare descriptor asyncio's retry takes over; the filter lets its message
+    through at most once a second, without the traceback, and leaves others alone."""
+    guard = DescriptorGuard()
+    quiet = QuietAcceptErrors(guard)
+    try:
+        raise OSError(24, "Too many open files")
+    except OSError:
+        exc_info = sys.exc_info()
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, (), exc_info)
+
+    first = record("socket.accept() out of system resource\nsocket: <...>")
+    assert quiet.filter(first) and first.exc_info is None and "\n" not in first.getMessage()
+    assert not quiet.filter(record("socket.accept() out of system resource\nsocket: <...>"))
+    assert quiet.filter(record("Task exception was never retrieved"))
+    guard.close()

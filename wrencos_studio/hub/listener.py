@@ -60,6 +60,7 @@ class DescriptorGuard:
         os.close(self._spare)
         self._spare = None
         refused = 0
+        stuck = False
         try:
             while refused < _TURN_AWAY_BATCH:
                 try:
@@ -69,13 +70,16 @@ class DescriptorGuard:
                 except ConnectionAbortedError:
                     continue
                 except OSError:
+                    # Still no descriptor (ENFILE: another process took it): the socket
+                    # stays readable, so leave it to asyncio's pause rather than spin.
+                    stuck = refused == 0
                     break
                 conn.close()
                 refused += 1
         finally:
             self._spare = _open_spare()
         self._note(refused)
-        return True
+        return not stuck
 
     def accepted(self) -> None:
         """A connection was accepted: say so once if we were turning them away."""
