@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import jwt
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.helpers.serve import serve_env, serving
+from tests.helpers.serve import serve_env, serving, serving_sync
 
 PY = sys.executable
 
@@ -169,25 +170,84 @@ def test_serve_rejects_an_unknown_source(tmp_path: Path) -> None:
     assert "no such video file" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_refuses_a_database_from_the_future(tmp_path: Path) -> None:
-    """A database with a newer schema is left untouched, with a clear message."""
-    import sqlite3
-
-    tmp_path.mkdir(exist_ok=True)
-    db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
-    db.execute("PRAGMA user_version=999")
-    db.close()
-    out = subprocess.run(
+def _serve_once(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [PY, "-m", "wrencos_studio", "serve", "--host", "127.0.0.1", "--port", "0"],
         capture_output=True,
         text=True,
-        env=_env(tmp_path),
+        env=_env(data_dir),
         timeout=30,
     )
-    assert out.returncode == 2
-    assert "newer" in out.stderr
+
+
+def _folder_hashes(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.iterdir()
+        if p.name.startswith("wrencos.sqlite3")
+    }
+
+
+def test_serve_refuses_a_database_from_the_future(tmp_path: Path) -> None:
+    """A database with a newer schema is left byte for byte, with a clear message."""
+    import sqlite3
+
     db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 999
+    db.execute("PRAGMA user_version=999")
+    db.close()
+    before = _folder_hashes(tmp_path)
+    out = _serve_once(tmp_path)
+    assert out.returncode == 2
+    assert "newer" in out.stderr and "Traceback" not in out.stderr
+    assert _folder_hashes(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "PRAGMA application_id=1179602502; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+        "CREATE TABLE notes (id INTEGER, body TEXT); INSERT INTO notes VALUES (1, 'x');",
+        "PRAGMA journal_mode=WAL; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');",
+        None,
+    ],
+    ids=["other-application-id", "foreign-tables", "foreign-wal", "not-sqlite"],
+)
+def test_serve_refuses_another_applications_database(tmp_path: Path, script: str | None) -> None:
+    """Another program's file in the data dir: exit 2 within 20 s, the reason on stderr,
+    and the file (and any journal beside it) byte for byte as it was."""
+    import sqlite3
+
+    path = tmp_path / "wrencos.sqlite3"
+    if script is None:
+        path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 64)
+    else:
+        db = sqlite3.connect(path)
+        db.executescript(script)
+        db.close()
+    before = _folder_hashes(tmp_path)
+    started = time.monotonic()
+    out = _serve_once(tmp_path)
+    assert time.monotonic() - started < 20
+    assert out.returncode == 2
+    assert "refusing to touch it" in out.stderr and "Traceback" not in out.stderr
+    assert str(path) in out.stderr
+    assert _folder_hashes(tmp_path) == before
+
+
+def test_serve_adopts_its_own_database_from_before_application_id(tmp_path: Path) -> None:
+    """A file an earlier build wrote (application_id 0, our schema) is served and stamped."""
+    import sqlite3
+
+    from wrencos_studio.store.database import APPLICATION_ID, MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version=1")
+    db.close()
+    with serving_sync(tmp_path, secret=None, env={}):
+        pass
+    db = sqlite3.connect(tmp_path / "wrencos.sqlite3")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     db.close()
 
 

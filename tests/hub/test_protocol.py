@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
+import jwt
 import pytest
 
 from wrencos_studio.hub import protocol as p
@@ -91,6 +94,47 @@ def test_tokens_round_trip_and_fail_closed() -> None:
         verify_token(mint_token("k" * 32, "alice", "admin", -60), "k" * 32)
     with pytest.raises(AuthError):
         verify_token("a" * 5000, "k" * 32)
+
+
+def _signed(claims: dict[str, Any], secret: str = "k" * 32) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def test_token_time_claims_must_be_json_integers() -> None:
+    """`exp` is required and a JSON integer (not a string, boolean, fraction or exponent);
+    `iat` and `nbf` too when present. PyJWT alone would take "exp": "9999999999"."""
+    later = int(time.time()) + 3600
+    base = {"userId": "alice", "role": "admin"}
+    assert verify_token(_signed({**base, "exp": later}), "k" * 32).user_id == "alice"
+    ok = {**base, "exp": later, "iat": later - 3600, "nbf": later - 3600}
+    assert verify_token(_signed(ok), "k" * 32).user_id == "alice"
+    refused: list[dict[str, Any]] = [
+        base,
+        {**base, "exp": None},
+        {**base, "exp": str(later)},
+        {**base, "exp": True},
+        {**base, "exp": later + 0.5},
+        {**base, "exp": float(later)},
+        {**base, "exp": [later]},
+        {**base, "exp": {"t": later}},
+        {**base, "exp": later, "iat": str(later - 10)},
+        {**base, "exp": later, "iat": later - 10.5},
+        {**base, "exp": later, "nbf": str(later - 10)},
+        {**base, "exp": later, "nbf": False},
+    ]
+    for claims in refused:
+        with pytest.raises(AuthError):
+            verify_token(_signed(claims), "k" * 32)
+    # Written by hand as JSON text: an exponent is not an integer either.
+    header = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}')
+    body = jwt.utils.base64url_encode(b'{"userId":"alice","exp":1e10}')
+    signature = jwt.utils.base64url_encode(
+        jwt.algorithms.HMACAlgorithm(jwt.algorithms.HMACAlgorithm.SHA256).sign(
+            header + b"." + body, b"k" * 32
+        )
+    )
+    with pytest.raises(AuthError):
+        verify_token(b".".join((header, body, signature)).decode(), "k" * 32)
 
 
 def test_parse_ttl() -> None:

@@ -1,4 +1,4 @@
-"""Staff tokens: HS256 JWTs with ``userId`` (or ``sub``), ``role`` and ``exp``."""
+"""Staff tokens: HS256 JWTs with ``userId`` (or ``sub``), ``role`` and an integer ``exp``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ __all__ = ["STAFF_ROLES", "AuthError", "Identity", "mint_token", "parse_ttl", "v
 #: Roles that may open an admin connection. ``staff`` may not go live or pin.
 STAFF_ROLES = frozenset({"admin", "staff"})
 _MAX_TOKEN_CHARS = 4096
+#: Time claims that, when present, must be JSON integers (``exp`` must be present).
+_TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
 class AuthError(Exception):
@@ -26,7 +28,8 @@ class Identity:
 
 
 def verify_token(token: str, secret: str) -> Identity:
-    """Check signature (HS256 only), ``exp`` and the user claim; return who it is."""
+    """Check signature (HS256 only), ``exp`` (a JSON integer, required; ``iat`` and ``nbf``
+    integers when present) and the user claim; return who it is."""
     if len(token) > _MAX_TOKEN_CHARS:
         raise AuthError("token too long")
     try:
@@ -37,6 +40,12 @@ def verify_token(token: str, secret: str) -> Identity:
         raise AuthError(str(exc)) from exc
     if not isinstance(claims, dict):
         raise AuthError("claims are not an object")
+    # PyJWT reads a time claim with int(), so "exp": "9999999999" or 1e10 would pass; the
+    # contract wants a JSON integer, and json.loads gives an int only for a number written
+    # without fraction or exponent (a boolean is a bool, not an int, by type()).
+    for name in _TIME_CLAIMS:
+        if name in claims and type(claims[name]) is not int:
+            raise AuthError(f"{name} is not an integer")
     user = claims.get("userId", claims.get("sub"))
     if isinstance(user, bool) or not isinstance(user, (str, int)) or str(user) == "":
         raise AuthError("no userId or sub claim")

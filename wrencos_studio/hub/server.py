@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from websockets.protocol import State
 
 from wrencos_studio.hub.engine import Hub, Outgoing
 from wrencos_studio.hub.http import Router, origin_allowed, text
+from wrencos_studio.hub.listener import DescriptorGuard, QuietAcceptErrors, open_listeners
 
 __all__ = ["FanoutWriter", "HubServer", "MediaRoute", "ServerStats", "WebSocketSink"]
 
@@ -180,25 +182,48 @@ class HubServer:
         #: The ``/media`` WebSocket route, while this process broadcasts (the composition
         #: root sets it); None: such connections are refused with 1008.
         self.media_route: MediaRoute | None = None
-        self._server: Server | None = None
+        #: One websockets server per listening socket (one per address ``host`` names).
+        self._servers: list[Server] = []
         self._writer: FanoutWriter | None = None
+        self._guard: DescriptorGuard | None = None
+        self._quiet_accept_errors: QuietAcceptErrors | None = None
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        sockname: Any = next(iter(self._server.sockets)).getsockname()
+        assert self._servers
+        sockname: Any = next(iter(self._servers[0].sockets)).getsockname()
         return int(sockname[1])
 
     async def start(self) -> None:
         s = self.settings
+        # Our own listening sockets, so that running out of file descriptors turns new
+        # connections away quietly instead of flooding the log (hub/listener.py).
+        guard = self._guard = DescriptorGuard()
+        self._quiet_accept_errors = QuietAcceptErrors(guard)
+        logging.getLogger("asyncio").addFilter(self._quiet_accept_errors)
+        try:
+            listeners = open_listeners(s.host, s.port, guard, backlog=2048)
+        except BaseException:
+            self._release_guard()
+            raise
         self._writer = FanoutWriter(
             self.stats, s.slow_client_high_water, s.slow_client_hard_cap, s.slow_client_grace_s
         )
         self._writer.start()
-        self._server = await serve(
+        try:
+            for listener in listeners:
+                self._servers.append(await self._serve(listener))
+        except BaseException:
+            for listener in listeners:
+                listener.close()
+            await self.stop()
+            raise
+
+    def _serve(self, listener: socket.socket) -> Awaitable[Server]:
+        s = self.settings
+        return serve(
             self._handle_connection,
-            s.host,
-            s.port,
+            sock=listener,
             process_request=self._process_request,
             compression=None,
             max_size=s.max_frame_bytes,
@@ -213,18 +238,29 @@ class HubServer:
 
     async def stop(self) -> None:
         """Tell clients we are going away (1001), wait briefly, then stop."""
-        if self._server is None:
-            return
+        servers, self._servers = self._servers, []
         if self._writer is not None:
             self._writer.flush()
-        self._server.close(close_connections=True)
+        for server in servers:
+            server.close(close_connections=True)
         try:
-            await asyncio.wait_for(self._server.wait_closed(), self.settings.close_timeout_s + 1)
+            await asyncio.wait_for(
+                asyncio.gather(*(server.wait_closed() for server in servers)),
+                self.settings.close_timeout_s + 1,
+            )
         except TimeoutError:
             log.warning("some connections did not close in time")
         if self._writer is not None:
             self._writer.stop()
-        self._server = None
+        self._release_guard()
+
+    def _release_guard(self) -> None:
+        if self._quiet_accept_errors is not None:
+            logging.getLogger("asyncio").removeFilter(self._quiet_accept_errors)
+            self._quiet_accept_errors = None
+        if self._guard is not None:
+            self._guard.close()
+            self._guard = None
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         upgrade = request.headers.get("Upgrade", "")

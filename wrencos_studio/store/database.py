@@ -1,4 +1,5 @@
-"""The SQLite file: schema version, ordered migrations, and one writer thread with group commit."""
+"""The SQLite file: whose it is, schema version, ordered migrations, and one writer thread
+with group commit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Store", "StoreClosedError", "StoreError"]
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreClosedError",
+    "StoreError",
+    "check_owned",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +109,11 @@ MIGRATIONS: list[str] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: ``PRAGMA application_id`` of every Wrencos Studio database: "WRNC" read as a big-endian
+#: 32-bit integer (0x57524E43). A file with another id is another program's: never written.
+APPLICATION_ID = int.from_bytes(b"WRNC", "big")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
 # How many queued jobs one transaction may take: a group commit bounds its latency.
 MAX_BATCH = 256
 
@@ -128,26 +142,126 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def check_owned(path: Path) -> None:
+    """Refuse (StoreError) a file at ``path`` that is not ours to write, reading it only.
+
+    Ours: no file, an empty one, a SQLite database with our ``application_id`` (and a
+    schema this build knows), or one from before the id was set (``application_id`` 0)
+    that is blank or holds our tables for its ``user_version`` (``migrate`` stamps it).
+    Anything else is another program's, or a newer build's, and is left byte for byte:
+    it is read through a read-only connection, which can neither change the header
+    (as ``journal_mode=WAL`` would) nor checkpoint a ``-wal`` file into it on close.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    if not head:
+        return  # SQLite treats an empty file as an empty database
+    if head != _SQLITE_MAGIC:
+        raise StoreError(
+            "it is not a SQLite database (another program's file?); refusing to touch it"
+        )
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{_read_only_query(path)}", uri=True)
+        try:
+            app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            tables = _table_names(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read it ({exc}); refusing to touch it") from exc
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"it belongs to another application (application_id {app_id & 0xFFFFFFFF:#010x}, "
+            f"Wrencos Studio's is {APPLICATION_ID:#010x}); refusing to touch it"
+        )
+    _check_version(version)
+    if app_id == 0 and version == 0 and tables:
+        raise StoreError(
+            f"it is another application's database (tables {', '.join(sorted(tables)[:5])}; "
+            "no Wrencos Studio schema); refusing to touch it"
+        )
+    if app_id == 0 and not _schema_tables(version) <= tables:
+        raise StoreError(
+            f"it is not a Wrencos Studio database (user_version {version} without "
+            "Wrencos Studio's tables); refusing to touch it"
+        )
+
+
+def _read_only_query(path: Path) -> str:
+    # With no journal beside it the file is all there is: read it as immutable, which
+    # creates no -shm or -wal (a read-only open of a WAL file would leave both behind).
+    # Otherwise a plain read-only open sees what the journal holds, still writing nothing
+    # into the file itself.
+    if any(path.with_name(path.name + end).exists() for end in ("-wal", "-journal")):
+        return "mode=ro"
+    return "mode=ro&immutable=1"
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the file to SCHEMA_VERSION, one migration per transaction; return the version."""
+    """Bring the file to SCHEMA_VERSION, one migration per transaction; return the version.
+
+    Each transaction also sets our ``application_id``, so a new file carries it from its
+    first commit; a file of ours from before the id existed is stamped ("adopted").
+    Call :func:`check_owned` first: opening read-write already writes to the file.
+    """
+    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError("the database belongs to another application; refusing to touch it")
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    _check_version(version)
+    if app_id != APPLICATION_ID and version == SCHEMA_VERSION:
+        _in_transaction(conn, [f"PRAGMA application_id={APPLICATION_ID}"])
+        log.info("database from before application_id adopted (schema %d)", version)
+    for index in range(version, SCHEMA_VERSION):
+        _in_transaction(
+            conn,
+            [
+                *_statements(MIGRATIONS[index]),
+                f"PRAGMA user_version={index + 1}",
+                f"PRAGMA application_id={APPLICATION_ID}",
+            ],
+        )
+        log.info("database migrated to schema %d", index + 1)
+    return SCHEMA_VERSION
+
+
+def _check_version(version: int) -> None:
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"the database was written by a newer Wrencos Studio (schema {version}, "
             f"this build knows {SCHEMA_VERSION}); refusing to touch it"
         )
-    for index in range(version, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(MIGRATIONS[index]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={index + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        log.info("database migrated to schema %d", index + 1)
-    return SCHEMA_VERSION
+
+
+def _in_transaction(conn: sqlite3.Connection, statements: list[str]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _table_names(conn: sqlite3.Connection) -> frozenset[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return frozenset(name for (name,) in rows if not name.startswith("sqlite_"))
+
+
+def _schema_tables(version: int) -> frozenset[str]:
+    """The tables our migrations 1..``version`` create (run on an in-memory database)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for script in MIGRATIONS[:version]:
+            conn.executescript(script)
+        return _table_names(conn)
+    finally:
+        conn.close()
 
 
 def _statements(script: str) -> list[str]:
@@ -234,6 +348,7 @@ class Store:
 
     def _run(self, ready: concurrent.futures.Future[None]) -> None:
         try:
+            check_owned(self.path)
             conn = _connect(self.path)
             migrate(conn)
             quick = conn.execute("PRAGMA quick_check").fetchone()[0]
