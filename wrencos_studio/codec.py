@@ -133,3 +133,22 @@ def _convert(annotation: Any, value: Any, use_camel: bool) -> Any:
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return from_json(annotation, value, use_camel=use_camel)
     return value
+
+
+def registrar[C: type](table: dict[str, C], attr: str, what: str) -> Any:
+    """A class decorator factory that files classes in ``table`` under a name and sets
+    that name as the class attribute ``attr`` (``@outbound("pong")`` sets ``TYPE``,
+    ``@event("like")`` sets ``KIND``). A second class under one name raises RuntimeError
+    at import, so a registry can never hold two definitions of one name."""
+
+    def named(name: str) -> Any:
+        def register(cls: C) -> C:
+            if name in table:
+                raise RuntimeError(f"two definitions of {what} {name!r}")
+            setattr(cls, attr, name)
+            table[name] = cls
+            return cls
+
+        return register
+
+    return named

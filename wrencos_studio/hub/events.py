@@ -9,9 +9,9 @@ copy first; see ``hub/broker.py``). Events travel between hubs as JSON objects
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from wrencos_studio.codec import CodecError, from_json, to_json
+from wrencos_studio.codec import CodecError, from_json, registrar, to_json
 from wrencos_studio.hub.protocol.outbound import StreamData
 from wrencos_studio.store.rows import ChatLine, Product
 
@@ -50,20 +50,8 @@ class Event:
 #: Every event kind and its class.
 EVENTS: dict[str, type[Event]] = {}
 
-E = TypeVar("E", bound=type[Event])
-
-
-def event(kind: str) -> Any:
-    """Register a dataclass as event ``kind``."""
-
-    def register(cls: E) -> E:
-        if kind in EVENTS:
-            raise RuntimeError(f"two definitions of event {kind!r}")
-        cls.KIND = kind
-        EVENTS[kind] = cls
-        return cls
-
-    return register
+#: ``@event(kind)`` registers a dataclass as event ``kind``.
+event = registrar(EVENTS, "KIND", "event")
 
 
 def event_to_json(ev: Event, node_id: str) -> dict[str, Any]:

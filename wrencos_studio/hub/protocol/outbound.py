@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from wrencos_studio.codec import CodecError, from_json, to_json, wire_key
+from wrencos_studio.codec import CodecError, from_json, registrar, to_json, wire_key
 from wrencos_studio.store.rows import ChatLine, ConversationSummary, Product, SupportLine
 
 __all__ = [
@@ -71,20 +71,9 @@ class OutboundMessage:
 #: Every server -> client type and its class.
 OUTBOUND: dict[str, type[OutboundMessage]] = {}
 
-M = TypeVar("M", bound=type[OutboundMessage])
-
-
-def outbound(type_: str) -> Any:
-    """Register a dataclass as the definition of server -> client message ``type_``."""
-
-    def register(cls: M) -> M:
-        if type_ in OUTBOUND:
-            raise RuntimeError(f"two definitions of outbound message {type_!r}")
-        cls.TYPE = type_
-        OUTBOUND[type_] = cls
-        return cls
-
-    return register
+#: ``@outbound(type)`` registers a dataclass as the definition of server -> client
+#: message ``type``.
+outbound = registrar(OUTBOUND, "TYPE", "outbound message")
 
 
 def encode(message: OutboundMessage | dict[str, Any]) -> bytes:
