@@ -28,7 +28,7 @@ class Catalog(Feature):
         if snapshot.pinned is not None:
             self.hub.pinned = snapshot.pinned
         else:
-            await self.hub.broker.remember_pinned(self.hub.pinned)
+            self.hub.broker.remember_pinned(self.hub.pinned)
 
     # -- pins ---------------------------------------------------------------------------
 
@@ -36,7 +36,7 @@ class Catalog(Feature):
     async def pin_products(self, client: Client, msg: p.PinProducts) -> None:
         items: list[dict[str, Any]] = msg.pinned_products
         await self.hub.store.run(repo.replace_pinned, items)
-        await self.hub.broker.remember_pinned(items)
+        self.hub.broker.remember_pinned(items)
         self.hub.emit(ev.PinsChanged(items))
 
     @replicates(ev.PinsChanged)
