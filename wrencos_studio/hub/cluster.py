@@ -222,7 +222,8 @@ class RedisBroker:
         if not self._up:
             self._up = True
             self._dropped = 0
-            log.warning("Redis at %s answers again; sending %d held updates", self.url, self.queued)
+            held = f"; sending {self.queued} held updates" if self._outbox else ""
+            log.warning("Redis at %s answers again%s", self.url, held)
             self._queued.set()  # the sender need not finish its back-off
 
     # -- the outbox: every write, in order -------------------------------------------
@@ -254,6 +255,7 @@ class RedisBroker:
                 await op(self._sender)
             except _LINK_ERRORS as exc:
                 self._link_failed(exc)
+                log.debug("writing to Redis failed (%s); trying again in %.2f s", exc, delay)
                 self._queued.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._queued.wait(), delay)
