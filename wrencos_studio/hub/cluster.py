@@ -254,7 +254,7 @@ class RedisBroker:
             try:
                 await op(self._sender)
             except _LINK_ERRORS as exc:
-                self._link_failed(exc)
+                # Only the probe says "down": one stale pooled connection is not an outage.
                 log.debug("writing to Redis failed (%s); trying again in %.2f s", exc, delay)
                 self._queued.clear()
                 with contextlib.suppress(TimeoutError):
