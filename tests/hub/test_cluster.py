@@ -427,3 +427,42 @@ async def test_healthz_has_no_redis_field_without_redis(tmp_path: Path) -> None:
         assert await _redis_health(alone)() is None
     finally:
         await alone.stop()
+
+
+async def test_without_redis_a_hub_answers_at_once_and_refuses_to_go_live(
+    outage: tuple[OwnRedis, RunningHub, RunningHub],
+) -> None:
+    """Redis killed: likes, peers and stopping the stream are answered locally at once;
+    going live (which the hubs must decide together) is refused with "Internal server
+    error" (not "Stream already active"); after Redis is back the stop reaches hub b."""
+    server, a, b = outage
+    health = _redis_health(a)
+    admin = await a.admin()
+    await a.live(admin)
+    fan = await a.customer("fan")
+    viewer_b = await b.customer("viewer-b")
+    await viewer_b.expect("stream_update")
+
+    await server.kill()
+    await _until(lambda: _says(health, "down"), 5, '"redis": "down"')
+    start = time.monotonic()
+    await fan.send({"type": "toggle_like"})
+    await fan.expect("stream_update", likes=1)
+    await fan.send({"type": "webrtc_register", "peerId": "fan-peer", "userType": "customer"})
+    await fan.expect("webrtc_registered")
+    assert time.monotonic() - start < 1.5
+    start = time.monotonic()
+    await admin.send({"type": "stop_stream"})
+    await admin.expect("stream_stopped")
+    assert time.monotonic() - start < 1.0
+    await admin.send({"type": "start_stream", "title": "not now"})
+    assert await admin.expect("error", timeout=5) == {
+        "type": "error",
+        "message": "Internal server error",
+    }
+
+    await server.start()
+    await viewer_b.expect("stream_stopped", timeout=10)
+    await _until(lambda: _says(health, "up"), 5, '"redis": "up" again')
+    await admin.send({"type": "start_stream", "title": "now"})
+    assert (await viewer_b.expect("stream_started", timeout=5))["streamData"]["title"] == "now"
