@@ -104,6 +104,7 @@ class RedisBroker:
         self._prober: redis.Redis | None = None
         self._outbox: deque[Op] = deque()
         self._queued = asyncio.Event()
+        self._back = asyncio.Event()  # the probe saw Redis answer again
         self._empty = asyncio.Event()
         self._empty.set()
         self._dropped = 0
@@ -166,10 +167,11 @@ class RedisBroker:
         self._tasks.append(asyncio.create_task(self._receive(), name="cluster-receive"))
 
     async def stop(self) -> None:
-        """Send what is queued (for at most 2 s), give back our sessions' viewer counts,
-        disconnect."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flushed(), 2)
+        """Send what is queued (for at most 2 s, if Redis answers), give back our sessions'
+        viewer counts, disconnect."""
+        if self._up:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushed(), 2)
         if self._outbox:
             log.warning("stopping with %d updates Redis never took", len(self._outbox))
         for task in self._tasks:
@@ -215,7 +217,7 @@ class RedisBroker:
                 "Redis at %s is not answering (%s): serving this hub's clients alone, "
                 "holding what the other hubs must hear until it is back",
                 self.url,
-                exc or type(exc).__name__,
+                str(exc) or type(exc).__name__,
             )
 
     def _link_ok(self) -> None:
@@ -224,7 +226,7 @@ class RedisBroker:
             self._dropped = 0
             held = f"; sending {self.queued} held updates" if self._outbox else ""
             log.warning("Redis at %s answers again%s", self.url, held)
-            self._queued.set()  # the sender need not finish its back-off
+            self._back.set()  # the sender need not finish its back-off
 
     # -- the outbox: every write, in order -------------------------------------------
 
@@ -256,9 +258,9 @@ class RedisBroker:
             except _LINK_ERRORS as exc:
                 # Only the probe says "down": one stale pooled connection is not an outage.
                 log.debug("writing to Redis failed (%s); trying again in %.2f s", exc, delay)
-                self._queued.clear()
+                self._back.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._queued.wait(), delay)
+                    await asyncio.wait_for(self._back.wait(), delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
             except redis.RedisError as exc:
