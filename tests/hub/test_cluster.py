@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import redis.asyncio as redis
 
 from tests.conftest import RunningHub
 from tests.helpers.clients import WsClient
 from tests.helpers.serve import serve_env
 from tests.helpers.testutils import free_port
+from wrencos_studio.hub.cluster import SEND_TIMEOUT_S
 
 
 @pytest.fixture
@@ -241,3 +248,227 @@ async def test_a_late_hub_knows_the_broadcaster_and_the_viewers(
     finally:
         await c.stop()
         await a.stop()
+
+
+# -- a Redis outage (contract, trust rule 10) ------------------------------------------------
+
+
+class OwnRedis:
+    """A redis-server for one test, to kill, pause and start again on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is needed for the cluster tests"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = await asyncio.create_subprocess_exec(
+            *(exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "no", "--dir", str(self.workdir)),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        client = redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            await _until(lambda: _answers(client), 15, "redis-server answering PING")
+        finally:
+            await client.aclose()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGCONT)
+
+    async def kill(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.kill()  # SIGKILL
+            await asyncio.wait_for(self.proc.wait(), 10)
+
+
+async def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(await client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
+    """Poll ``check`` until it is true; the seconds it took (fails after ``timeout``)."""
+    start = time.monotonic()
+    while not await check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"no {what} within {timeout} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _redis_health(hub: RunningHub) -> Callable[[], Awaitable[str | None]]:
+    def read() -> str | None:
+        with urllib.request.urlopen(hub.http_url + "/healthz", timeout=5) as resp:
+            value = json.loads(resp.read()).get("redis")
+            return value if isinstance(value, str) else None
+
+    async def health() -> str | None:
+        return await asyncio.to_thread(read)
+
+    return health
+
+
+async def _says(health: Callable[[], Awaitable[str | None]], value: str) -> bool:
+    return await health() == value
+
+
+@pytest.fixture
+async def outage(tmp_path: Path) -> AsyncIterator[tuple[OwnRedis, RunningHub, RunningHub]]:
+    """Two hubs on a redis-server the test may kill or pause."""
+    server = OwnRedis(tmp_path / "redis")
+    await server.start()
+    a = RunningHub(tmp_path / "a", redis_url=server.url)
+    b = RunningHub(tmp_path / "b", redis_url=server.url)
+    try:
+        await a.start()
+        await b.start()
+        yield server, a, b
+    finally:
+        server.resume()
+        await a.stop()
+        await b.stop()
+        await server.kill()
+
+
+async def _chat_reaches(sender: WsClient, readers: list[WsClient], text: str) -> float:
+    """Send a chat line; the seconds until every reader has it."""
+    start = time.monotonic()
+    await sender.send({"type": "chat_message", "message": text})
+    for reader in readers:
+        await reader.expect("chat_message", timeout=5, message=text)
+    return time.monotonic() - start
+
+
+async def test_a_killed_redis_loses_nothing(
+    outage: tuple[OwnRedis, RunningHub, RunningHub],
+) -> None:
+    """Redis killed: hub a serves its own clients at once and says "down"; what was said
+    meanwhile reaches hub b in order soon after a new redis-server is up."""
+    server, a, b = outage
+    health = _redis_health(a)
+    assert await health() == "up"
+    admin = await a.admin()
+    await a.live(admin)
+    talker = await a.customer("talker")
+    staff_b = await b.admin("sam", role="staff")
+    viewer_b = await b.customer("viewer-b")
+    await viewer_b.expect("stream_update")  # b has the stream (through Redis)
+
+    await server.kill()
+    assert await _chat_reaches(talker, [talker, admin], "while down 1") < 1.0
+    assert await _until(lambda: _says(health, "down"), 5, '"redis": "down"') < 5.0
+    for n in (2, 3):
+        assert await _chat_reaches(talker, [talker, admin], f"while down {n}") < 1.0
+    for n in (1, 2, 3):
+        await talker.send({"type": "customer_message", "message": f"help {n}"})
+    await talker.sync()
+
+    back = time.monotonic()
+    await server.start()
+    lines = [(await viewer_b.expect("chat_message", timeout=10))["message"] for _ in range(3)]
+    assert lines == ["while down 1", "while down 2", "while down 3"]
+    asks = [(await staff_b.expect("customer_message", timeout=10))["message"] for _ in range(3)]
+    assert asks == ["help 1", "help 2", "help 3"]
+    assert time.monotonic() - back < 10.0
+    await _until(lambda: _says(health, "up"), 5, '"redis": "up" again')
+    # And the link works both ways again.
+    await viewer_b.send({"type": "chat_message", "message": "back from b"})
+    assert (await talker.expect("chat_message", timeout=5))["message"] == "back from b"
+
+
+async def test_a_paused_redis_stalls_nobody(
+    outage: tuple[OwnRedis, RunningHub, RunningHub],
+) -> None:
+    """Redis stopped (SIGSTOP): chat on hub a still reaches a's clients at once; after
+    SIGCONT hub b gets it, once."""
+    server, a, b = outage
+    health = _redis_health(a)
+    admin = await a.admin()
+    await a.live(admin)
+    talker = await a.customer("talker")
+    viewer_b = await b.customer("viewer-b")
+    await viewer_b.expect("stream_update")
+
+    server.pause()
+    paused = time.monotonic()
+    assert await _chat_reaches(talker, [talker, admin], "while paused 1") < 1.0
+    assert await _until(lambda: _says(health, "down"), 5, '"redis": "down"') < 5.0
+    assert await _chat_reaches(talker, [talker, admin], "while paused 2") < 1.0
+    # Stay paused past the sender's write timeout: it gives up a write and tries again.
+    await asyncio.sleep(max(0.0, paused + SEND_TIMEOUT_S + 1 - time.monotonic()))
+    server.resume()
+    back = time.monotonic()
+    lines = [(await viewer_b.expect("chat_message", timeout=10))["message"] for _ in range(2)]
+    assert lines == ["while paused 1", "while paused 2"]
+    assert time.monotonic() - back < 10.0
+    # Each line arrives once, however often the sender had to try.
+    assert [m for m in await viewer_b.quiet(1.0) if m["type"] == "chat_message"] == []
+    await _until(lambda: _says(health, "up"), 5, '"redis": "up" again')
+
+
+async def test_healthz_has_no_redis_field_without_redis(tmp_path: Path) -> None:
+    """A hub on its own reports no "redis" in /healthz."""
+    alone = RunningHub(tmp_path / "alone")
+    await alone.start()
+    try:
+        assert await _redis_health(alone)() is None
+    finally:
+        await alone.stop()
+
+
+async def test_without_redis_a_hub_answers_at_once_and_refuses_to_go_live(
+    outage: tuple[OwnRedis, RunningHub, RunningHub],
+) -> None:
+    """Redis killed: likes, peers and stopping the stream are answered locally at once;
+    going live (which the hubs must decide together) is refused with "Internal server
+    error" (not "Stream already active"); after Redis is back the stop reaches hub b."""
+    server, a, b = outage
+    health = _redis_health(a)
+    admin = await a.admin()
+    await a.live(admin)
+    fan = await a.customer("fan")
+    viewer_b = await b.customer("viewer-b")
+    await viewer_b.expect("stream_update")
+
+    await server.kill()
+    await _until(lambda: _says(health, "down"), 5, '"redis": "down"')
+    start = time.monotonic()
+    await fan.send({"type": "toggle_like"})
+    await fan.expect("stream_update", likes=1)
+    await fan.send({"type": "webrtc_register", "peerId": "fan-peer", "userType": "customer"})
+    await fan.expect("webrtc_registered")
+    assert time.monotonic() - start < 1.5
+    start = time.monotonic()
+    await admin.send({"type": "stop_stream"})
+    await admin.expect("stream_stopped")
+    assert time.monotonic() - start < 1.0
+    await admin.send({"type": "start_stream", "title": "not now"})
+    assert await admin.expect("error", timeout=5) == {
+        "type": "error",
+        "message": "Internal server error",
+    }
+
+    await server.start()
+    await viewer_b.expect("stream_stopped", timeout=10)
+    await _until(lambda: _says(health, "up"), 5, '"redis": "up" again')
+    await admin.send({"type": "start_stream", "title": "now"})
+    assert (await viewer_b.expect("stream_started", timeout=5))["streamData"]["title"] == "now"

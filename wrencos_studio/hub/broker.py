@@ -6,8 +6,12 @@ asks "am I clustered?" (centrifuge's ``Broker`` interface with ``MemoryBroker`` 
 and keeps nothing; ``hub/cluster.py``'s ``RedisBroker`` publishes every event to the
 other hubs and keeps in Redis what a hub joining late needs.
 
-Methods named ``remember_*`` keep Redis's copy of the live state; they are best effort
-(a failure is logged, never raised): what is committed locally stays committed.
+Nothing a client is waiting for may wait on the other hubs (contract, trust rule 10):
+``publish``, ``remember_*``, ``count_session`` and ``forget_peer`` return at once (a
+clustered broker queues them in order and sends them when it can; what is committed
+locally stays committed), ``peer_owner`` answers from this hub alone when the others
+cannot be asked quickly. Only ``claim_stream`` waits for an answer, briefly: going live
+must be decided by all the hubs.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ class Broker(Protocol):
 
     node_id: str
 
+    @property
+    def status(self) -> str | None:
+        """The link to the other hubs: ``"up"`` or ``"down"``; None when there is none
+        (``/healthz`` reports it as ``"redis"``)."""
+        ...
+
     async def start(self, on_event: OnEvent) -> None:
         """Begin receiving other hubs' events (``on_event``) and sending ours."""
         ...
@@ -66,18 +76,23 @@ class Broker(Protocol):
         ...
 
     async def claim_stream(self, data: StreamData) -> bool:
-        """Go live unless a stream is live on any hub (False: one is)."""
+        """Go live unless a stream is live on any hub (False: one is). Raises
+        ``ProtocolError("Internal server error")`` when the hubs cannot decide in time."""
         ...
 
-    async def release_stream(self, stream_id: str) -> None: ...
+    async def release_stream(self, stream_id: str) -> None:
+        """The stream ended here (does not wait for the other hubs)."""
+        ...
 
-    async def remember_chat(self, stream_id: str, line: ChatLine, limit: int) -> None: ...
+    def remember_chat(self, stream_id: str, line: ChatLine, limit: int) -> None:
+        """Keep ``line`` among the stream's last ``limit`` chat lines for late joiners."""
+        ...
 
-    async def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None: ...
+    def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None: ...
 
-    async def remember_pinned(self, items: list[dict[str, Any]]) -> None: ...
+    def remember_pinned(self, items: list[dict[str, Any]]) -> None: ...
 
-    async def remember_broadcaster(self, peer_id: str | None) -> None: ...
+    def remember_broadcaster(self, peer_id: str | None) -> None: ...
 
     def count_session(self, sid: str, delta: int, on_total: Callable[[int], None]) -> None:
         """A customer session got its first (+1) or lost its last (-1) connection here;
@@ -86,11 +101,13 @@ class Broker(Protocol):
         ...
 
     async def register_peer(self, peer_id: str, peer_type: str) -> None:
-        """Record that WebRTC ``peer_id`` (``admin``/``customer``) is connected here."""
+        """Record that WebRTC ``peer_id`` (``admin``/``customer``) is connected here
+        (does not wait for the other hubs)."""
         ...
 
     async def peer_owner(self, peer_id: str) -> tuple[str, str] | None:
-        """(node id, peer type) of a peer connected to another hub, or None."""
+        """(node id, peer type) of a peer connected to another hub, or None (also when the
+        other hubs cannot be asked quickly)."""
         ...
 
     def forget_peer(self, peer_id: str) -> None:
@@ -104,6 +121,10 @@ class LocalBroker:
     def __init__(self) -> None:
         self.node_id = secrets.token_hex(4)
         self._sessions: Counter[str] = Counter()
+
+    @property
+    def status(self) -> str | None:
+        return None
 
     async def start(self, on_event: OnEvent) -> None:
         return None
@@ -126,16 +147,16 @@ class LocalBroker:
     async def release_stream(self, stream_id: str) -> None:
         return None
 
-    async def remember_chat(self, stream_id: str, line: ChatLine, limit: int) -> None:
+    def remember_chat(self, stream_id: str, line: ChatLine, limit: int) -> None:
         return None
 
-    async def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None:
+    def remember_like(self, stream_id: str, public_id: str, liked: bool) -> None:
         return None
 
-    async def remember_pinned(self, items: list[dict[str, Any]]) -> None:
+    def remember_pinned(self, items: list[dict[str, Any]]) -> None:
         return None
 
-    async def remember_broadcaster(self, peer_id: str | None) -> None:
+    def remember_broadcaster(self, peer_id: str | None) -> None:
         return None
 
     def count_session(self, sid: str, delta: int, on_total: Callable[[int], None]) -> None:

@@ -155,7 +155,7 @@ class Router:
     def health(self) -> dict[str, object]:
         hub = self.hub
         customers = sum(len(group) for group in hub.sessions.values())
-        return {
+        body: dict[str, object] = {
             "status": "ok",
             "connections": {
                 "total": len(hub.clients),
@@ -170,6 +170,11 @@ class Router:
             },
             "uptimeSeconds": round(time.time() - hub.stats.started, 1),
         }
+        # Only with Redis configured: "down" while it does not answer (this hub still serves).
+        link = hub.broker.status
+        if link is not None:
+            body["redis"] = link
+        return body
 
     def metrics(self) -> str:
         hub = self.hub

@@ -32,7 +32,7 @@ class Catalog(Feature):
         if snapshot.pinned is not None:
             self.hub.pinned = snapshot.pinned
         else:
-            await self.hub.broker.remember_pinned(self.hub.pinned)
+            self.hub.broker.remember_pinned(self.hub.pinned)
 
     # -- pins ---------------------------------------------------------------------------
 
@@ -42,7 +42,7 @@ class Catalog(Feature):
         if len(p.encode(p.PinnedProductsUpdated(items))) > PINS_MAX_BYTES:
             raise ProtocolError(p.ERR_TOO_LONG)  # every page gets it in one frame
         await self.hub.store.run(repo.replace_pinned, items)
-        await self.hub.broker.remember_pinned(items)
+        self.hub.broker.remember_pinned(items)
         self.hub.emit(ev.PinsChanged(items))
 
     @replicates(ev.PinsChanged)

@@ -75,7 +75,7 @@ class Chat(Feature):
             self._history = None
         else:
             for line in hub.chat_history:
-                await hub.broker.remember_chat(
+                hub.broker.remember_chat(
                     hub.stream.stream_id, line, hub.settings.chat_history_limit
                 )
 
@@ -108,7 +108,7 @@ class Chat(Feature):
         await hub.store.run(repo.add_chat_message, stream.stream_id, line)
         if hub.stream is not stream:
             raise ProtocolError(p.ERR_NO_STREAM)
-        await hub.broker.remember_chat(stream.stream_id, line, hub.settings.chat_history_limit)
+        hub.broker.remember_chat(stream.stream_id, line, hub.settings.chat_history_limit)
         hub.emit(ev.ChatPosted(stream.stream_id, line))
 
     @replicates(ev.ChatPosted)

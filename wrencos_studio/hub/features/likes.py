@@ -24,7 +24,7 @@ class Likes(Feature):
             hub.stream.liked_by = dict.fromkeys(snapshot.likers)
         else:
             for public_id in hub.stream.liked_by:
-                await hub.broker.remember_like(hub.stream.stream_id, public_id, True)
+                hub.broker.remember_like(hub.stream.stream_id, public_id, True)
 
     @handles(p.ToggleLike)
     async def toggle_like(self, client: Client, msg: p.ToggleLike) -> None:
@@ -44,7 +44,7 @@ class Likes(Feature):
         await hub.store.run(repo.set_like, stream.stream_id, public_id, liked, at)
         if hub.stream is not stream:
             raise ProtocolError(p.ERR_NO_STREAM)
-        await hub.broker.remember_like(stream.stream_id, public_id, liked)
+        hub.broker.remember_like(stream.stream_id, public_id, liked)
         hub.emit(ev.LikeChanged(stream.stream_id, public_id, liked, at))
 
     @replicates(ev.LikeChanged)

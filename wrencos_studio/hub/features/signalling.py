@@ -93,7 +93,7 @@ class Signalling(Feature):
         client.peer_id = None
         client.peer_type = None
         if hub.broadcaster_peer == peer_id:
-            hub.spawn(hub.broker.remember_broadcaster(None))
+            hub.broker.remember_broadcaster(None)
             hub.emit(ev.BroadcasterChanged(None, stopped=peer_id))
         elif was_customer and hub.broadcaster_peer is not None:
             # The broadcaster frees this viewer at once (Trust rules, rule 3); in order
@@ -139,7 +139,7 @@ class Signalling(Feature):
         where = await self._locate_peer(peer_id)
         if where is not None and where[1] != ADMIN:
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
-        await hub.broker.remember_broadcaster(peer_id)
+        hub.broker.remember_broadcaster(peer_id)
         hub.emit(ev.BroadcasterChanged(peer_id))
 
     @handles(p.WebrtcBroadcastStop)
@@ -149,7 +149,7 @@ class Signalling(Feature):
         if peer_id is None:
             raise ProtocolError(p.ERR_INVALID)
         if peer_id == hub.broadcaster_peer:
-            await hub.broker.remember_broadcaster(None)
+            hub.broker.remember_broadcaster(None)
         hub.emit(ev.BroadcasterChanged(None, stopped=peer_id))
 
     @applies(ev.BroadcasterChanged)
