@@ -216,3 +216,37 @@ def test_a_station_reconnects_after_the_studio_restarts(
             loop.run_until_complete(station.shutdown())
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_a_long_thread_loads_older_messages_on_scrolling_up(
+    studio: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 150-message thread opens on its newest 100; scrolling to the top loads the 50
+    before them (``before`` = the first shown message's id), above, none twice."""
+    store = studio.studio.app.store
+
+    async def seed() -> None:
+        for i in range(150):
+            at = f"2026-11-29T{i // 60:02d}:{i % 60:02d}:00.000Z"
+            await store.run(
+                repo.add_customer_message, f"t{i}", "sess-long", "Talker", "C", f"line {i}", at
+            )
+
+    studio.run(seed())
+    w = studio.window
+    w.tabs.setCurrentWidget(w.inbox)
+    w.inbox.refresh()
+    studio.until(lambda: w.inbox.conversations_model.rowCount() == 1)
+    sent = _count_requests(studio.studio.bridge, monkeypatch)
+    w.inbox.select_row(0)
+    thread = w.inbox.thread_model
+    studio.until(lambda: thread.rowCount() == 100)
+    assert thread.row(0)["message"] == "line 50" and thread.more
+    first_id = thread.first_id
+    bar = w.inbox.thread_view.verticalScrollBar()
+    studio.until(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    bar.setValue(bar.minimum())  # staff scroll up to the beginning
+    studio.until(lambda: thread.rowCount() == 150)
+    assert [r["message"] for r in thread.rows] == [f"line {i}" for i in range(150)]
+    assert not thread.more and bar.value() > 0  # still on the line that was on top
+    assert [m.get("before") for m in sent if m["type"] == "get_conversation"] == [None, first_id]
