@@ -195,6 +195,10 @@ def test_a_station_reconnects_after_the_studio_restarts(
             until(lambda: window.inbox.thread_model.rowCount() == 1)
         until(lambda: window.connection_label.isVisible())
         assert window.connection_label.text() == "Reconnecting…"
+        window.inbox.reply.setPlainText("Yes!")
+        window.inbox.on_reply_clicked()  # offline: nothing is shown as sent, the text stays
+        assert window.inbox.reply.toPlainText() == "Yes!"
+        assert window.inbox.conversations_model.rows[0]["lastMessage"] == "Still there?"
         # What the station shows now is stale: the hub never had this row.
         window.inbox.conversations_model.touch("ghost", "stale", "", customer_name="Ghost")
         sent = _count_requests(station.bridge, monkeypatch)
@@ -206,9 +210,9 @@ def test_a_station_reconnects_after_the_studio_restarts(
             types = [m["type"] for m in sent]
             assert "get_conversations" in types and "get_conversation" in types
             assert window.inbox.thread_model.row(0)["message"] == "Still there?"
-            window.inbox.reply.setPlainText("Yes!")
-            window.inbox.on_reply_clicked()
+            window.inbox.on_reply_clicked()  # back: the kept text is sent
             until(lambda: window.inbox.thread_model.rowCount() == 2)
+            assert window.inbox.thread_model.row(1)["message"] == "Yes!"
     finally:
         if window is not None:
             window.close()

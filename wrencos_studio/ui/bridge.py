@@ -83,6 +83,11 @@ class HubBridge(QObject):
         p.Error: lambda self, m: self.error.emit(m.message),
     }
 
+    @property
+    def online(self) -> bool:
+        """Whether a request sent now reaches the hub (a station may be reconnecting)."""
+        return True
+
     def dispatch(self, msg: p.OutboundMessage) -> None:
         """Route one typed message from the hub to its signal (and to ``message``)."""
         self.message.emit(msg)
@@ -259,6 +264,10 @@ class RemoteBridge(HubBridge):
         except ConnectionClosed as exc:
             return str(exc)
         return "the studio closed the connection"
+
+    @property
+    def online(self) -> bool:
+        return self._ws is not None
 
     async def request(self, msg: dict[str, Any]) -> None:
         """Send ``msg``; while reconnecting it is dropped (what it asked for is fetched

@@ -131,7 +131,7 @@ class ChatPanel(QWidget):
 
     def on_send_clicked(self) -> None:
         text = self.input.text().strip()
-        if not text:
-            return
+        if not text or not self.bridge.online:
+            return  # offline, the text stays in the box to be sent once back
         self.input.clear()
         spawn(self.bridge.send_chat(text, self.host_name()))

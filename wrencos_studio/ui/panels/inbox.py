@@ -258,8 +258,8 @@ class InboxPanel(QWidget):
 
     def on_reply_clicked(self) -> None:
         text = self.reply.toPlainText().strip()
-        if not text or self.current is None:
-            return
+        if not text or self.current is None or not self.bridge.online:
+            return  # offline, the text stays in the box to be sent once back
         self.reply.clear()
         sid = self.current
         # Shown at once: a reply marks the customer's messages read (docs/protocol.md §9).
