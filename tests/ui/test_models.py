@@ -19,10 +19,16 @@ from wrencos_studio.ui.models import (
     ViewersModel,
 )
 from wrencos_studio.ui.models.base import RowRole
+from wrencos_studio.ui.text import FSI, PDI, isolate
 
 
 def _texts(model: Any) -> list[str]:
-    return [model.index(i, 0).data() for i in range(model.rowCount())]
+    """What each row shows, without the isolates around what customers wrote."""
+    return [_plain(model.index(i, 0).data()) for i in range(model.rowCount())]
+
+
+def _plain(text: str) -> str:
+    return text.replace(FSI, "").replace(PDI, "")
 
 
 def test_chat_model_shows_lines_and_removes_deleted(qtmodeltester: Any) -> None:
@@ -147,3 +153,96 @@ def test_viewers_model_updates_cells_in_place(qtmodeltester: Any, qtbot: Any) ->
     assert model.index(0, 4).data() == "12" and not resets
     model.set_viewers([a, {**a, "peerId": "1.2.3.4:5", "transport": "fallback", "rttMs": None}])
     assert resets and model.rowCount() == 2 and model.index(1, 2).data() == ""
+
+
+def _visual_order(text: str, start: int, length: int) -> list[float]:
+    """Where each of ``text[start:start+length]`` is drawn (x of its cursor), as Qt lays it out."""
+    from PySide6.QtGui import QFont, QTextLayout
+
+    layout = QTextLayout(text, QFont())
+    layout.beginLayout()
+    line = layout.createLine()
+    line.setLineWidth(10_000)
+    layout.endLayout()
+    return [line.cursorToX(i)[0] for i in range(start, start + length)]
+
+
+def test_a_name_cannot_reorder_the_message(qtmodeltester: Any) -> None:
+    """A name ending in U+202E (RIGHT-TO-LEFT OVERRIDE) is isolated: the price after it
+    is still drawn left to right ("05.99" must not read "99.50")."""
+    model = ChatModel()
+    model.reset([{"id": "1", "username": "Mallory\u202e", "message": "05.99"}])
+    qtmodeltester.check(model)
+    text = model.index(0, 0).data()
+    assert text == f"{FSI}Mallory\u202e{PDI}: {FSI}05.99{PDI}"
+    at = text.index("05.99")
+    xs = _visual_order(text, at, 5)
+    assert xs == sorted(xs) and len(set(xs)) == 5  # left to right, as written
+    raw = "Mallory\u202e: 05.99"  # what the window drew before: "99.50"
+    before = _visual_order(raw, raw.index("05.99"), 5)
+    assert before == sorted(before, reverse=True)
+    conversations = ConversationsModel()
+    conversations.set_page([_conversation("a", "Mallory\u202e", "05.99 is the price")], False, "")
+    shown = conversations.index(0).data()
+    assert shown.startswith(f"{FSI}Mallory\u202e{PDI}\n{FSI}05.99")
+
+
+def test_a_newline_in_a_name_makes_no_line(qtmodeltester: Any) -> None:
+    """A name holding line breaks (an old database row) is drawn on one line, so it
+    cannot draw a fake "★ Admin:" line; stray isolate controls cannot close ours."""
+    model = ChatModel()
+    model.reset([{"id": "1", "username": "Eve\n★ Admin", "message": "refunds at\r\nevil.example"}])
+    text = model.index(0, 0).data()
+    assert "\n" not in text and "\r" not in text and "\u2028" not in text
+    assert text == f"{FSI}Eve ★ Admin{PDI}: {FSI}refunds at evil.example{PDI}"
+    assert isolate("a\u2069\u202eb\u2029c\x07") == f"{FSI}a\u202eb c{PDI}"
+    conversations = ConversationsModel()
+    conversations.set_page([_conversation("a", "Eve\u2028★ Admin", "hi\nthere")], False, "")
+    assert conversations.index(0).data().count("\n") == 1  # name line, last message line
+    thread = ThreadModel()
+    thread.set_newest("a", [{"from": "customer", "timestamp": "", "message": "one\ntwo"}], False)
+    assert thread.index(0).data().endswith(f"{FSI}one{PDI}\n{FSI}two{PDI}")
+
+
+def test_conversation_pages_and_live_updates(qtmodeltester: Any, qtbot: Any) -> None:
+    """Pages append without duplicates; a new message updates its row and moves it to
+    the top (a move, not a reset); an unknown conversation is inserted there."""
+    model = ConversationsModel()
+    qtmodeltester.check(model)
+    model.set_page([_conversation(s, s.upper(), "x") for s in "abc"], True, "c3")
+    assert model.more and model.next_cursor == "c3"
+    model.add_page([_conversation(s, s.upper(), "old") for s in "cde"], False, "")
+    assert [r["sessionId"] for r in model.rows] == list("abcde") and not model.more
+    assert model.find("c")["lastMessage"] == "x"  # the newer row stays
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    with qtbot.waitSignal(model.rowsMoved):
+        model.touch("d", "Any news?", "2026-11-29T10:00:00.000Z", customer_name="Dee")
+    assert [r["sessionId"] for r in model.rows] == list("dabce") and not resets
+    assert model.rows[0]["lastMessage"] == "Any news?" and model.rows[0]["unread"] == 1
+    model.touch("d", "Again", "2026-11-29T10:01:00.000Z")
+    assert model.rows[0]["unread"] == 2 and model.rows[0]["customerName"] == "Dee"
+    model.touch("d", "Answered", "2026-11-29T10:02:00.000Z", unread=0, status=None)
+    assert model.rows[0]["unread"] == 0 and model.unread() == 0
+    model.touch("z", "New here", "2026-11-29T10:03:00.000Z", customer_name="Zed")
+    assert model.rows[0]["sessionId"] == "z" and model.rowCount() == 6 and not resets
+    model.set_status("z", "resolved")
+    assert model.find("z")["status"] == "resolved"
+    model.set_page([_conversation("q", "Q", "only")], False, "")  # replaces, not merged
+    assert [r["sessionId"] for r in model.rows] == ["q"]
+
+
+def test_thread_pages(qtmodeltester: Any) -> None:
+    """Older pages go above; the newest page again keeps the older lines loaded; another
+    conversation's replaces all."""
+    line = lambda i: {"from": "customer", "timestamp": "", "message": str(i), "id": f"m{i}"}  # noqa: E731
+    model = ThreadModel()
+    qtmodeltester.check(model)
+    model.set_newest("a", [line(i) for i in range(5, 10)], True)
+    assert model.first_id == "m5" and model.more
+    assert model.add_older([line(i) for i in range(0, 6)], False) == 5  # m5 already shown
+    assert [r["id"] for r in model.rows] == [f"m{i}" for i in range(10)] and not model.more
+    model.set_newest("a", [line(i) for i in range(7, 11)], True)
+    assert [r["id"] for r in model.rows] == [f"m{i}" for i in range(11)]
+    model.set_newest("b", [line(1)], False)
+    assert [r["id"] for r in model.rows] == ["m1"] and model.session_id == "b"

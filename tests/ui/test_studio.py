@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,80 +20,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from tests.helpers.serve import serving_sync  # noqa: E402
-from tests.helpers.testutils import SECRET, run_probe, token  # noqa: E402
+from tests.helpers.testutils import run_probe, token  # noqa: E402
+from tests.ui.running import Running, join_as_customer, next_of_type  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NETNS = os.environ.get("WRENCOS_NETNS") == "1"
-
-
-class Running:
-    """A studio with its window on a qasync loop; ``run()`` drives coroutines and Qt."""
-
-    def __init__(self, data_dir: Path) -> None:
-        from wrencos_studio.ui.app import Studio
-        from wrencos_studio.ui.window import MainWindow
-
-        self.app = QApplication.instance() or QApplication([])
-        self.loop = qasync.QEventLoop(self.app)
-        asyncio.set_event_loop(self.loop)
-        self.studio = Studio(data_dir, port=0)
-        self.window = MainWindow(self.studio)
-        self.run(self.studio.start())
-        self.window.started()
-        self.window.show()
-
-    def run(self, aw: Any, timeout: float = 20) -> Any:
-        return self.loop.run_until_complete(asyncio.wait_for(aw, timeout))
-
-    def until(self, predicate: Any, timeout: float = 10) -> None:
-        async def wait() -> None:
-            while not predicate():
-                await asyncio.sleep(0.05)
-
-        self.run(wait(), timeout)
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.studio.port}"
-
-    def close(self) -> None:
-        self.window.live = False
-        self.window.close()
-        self.run(self.studio.shutdown())
-        self.loop.close()
-        asyncio.set_event_loop(None)
-
-
-@pytest.fixture
-def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
-    monkeypatch.setenv("WRENCOS_JWT_SECRET", SECRET)
-    # Confirmation dialogs answer "Yes" (a presenter clicking through them).
-    monkeypatch.setattr(
-        QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
-    )
-    data = tmp_path / "data"
-    data.mkdir()
-    # Small frames: the studio and a decoding viewer share this machine's 2 cores.
-    (data / "studio-settings.json").write_text(json.dumps({"video_size": "320x180"}))
-    running = Running(data)
-    yield running
-    running.close()
-
-
-async def _customer(url: str, sid: str) -> Any:
-    ws = await connect(url)
-    await ws.send(json.dumps({"type": "register", "sessionId": sid}))
-    return ws
-
-
-async def _next(ws: Any, type_: str, timeout: float = 5) -> dict[str, Any]:
-    async def read() -> dict[str, Any]:
-        while True:
-            msg = json.loads(await ws.recv())
-            if msg.get("type") == type_:
-                return msg
-
-    return await asyncio.wait_for(read(), timeout)
 
 
 @pytest.mark.skipif(not NETNS, reason="media runs only inside a private network namespace")
@@ -123,22 +53,23 @@ def test_chat_round_trip_with_a_real_client(studio: Running) -> None:
     studio.run(studio.studio.bridge.request({"type": "start_stream", "title": "Chatty"}))
 
     async def talk() -> dict[str, Any]:
-        ws = await _customer(studio.url, "chatter")
-        await _next(ws, "chat_history")
+        ws = await join_as_customer(studio.url, "chatter")
+        await next_of_type(ws, "chat_history")
         await ws.send(
             json.dumps({"type": "chat_message", "username": "Dana", "message": "Hello studio"})
         )
-        await _next(ws, "chat_message")
+        await next_of_type(ws, "chat_message")
         while studio.window.chat.model.rowCount() < 1:
             await asyncio.sleep(0.05)
         studio.window.chat.input.setText("Welcome Dana!")
         studio.window.chat.on_send_clicked()
-        reply = await _next(ws, "chat_message")
+        reply = await next_of_type(ws, "chat_message")
         await ws.close()
         return reply
 
     reply = studio.run(talk())
-    assert studio.window.chat.model.index(0, 0).data() == "Dana: Hello studio"
+    shown = studio.window.chat.model.index(0, 0).data()
+    assert shown == "\u2068Dana\u2069: \u2068Hello studio\u2069"  # each part isolated
     assert reply["message"] == "Welcome Dana!" and reply["isAdmin"] is True
     assert reply["username"] == "Shop"
 
@@ -158,12 +89,12 @@ def test_pinning_a_product_reaches_customers(studio: Running) -> None:
     studio.until(lambda: studio.window.products.catalog_model.rowCount() == 1)
 
     async def pin_and_unpin() -> tuple[dict[str, Any], dict[str, Any]]:
-        ws = await _customer(studio.url, "shopper")
-        await _next(ws, "registered")
+        ws = await join_as_customer(studio.url, "shopper")
+        await next_of_type(ws, "registered")
         studio.window.products.on_product_double_clicked(0, 0)
-        pinned = await _next(ws, "pinned_products_updated")
+        pinned = await next_of_type(ws, "pinned_products_updated")
         studio.window.products.on_product_double_clicked(0, 0)
-        unpinned = await _next(ws, "pinned_products_updated")
+        unpinned = await next_of_type(ws, "pinned_products_updated")
         await ws.close()
         return pinned, unpinned
 
@@ -177,8 +108,8 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
     w = studio.window
 
     async def ask_and_get_answer() -> dict[str, Any]:
-        ws = await _customer(studio.url, "asker-12345")
-        await _next(ws, "registered")
+        ws = await join_as_customer(studio.url, "asker-12345")
+        await next_of_type(ws, "registered")
         await ws.send(
             json.dumps(
                 {"type": "customer_message", "message": "Is it vegan?", "customerName": "Ann"}
@@ -192,7 +123,7 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
             await asyncio.sleep(0.05)
         w.inbox.reply.setPlainText("Yes, fully vegan.")
         w.inbox.on_reply_clicked()
-        reply = await _next(ws, "staff_reply")
+        reply = await next_of_type(ws, "staff_reply")
         await ws.close()
         return reply
 
@@ -230,12 +161,12 @@ def test_quitting_tells_viewers_and_exits_0(tmp_path: Path) -> None:
         async def watch_it_end() -> dict[str, Any]:
             admin = await connect(url)
             await admin.send(json.dumps({"type": "register_admin", "token": token()}))
-            await _next(admin, "admin_registered")
+            await next_of_type(admin, "admin_registered")
             await admin.send(json.dumps({"type": "start_stream", "title": "Short one"}))
-            customer = await _customer(url, "watcher")
-            await _next(customer, "stream_started")
+            customer = await join_as_customer(url, "watcher")
+            await next_of_type(customer, "stream_started")
             proc.send_signal(signal.SIGTERM)
-            stopped = await _next(customer, "stream_stopped", timeout=15)
+            stopped = await next_of_type(customer, "stream_stopped", timeout=15)
             return stopped
 
         stopped = asyncio.run(watch_it_end())
@@ -248,23 +179,23 @@ def test_moderating_from_the_chat_panel(studio: Running) -> None:
     studio.run(studio.studio.bridge.request({"type": "start_stream", "title": "Moderated"}))
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        troll = await _customer(studio.url, "troll")
-        watcher = await _customer(studio.url, "watcher")
-        await _next(watcher, "chat_history")
+        troll = await join_as_customer(studio.url, "troll")
+        watcher = await join_as_customer(studio.url, "watcher")
+        await next_of_type(watcher, "chat_history")
         await troll.send(json.dumps({"type": "chat_message", "message": "buy crypto"}))
-        await _next(watcher, "chat_message")
+        await next_of_type(watcher, "chat_message")
         while studio.window.chat.model.rowCount() < 1:
             await asyncio.sleep(0.05)
         studio.window.chat.moderate(0, "delete")
-        deleted = await _next(watcher, "chat_message_deleted")
+        deleted = await next_of_type(watcher, "chat_message_deleted")
         await troll.send(json.dumps({"type": "chat_message", "message": "again"}))
-        await _next(watcher, "chat_message")
+        await next_of_type(watcher, "chat_message")
         while studio.window.chat.model.rowCount() < 1:
             await asyncio.sleep(0.05)
         studio.window.chat.moderate(0, "ban")
-        await _next(watcher, "chat_message_deleted")
+        await next_of_type(watcher, "chat_message_deleted")
         await troll.send(json.dumps({"type": "chat_message", "message": "third"}))
-        refused = await _next(troll, "error")
+        refused = await next_of_type(troll, "error")
         await troll.close()
         await watcher.close()
         return deleted, refused
@@ -280,8 +211,8 @@ def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
     w = studio.window
 
     async def ask() -> None:
-        ws = await _customer(studio.url, "solved-1")
-        await _next(ws, "registered")
+        ws = await join_as_customer(studio.url, "solved-1")
+        await next_of_type(ws, "registered")
         await ws.send(json.dumps({"type": "customer_message", "message": "Thanks!"}))
         while w.inbox.filtered.rowCount() < 1:
             await asyncio.sleep(0.05)
@@ -376,8 +307,8 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
         assert window.broadcast is None  # no preview, no Go Live
 
         async def scenario() -> dict[str, Any]:
-            customer = await _customer(hub.url, "far-away")
-            await _next(customer, "registered")
+            customer = await join_as_customer(hub.url, "far-away")
+            await next_of_type(customer, "registered")
             await customer.send(
                 json.dumps({"type": "customer_message", "message": "Hello from afar"})
             )
@@ -388,7 +319,7 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
                 await asyncio.sleep(0.05)
             window.inbox.reply.setPlainText("Hello back!")
             window.inbox.on_reply_clicked()
-            reply = await _next(customer, "staff_reply")
+            reply = await next_of_type(customer, "staff_reply")
             await customer.close()
             return reply
 
@@ -413,8 +344,8 @@ def test_meter_moves_with_the_beep_and_the_chart_follows_viewers(studio: Running
     studio.until(lambda: w.live)
 
     async def join() -> None:
-        ws = await _customer(studio.url, "counted")
-        await _next(ws, "stream_started")
+        ws = await join_as_customer(studio.url, "counted")
+        await next_of_type(ws, "stream_started")
         await asyncio.sleep(2.5)
         await ws.close()
 
@@ -463,11 +394,11 @@ def test_reordering_pinned_products(studio: Running) -> None:
     names = [panel.pinned_model.index(i).data() for i in range(2)]
 
     async def drag_and_watch() -> dict[str, Any]:
-        ws = await _customer(studio.url, "watcher")
-        await _next(ws, "registered")
+        ws = await join_as_customer(studio.url, "watcher")
+        await next_of_type(ws, "registered")
         # What a drop in the list view does; the model's rowsMoved sends the order.
         assert panel.pinned_model.moveRows(QModelIndex(), 1, 1, QModelIndex(), 0)
-        got = await _next(ws, "pinned_products_updated")
+        got = await next_of_type(ws, "pinned_products_updated")
         await ws.close()
         return got
 

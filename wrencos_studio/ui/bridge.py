@@ -7,13 +7,19 @@ into the same typed messages (``protocol.outbound.parse``). Either way the bridg
 each message *class* to the signals below, and the panels call the same typed helpers
 (``send_chat``, ``pin_products``, ``reply``, …), which build the protocol's messages in
 this one place.
+
+A station's WebSocket can drop (the studio restarted, the network blinked): the
+``RemoteBridge`` then says ``reconnecting``, connects again with a growing pause,
+registers again and says ``reconnected``, and the window fetches again what it shows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import random
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -34,6 +40,8 @@ class HubBridge(QObject):
     message = Signal(object)  # every typed message, for anything not covered below
     connected = Signal(str)  # userId
     disconnected = Signal(str)  # why
+    reconnecting = Signal(str)  # why the connection dropped; a new one is being tried
+    reconnected = Signal()  # registered again: what the window shows must be fetched again
     error = Signal(str)
     stream_started = Signal(dict)
     stream_stopped = Signal(str)
@@ -42,8 +50,8 @@ class HubBridge(QObject):
     chat_history = Signal(list)
     pinned_changed = Signal(list)
     customer_message = Signal(dict)
-    conversations = Signal(list)
-    conversation = Signal(str, list)
+    conversations = Signal(list, bool, str)  # one page; more; nextCursor ("" when none)
+    conversation = Signal(str, list, bool)  # sessionId; one page, oldest first; more
     products = Signal(list)
     product_saved = Signal(dict)
     product_deleted = Signal(str)
@@ -59,9 +67,11 @@ class HubBridge(QObject):
         p.ChatHistory: lambda self, m: self.chat_history.emit(to_json(m.messages)),
         p.PinnedProductsUpdated: lambda self, m: self.pinned_changed.emit(m.pinned_products),
         p.CustomerMessageReceived: lambda self, m: self.customer_message.emit(m.to_wire()),
-        p.Conversations: lambda self, m: self.conversations.emit(to_json(m.conversations)),
+        p.Conversations: lambda self, m: self.conversations.emit(
+            to_json(m.conversations), m.more, m.next_cursor or ""
+        ),
         p.ConversationThread: lambda self, m: self.conversation.emit(
-            m.session_id, to_json(m.messages)
+            m.session_id, to_json(m.messages), m.more
         ),
         p.Products: lambda self, m: self.products.emit(to_json(m.products)),
         p.ProductSaved: lambda self, m: self.product_saved.emit(to_json(m.product)),
@@ -72,6 +82,11 @@ class HubBridge(QObject):
         p.MediaStats: lambda self, m: self.media_stats.emit(m.stats),
         p.Error: lambda self, m: self.error.emit(m.message),
     }
+
+    @property
+    def online(self) -> bool:
+        """Whether a request sent now reaches the hub (a station may be reconnecting)."""
+        return True
 
     def dispatch(self, msg: p.OutboundMessage) -> None:
         """Route one typed message from the hub to its signal (and to ``message``)."""
@@ -118,23 +133,32 @@ class HubBridge(QObject):
     async def delete_product(self, product_id: str) -> None:
         await self.request({"type": "delete_product", "productId": product_id})
 
-    async def get_conversations(self) -> None:
-        await self.request({"type": "get_conversations"})
+    async def get_conversations(self, limit: int = 50, before: str | None = None) -> None:
+        """One inbox page, newest first: the first one, or the one after ``before`` (the
+        previous page's ``nextCursor``)."""
+        msg: dict[str, Any] = {"type": "get_conversations", "limit": limit}
+        if before:
+            msg["before"] = before
+        await self.request(msg)
 
-    async def get_conversation(self, session_id: str) -> None:
-        await self.request({"type": "get_conversation", "sessionId": session_id})
+    async def get_conversation(
+        self, session_id: str, limit: int = 100, before: str | None = None
+    ) -> None:
+        """A thread's newest ``limit`` messages, or those older than message id ``before``."""
+        msg: dict[str, Any] = {"type": "get_conversation", "sessionId": session_id, "limit": limit}
+        if before:
+            msg["before"] = before
+        await self.request(msg)
 
     async def reply(self, session_id: str, text: str) -> None:
-        """Answer a customer, then fetch the thread and the list again (both changed)."""
+        """Answer a customer (the inbox updates its row itself: no list is fetched)."""
         await self.request({"type": "staff_message", "sessionId": session_id, "content": text})
-        await self.get_conversation(session_id)
-        await self.get_conversations()
 
     async def resolve(self, session_id: str, resolved: bool) -> None:
+        """The hub answers every admin with ``conversation_status``."""
         await self.request(
             {"type": "resolve_conversation", "sessionId": session_id, "resolved": resolved}
         )
-        await self.get_conversations()
 
     async def get_media_stats(self) -> None:
         await self.request({"type": "get_media_stats"})
@@ -173,7 +197,14 @@ class LocalBridge(HubBridge):
 
 
 class RemoteBridge(HubBridge):
-    """A staff station: the same panels, connected to a studio on another machine."""
+    """A staff station: the same panels, connected to a studio on another machine.
+
+    When the connection drops it is made again, with a pause that doubles from
+    ``RETRY_FIRST`` up to ``RETRY_MAX`` seconds (with jitter, so stations of a restarted
+    studio do not all come back at once), until ``stop_async``."""
+
+    RETRY_FIRST = 0.5
+    RETRY_MAX = 10.0
 
     def __init__(self, url: str, token: str) -> None:
         super().__init__()
@@ -181,15 +212,44 @@ class RemoteBridge(HubBridge):
         self.token = token
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
+        """Connect and register; raises OSError when the studio cannot be reached."""
+        await self._connect()
+        self._task = asyncio.create_task(self._run(), name="staff-station")
+
+    async def _connect(self) -> None:
         from websockets.asyncio.client import connect
 
         self._ws = await connect(self.url, max_size=2**22)
         await self.request({"type": "register_admin", "token": self.token})
-        self._task = asyncio.create_task(self._read(), name="staff-station")
 
-    async def _read(self) -> None:
+    async def _run(self) -> None:
+        from websockets.exceptions import InvalidHandshake
+
+        while not self._stopping:
+            why = await self._read()
+            self._ws = None
+            if self._stopping:
+                return
+            self.disconnected.emit(why)
+            self.reconnecting.emit(why)
+            pause = self.RETRY_FIRST
+            while not self._stopping:
+                await asyncio.sleep(pause * random.uniform(0.8, 1.2))
+                try:
+                    await self._connect()
+                except (OSError, InvalidHandshake) as exc:  # TimeoutError is an OSError
+                    log.info("staff station: %s unreachable (%s), trying again", self.url, exc)
+                    self._ws = None
+                    pause = min(self.RETRY_MAX, pause * 2)
+                    continue
+                self.reconnected.emit()
+                break
+
+    async def _read(self) -> str:
+        """Dispatch messages until the connection closes; why it closed."""
         from websockets.exceptions import ConnectionClosed
 
         try:
@@ -202,13 +262,24 @@ class RemoteBridge(HubBridge):
                 if message is not None:  # a type this version does not know: skipped
                     self.dispatch(message)
         except ConnectionClosed as exc:
-            self.disconnected.emit(str(exc))
+            return str(exc)
+        return "the studio closed the connection"
+
+    @property
+    def online(self) -> bool:
+        return self._ws is not None
 
     async def request(self, msg: dict[str, Any]) -> None:
+        """Send ``msg``; while reconnecting it is dropped (what it asked for is fetched
+        again once the station is back)."""
+        from websockets.exceptions import ConnectionClosed
+
         if self._ws is not None:
-            await self._ws.send(json.dumps(msg))
+            with contextlib.suppress(ConnectionClosed):  # the reader notices, reconnects
+                await self._ws.send(json.dumps(msg))
 
     async def stop_async(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
         if self._ws is not None:

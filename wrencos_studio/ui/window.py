@@ -28,6 +28,7 @@ from wrencos_studio.ui.panels import (
     SharePanel,
 )
 from wrencos_studio.ui.tasks import spawn
+from wrencos_studio.ui.text import isolate
 
 __all__ = ["MainWindow"]
 
@@ -77,8 +78,12 @@ class MainWindow(QMainWindow):
         self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.figures_label = QLabel()
         self.health_label = QLabel()
+        self.connection_label = QLabel()  # "Reconnecting…" while a station's link is down
+        self.connection_label.setStyleSheet("color: #b35c00; font-weight: bold")
+        self.connection_label.hide()
         bar = self.statusBar()
         bar.addWidget(self.url_label, 1)
+        bar.addPermanentWidget(self.connection_label)
         bar.addPermanentWidget(self.figures_label)
         bar.addPermanentWidget(self.health_label)
         self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
@@ -114,6 +119,8 @@ class MainWindow(QMainWindow):
         b.stream_started.connect(self.on_stream_started)
         b.media_stats.connect(self.on_media_stats)
         b.error.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        b.reconnecting.connect(self.on_reconnecting)
+        b.reconnected.connect(self.on_reconnected)
         if self.broadcast is not None:
             from wrencos_studio.addresses import customer_urls
 
@@ -129,6 +136,17 @@ class MainWindow(QMainWindow):
         self.inbox.refresh()
         self.products.refresh()
         self.timer.start()
+
+    def on_reconnecting(self, _why: str) -> None:
+        self.connection_label.setText("Reconnecting…")
+        self.connection_label.show()
+
+    def on_reconnected(self) -> None:
+        """Back: what the panels show is fetched again and replaces what they had."""
+        self.connection_label.hide()
+        spawn(self.studio.bridge.replay_room())
+        self.inbox.reload()
+        self.products.refresh()
 
     def on_settings_clicked(self) -> None:
         dialog = SettingsDialog(self, self.studio)
@@ -168,7 +186,8 @@ class MainWindow(QMainWindow):
         QApplication.beep()
         if self.tray is not None:
             self.tray.showMessage(
-                f"{msg.get('customerName', 'A customer')} writes", str(msg.get("message", ""))[:120]
+                f"{isolate(msg.get('customerName') or 'A customer')} writes",
+                isolate(str(msg.get("message", ""))[:120]),
             )
 
     def on_unread_changed(self, unread: int) -> None:

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QStandardItem, QStandardItemModel
 
 from wrencos_studio.ui.models.base import RowRole
+from wrencos_studio.ui.text import isolate
 
 __all__ = ["ChatModel"]
 
@@ -27,8 +28,9 @@ class ChatModel(QStandardItemModel):
 
     @staticmethod
     def text(msg: dict[str, Any]) -> str:
+        # Name and message each isolated: neither can reorder the other, nor make a line.
         prefix = "★ " if msg.get("isAdmin") else ""
-        return f"{prefix}{msg.get('username', '')}: {msg.get('message', '')}"
+        return f"{prefix}{isolate(msg.get('username', ''))}: {isolate(msg.get('message', ''))}"
 
     def _item(self, msg: dict[str, Any]) -> QStandardItem:
         item = QStandardItem(self.text(msg))

@@ -1,5 +1,5 @@
 """Support conversations (the inbox list, with its open/resolved filter and search) and
-one conversation's thread."""
+one conversation's thread, each loaded a page at a time and kept up to date in place."""
 
 from __future__ import annotations
 
@@ -8,22 +8,93 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from wrencos_studio.ui.models.base import RowRole, RowsModel
+from wrencos_studio.ui.text import isolate, isolate_lines
 
 __all__ = ["ConversationFilter", "ConversationsModel", "ThreadModel"]
 
 
 class ConversationsModel(RowsModel):
-    """``conversations`` rows, newest first as the hub sends them."""
+    """``conversations`` rows, newest first as the hub sends them, a page at a time.
+
+    ``more``/``next_cursor`` say whether and from where the next (older) page loads; new
+    messages update their row and move it to the top (``touch``) instead of a refetch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = False
+        self.next_cursor = ""
 
     def display(self, row: dict[str, Any]) -> str:
         badge = f"  ({row['unread']} new)" if row.get("unread") else ""
-        return f"{row['customerName']}{badge}\n{row['lastMessage'][:80]}"
+        last = str(row.get("lastMessage", ""))[:80]
+        return f"{isolate(row.get('customerName', ''))}{badge}\n{isolate(last)}"
 
     def unread(self) -> int:
         return sum(int(r.get("unread", 0)) for r in self.rows)
 
     def find(self, session_id: str | None) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["sessionId"] == session_id), None)
+
+    def _position(self, session_id: str) -> int:
+        return next((n for n, r in enumerate(self.rows) if r["sessionId"] == session_id), -1)
+
+    def set_page(self, rows: list[dict[str, Any]], more: bool, next_cursor: str) -> None:
+        """The first page: what the list shows is replaced, not merged."""
+        self.more, self.next_cursor = more, next_cursor
+        self.reset(rows)
+
+    def add_page(self, rows: list[dict[str, Any]], more: bool, next_cursor: str) -> None:
+        """An older page, appended; a conversation already shown keeps its (newer) row."""
+        self.more, self.next_cursor = more, next_cursor
+        known = {r["sessionId"] for r in self.rows}
+        new = [r for r in rows if r["sessionId"] not in known]
+        if new:
+            n = len(self.rows)
+            self.beginInsertRows(QModelIndex(), n, n + len(new) - 1)
+            self.rows.extend(new)
+            self.endInsertRows()
+
+    def touch(
+        self,
+        session_id: str,
+        message: str,
+        timestamp: str,
+        *,
+        customer_name: str = "",
+        unread: int | None = None,
+        status: str | None = "open",
+    ) -> None:
+        """A new message in ``session_id``: its row shows it and moves to the top (a
+        conversation not loaded yet is inserted there). ``unread`` None counts one more;
+        ``status`` None keeps the row's."""
+        n = self._position(session_id)
+        if n < 0:
+            row: dict[str, Any] = {"sessionId": session_id, "unread": 0, "status": "open"}
+        else:
+            row = self.rows[n]
+        row["lastMessage"] = message[:200]
+        row["lastTimestamp"] = timestamp
+        if customer_name or "customerName" not in row:
+            row["customerName"] = customer_name
+        row["unread"] = int(row.get("unread", 0)) + 1 if unread is None else unread
+        if status is not None:
+            row["status"] = status
+        if n < 0:
+            self.beginInsertRows(QModelIndex(), 0, 0)
+            self.rows.insert(0, row)
+            self.endInsertRows()
+            return
+        if n > 0:  # a move, not a remove and insert: the selection stays on the row
+            self.beginMoveRows(QModelIndex(), n, n, QModelIndex(), 0)
+            self.rows.insert(0, self.rows.pop(n))
+            self.endMoveRows()
+        self.dataChanged.emit(self.index(0), self.index(0))
+
+    def set_status(self, session_id: str, status: str) -> None:
+        n = self._position(session_id)
+        if n >= 0 and self.rows[n].get("status") != status:
+            self.rows[n]["status"] = status
+            self.dataChanged.emit(self.index(n), self.index(n))
 
 
 class ConversationFilter(QSortFilterProxyModel):
@@ -56,15 +127,44 @@ class ConversationFilter(QSortFilterProxyModel):
 
 
 class ThreadModel(RowsModel):
-    """One conversation's messages, oldest first; ``session_id`` says whose."""
+    """One conversation's messages, oldest first; ``session_id`` says whose. The newest
+    page first; ``more``: older messages exist (loaded with ``before`` = ``first_id``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.session_id: str | None = None
+        self.more = False
 
     def display(self, row: dict[str, Any]) -> str:
         who = "Customer" if row["from"] == "customer" else "Shop"
-        return f"{who} · {row['timestamp'][11:16]}\n{row['message']}"
+        return f"{who} · {str(row['timestamp'])[11:16]}\n{isolate_lines(row['message'])}"
 
     def foreground(self, row: dict[str, Any]) -> Any:
         return Qt.GlobalColor.darkMagenta if row["from"] == "staff" else None
+
+    @property
+    def first_id(self) -> str:
+        return str(self.rows[0].get("id", "")) if self.rows else ""
+
+    def set_newest(self, session_id: str, messages: list[dict[str, Any]], more: bool) -> None:
+        """The newest page. Another conversation's, or one not overlapping what is shown,
+        replaces it; otherwise the older lines already loaded stay above it."""
+        first = messages[0].get("id") if messages else None
+        ids = [r.get("id") for r in self.rows]
+        if session_id == self.session_id and first and first in ids:
+            self.session_id = session_id
+            self.reset(self.rows[: ids.index(first)] + messages)
+            return
+        self.session_id, self.more = session_id, more
+        self.reset(messages)
+
+    def add_older(self, messages: list[dict[str, Any]], more: bool) -> int:
+        """An older page, put above; returns how many lines were added."""
+        self.more = more
+        known = {r.get("id") for r in self.rows}
+        older = [m for m in messages if m.get("id") not in known]
+        if older:
+            self.beginInsertRows(QModelIndex(), 0, len(older) - 1)
+            self.rows[0:0] = older
+            self.endInsertRows()
+        return len(older)

@@ -77,7 +77,8 @@ class ChatPanel(QWidget):
     def connect_bridge(self, bridge: HubBridge) -> None:
         self.bridge = bridge
         self.bridge.chat_message.connect(self.add)
-        self.bridge.chat_history.connect(self.reset)
+        self.bridge.chat_history.connect(self.reset)  # replaces what is shown, no merge
+        self.bridge.stream_stopped.connect(lambda _id: self.reset([]))  # that chat is over
         self.bridge.chat_message_deleted.connect(self.remove)
 
     def add(self, msg: dict[str, Any]) -> None:
@@ -130,7 +131,7 @@ class ChatPanel(QWidget):
 
     def on_send_clicked(self) -> None:
         text = self.input.text().strip()
-        if not text:
-            return
+        if not text or not self.bridge.online:
+            return  # offline, the text stays in the box to be sent once back
         self.input.clear()
         spawn(self.bridge.send_chat(text, self.host_name()))

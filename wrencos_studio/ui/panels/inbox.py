@@ -1,11 +1,17 @@
-"""Support conversations, newest first with unread counts; the thread; a reply box."""
+"""Support conversations, newest first with unread counts; the thread; a reply box.
+
+The list and the thread load a page at a time (more on scrolling to the list's end or
+the thread's top); a new message updates its row in place instead of a refetch."""
 
 from __future__ import annotations
 
+from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLineEdit,
@@ -23,6 +29,14 @@ from wrencos_studio.ui.widgets import ReplyBox
 
 __all__ = ["InboxPanel"]
 
+#: Conversations per inbox page, messages per thread page (the hub's defaults).
+CONVERSATIONS_PAGE = 50
+THREAD_PAGE = 100
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 class InboxPanel(QWidget):
     """Support conversations, newest first, with unread counts; the thread; a reply box."""
@@ -36,6 +50,10 @@ class InboxPanel(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.current: str | None = None
+        # What each page asked for is ("first" | "more") for the list and (sessionId,
+        # "newest" | "older" | "replace") for threads: answers come back in the order asked.
+        self._lists: deque[str] = deque()
+        self._threads: deque[tuple[str, str]] = deque()
         self.conversations_model = ConversationsModel()
         self.filtered = ConversationFilter(self.conversations_model)
         self.thread_model = ThreadModel()
@@ -49,12 +67,17 @@ class InboxPanel(QWidget):
         self.conversations.setModel(self.filtered)
         self.conversations.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.conversations.selectionModel().currentChanged.connect(self.on_conversation_selected)
+        self.conversations.verticalScrollBar().valueChanged.connect(self.on_list_scrolled)
+        self.more_button = QPushButton("Load older conversations")
+        self.more_button.clicked.connect(self.load_more)
+        self.more_button.hide()
         self.resolve_button = QPushButton("Mark resolved")
         self.resolve_button.clicked.connect(self.on_resolve_clicked)
         self.thread_view = QListView()
         self.thread_view.setModel(self.thread_model)
         self.thread_view.setWordWrap(True)
         self.thread_view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.thread_view.verticalScrollBar().valueChanged.connect(self.on_thread_scrolled)
         self.reply = ReplyBox()
         self.reply.setPlaceholderText("Reply… (Enter sends, Shift+Enter new line)")
         self.reply.setMaximumHeight(90)
@@ -65,6 +88,7 @@ class InboxPanel(QWidget):
         left.addWidget(self.filter)
         left.addWidget(self.search)
         left.addWidget(self.conversations)
+        left.addWidget(self.more_button)
         right = QVBoxLayout()
         right.addWidget(self.resolve_button)
         right.addWidget(self.thread_view)
@@ -78,18 +102,49 @@ class InboxPanel(QWidget):
         self.bridge = b = bridge
         b.conversations.connect(self.show_conversations)
         b.conversation.connect(self.show_thread)
-        b.conversation_status.connect(lambda _m: self.refresh())
+        b.conversation_status.connect(self.on_conversation_status)
         b.customer_message.connect(self.on_customer_message)
 
+    # -- the list, a page at a time ------------------------------------------------------
+
     def refresh(self) -> None:
-        spawn(self.bridge.get_conversations())
+        """Load the first page again; it replaces what the list shows."""
+        self._lists.append("first")
+        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE))
+
+    def reload(self) -> None:
+        """Connected again: the first page and the open thread replace what is shown (what
+        was asked before the connection dropped is not answered)."""
+        self._lists.clear()
+        self._threads.clear()
+        self.refresh()
+        if self.current is not None:
+            self._ask_thread(self.current, "replace")
+
+    def load_more(self) -> None:
+        """The next (older) page, unless none is left or one is on its way."""
+        model = self.conversations_model
+        if not model.more or "more" in self._lists:
+            return
+        self._lists.append("more")
+        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE, model.next_cursor))
+
+    def on_list_scrolled(self, value: int) -> None:
+        bar = self.conversations.verticalScrollBar()
+        if bar.maximum() > 0 and value >= bar.maximum():
+            self.load_more()
 
     def select_row(self, row: int) -> None:
         """Open the conversation shown at ``row`` (as a click would)."""
         self.conversations.setCurrentIndex(self.filtered.index(row, 0))
 
-    def show_conversations(self, rows: list[dict[str, Any]]) -> None:
-        self.conversations_model.reset(rows)
+    def show_conversations(self, rows: list[dict[str, Any]], more: bool, cursor: str) -> None:
+        kind = self._lists.popleft() if self._lists else "first"
+        if kind == "more":
+            self.conversations_model.add_page(rows, more, cursor)
+        else:
+            self.conversations_model.set_page(rows, more, cursor)
+        self.more_button.setVisible(more)
         self._reselect()
         self.unread_changed.emit(self.conversations_model.unread())
 
@@ -114,6 +169,38 @@ class InboxPanel(QWidget):
         finally:
             selection.blockSignals(False)
 
+    # -- live updates of the list ----------------------------------------------------------
+
+    def on_customer_message(self, msg: dict[str, Any]) -> None:
+        """The customer's row shows the message and moves to the top; no list is fetched."""
+        self.customer_wrote.emit(msg)
+        sid = str(msg.get("sessionId", ""))
+        open_now = sid == self.current
+        row = self.conversations_model.find(sid)
+        self.conversations_model.touch(
+            sid,
+            str(msg.get("message", "")),
+            str(msg.get("timestamp", "")),
+            customer_name=str(msg.get("customerName", "")),
+            unread=int(row.get("unread", 0)) if open_now and row is not None else None,
+        )
+        self._reselect()
+        self.unread_changed.emit(self.conversations_model.unread())
+        if open_now:
+            self._ask_thread(sid, "newest")
+
+    def on_conversation_status(self, msg: dict[str, Any]) -> None:
+        if msg.get("status"):
+            self.conversations_model.set_status(str(msg["sessionId"]), str(msg["status"]))
+            self._reselect()
+
+    # -- the thread, newest first, older on scrolling up -----------------------------------
+
+    def _ask_thread(self, session_id: str, kind: str) -> None:
+        before = self.thread_model.first_id if kind == "older" else None
+        self._threads.append((session_id, kind))
+        spawn(self.bridge.get_conversation(session_id, THREAD_PAGE, before))
+
     def on_conversation_selected(
         self, index: QModelIndex | QPersistentModelIndex, _old: Any = None
     ) -> None:
@@ -123,20 +210,45 @@ class InboxPanel(QWidget):
         self.current = row["sessionId"]
         resolved = row.get("status") == "resolved"
         self.resolve_button.setText("Reopen" if resolved else "Mark resolved")
-        spawn(self.bridge.get_conversation(row["sessionId"]))
+        self._ask_thread(row["sessionId"], "replace")
 
-    def show_thread(self, session_id: str, messages: list[dict[str, Any]]) -> None:
+    def load_older(self) -> None:
+        """The thread's previous page, unless none is left or one is on its way."""
+        model = self.thread_model
+        sid = self.current
+        if sid is None or sid != model.session_id or not model.more or not model.rows:
+            return
+        if (sid, "older") not in self._threads:
+            self._ask_thread(sid, "older")
+
+    def on_thread_scrolled(self, value: int) -> None:
+        bar = self.thread_view.verticalScrollBar()
+        if bar.maximum() > 0 and value <= bar.minimum():
+            self.load_older()
+
+    def show_thread(self, session_id: str, messages: list[dict[str, Any]], more: bool) -> None:
+        kind = "replace"
+        while self._threads:  # answers come in the order asked; a refused ask has none
+            asked, kind = self._threads.popleft()
+            if asked == session_id:
+                break
         if session_id != self.current:
             return
-        self.thread_model.session_id = session_id
-        self.thread_model.reset(messages)
+        model = self.thread_model
+        if kind == "older":
+            if model.session_id == session_id:
+                added = model.add_older(messages, more)
+                # Stay on the line that was at the top: the older ones are above it now.
+                self.thread_view.scrollTo(
+                    model.index(added), QAbstractItemView.ScrollHint.PositionAtTop
+                )
+            return
+        if kind == "replace":
+            model.session_id = None
+        model.set_newest(session_id, messages, more)
         self.thread_view.scrollToBottom()
 
-    def on_customer_message(self, msg: dict[str, Any]) -> None:
-        self.customer_wrote.emit(msg)
-        self.refresh()
-        if self.current is not None and self.current == msg.get("sessionId"):
-            spawn(self.bridge.get_conversation(self.current))
+    # -- what staff do ---------------------------------------------------------------------
 
     def on_resolve_clicked(self) -> None:
         if self.current is None:
@@ -146,7 +258,17 @@ class InboxPanel(QWidget):
 
     def on_reply_clicked(self) -> None:
         text = self.reply.toPlainText().strip()
-        if not text or self.current is None:
-            return
+        if not text or self.current is None or not self.bridge.online:
+            return  # offline, the text stays in the box to be sent once back
         self.reply.clear()
-        spawn(self.bridge.reply(self.current, text))
+        sid = self.current
+        # Shown at once: a reply marks the customer's messages read (docs/protocol.md §9).
+        self.conversations_model.touch(sid, text, _now(), unread=0, status=None)
+        self._reselect()
+        self.unread_changed.emit(self.conversations_model.unread())
+        spawn(self._send_reply(sid, text))
+
+    async def _send_reply(self, session_id: str, text: str) -> None:
+        await self.bridge.reply(session_id, text)
+        if session_id == self.current:  # the thread's newest page, with the reply's id
+            self._ask_thread(session_id, "newest")

@@ -97,7 +97,8 @@ class ProductsPanel(QWidget):
         b.products.connect(self.catalog_model.reset)
         b.product_saved.connect(lambda _p: self.refresh())
         b.product_deleted.connect(lambda _p: self.refresh())
-        b.pinned_changed.connect(self.pinned_model.reset)
+        b.pinned_changed.connect(self.pinned_model.reset)  # replaces the strip, no merge
+        b.stream_stopped.connect(lambda _id: self.pinned_model.reset([]))  # pins end with it
 
     def refresh(self) -> None:
         spawn(self.bridge.get_products())

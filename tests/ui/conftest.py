@@ -1,0 +1,34 @@
+"""Fixtures of the window's tests: ``studio``, a real studio and its window, offscreen."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QMessageBox
+
+from tests.helpers.testutils import SECRET
+from tests.ui.running import Running
+
+
+@pytest.fixture
+def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    monkeypatch.setenv("WRENCOS_JWT_SECRET", SECRET)
+    # Confirmation dialogs answer "Yes" (a presenter clicking through them).
+    monkeypatch.setattr(
+        QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    # Small frames: the studio and a decoding viewer share this machine's 2 cores.
+    (data / "studio-settings.json").write_text(json.dumps({"video_size": "320x180"}))
+    running = Running(data)
+    yield running
+    running.close()

@@ -1,0 +1,69 @@
+"""A real studio with its window on a qasync loop, for the window's tests, and the small
+customer helpers they share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import qasync
+from PySide6.QtWidgets import QApplication
+from websockets.asyncio.client import connect
+
+__all__ = ["Running", "join_as_customer", "next_of_type"]
+
+
+class Running:
+    """A studio with its window on a qasync loop; ``run()`` drives coroutines and Qt."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from wrencos_studio.ui.app import Studio
+        from wrencos_studio.ui.window import MainWindow
+
+        self.app = QApplication.instance() or QApplication([])
+        self.loop = qasync.QEventLoop(self.app)
+        asyncio.set_event_loop(self.loop)
+        self.studio = Studio(data_dir, port=0)
+        self.window = MainWindow(self.studio)
+        self.run(self.studio.start())
+        self.window.started()
+        self.window.show()
+
+    def run(self, aw: Any, timeout: float = 20) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(aw, timeout))
+
+    def until(self, predicate: Any, timeout: float = 10) -> None:
+        async def wait() -> None:
+            while not predicate():
+                await asyncio.sleep(0.05)
+
+        self.run(wait(), timeout)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.studio.port}"
+
+    def close(self) -> None:
+        self.window.live = False
+        self.window.close()
+        self.run(self.studio.shutdown())
+        self.loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def join_as_customer(url: str, sid: str) -> Any:
+    ws = await connect(url)
+    await ws.send(json.dumps({"type": "register", "sessionId": sid}))
+    return ws
+
+
+async def next_of_type(ws: Any, type_: str, timeout: float = 5) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg.get("type") == type_:
+                return msg
+
+    return await asyncio.wait_for(read(), timeout)
