@@ -347,3 +347,23 @@ async def test_the_inbox_is_paged(hub: RunningHub) -> None:
     )
     assert [m["message"][:2] for m in older["messages"]] == ["0 ", "m0", "m1", "m2", "m3"]
     assert older["more"] is False
+
+
+async def test_staff_ask_for_the_room_instead_of_starting_blind(hub: RunningHub) -> None:
+    """`register_admin` answers only `admin_registered`; `get_room` then gives a station
+    the stream, the pins and the chat a joining customer would get."""
+    admin = await hub.admin()
+    await hub.live(admin, "Room")
+    await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "p1", "price": 2}]})
+    await admin.send({"type": "chat_message", "message": "hello"})
+    await admin.expect("chat_message")
+    station = await hub.admin("sam", "staff")
+    assert await station.quiet(0.3) == []
+    await station.send({"type": "get_room"})
+    got = [await station.recv() for _ in range(3)]
+    assert [m["type"] for m in got] == ["stream_started", "pinned_products_updated", "chat_history"]
+    assert got[0]["streamData"]["title"] == "Room"
+    assert [m["message"] for m in got[2]["messages"]] == ["hello"]
+    customer = await hub.customer("c")
+    await customer.send({"type": "get_room"})
+    assert (await customer.expect("error"))["message"] == "Not authorized"

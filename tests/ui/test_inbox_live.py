@@ -16,6 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 qasync = pytest.importorskip("qasync")
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
 
 from tests.helpers.serve import serving_sync  # noqa: E402
 from tests.helpers.testutils import free_port, token  # noqa: E402
@@ -140,7 +141,7 @@ def test_stream_stopped_clears_chat_and_pins(studio: Running) -> None:
     studio.run(bridge.send_chat("Welcome", "Shop"))
     studio.until(lambda: w.chat.model.rowCount() == 1 and w.products.pinned_model.rowCount() == 1)
     w.chat.model.extend([{"id": "stale", "username": "Ghost", "message": "deleted long ago"}])
-    studio.run(bridge.replay_room())
+    studio.run(bridge.get_room())
     studio.until(lambda: w.chat.model.rowCount() == 1)
     assert w.chat.model.row(0)["message"] == "Welcome"
     studio.run(bridge.stop_stream())
@@ -152,8 +153,8 @@ def test_a_station_reconnects_after_the_studio_restarts(
     tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The studio (`serve`) stops: the station says "Reconnecting…"; it starts again on the
-    same port: the station registers again and the inbox and open thread it shows are
-    fetched again and replace what it had."""
+    same port: the station registers again and the chat, the inbox and the open thread it
+    shows are fetched again and replace what it had."""
     from wrencos_studio.ui.app import Station
     from wrencos_studio.ui.window import MainWindow
 
@@ -174,6 +175,15 @@ def test_a_station_reconnects_after_the_studio_restarts(
 
         run(wait(), timeout)
 
+    async def go_live(url: str) -> None:
+        presenter = await connect(url)
+        await presenter.send(json.dumps({"type": "register_admin", "token": token()}))
+        await next_of_type(presenter, "admin_registered")
+        await presenter.send(json.dumps({"type": "start_stream", "title": "Live"}))
+        await presenter.send(json.dumps({"type": "chat_message", "message": "Welcome"}))
+        await next_of_type(presenter, "chat_message")
+        await presenter.close()
+
     async def ask(url: str) -> None:
         customer = await join_as_customer(url, "far-away-1")
         await next_of_type(customer, "registered")
@@ -184,11 +194,13 @@ def test_a_station_reconnects_after_the_studio_restarts(
     station: Any = None
     try:
         with serving_sync(data, "--port", str(port)) as served:
+            run(go_live(served.url))
             station = Station(served.url, token("sam", "staff"), tmp_path / "station")
             window = MainWindow(station)
             run(station.start())
             window.started()
             window.show()
+            until(lambda: window.chat.model.rowCount() == 1)  # the room, asked for at start
             run(ask(served.url))
             until(lambda: window.inbox.conversations_model.rowCount() == 1)
             window.inbox.select_row(0)
@@ -201,9 +213,12 @@ def test_a_station_reconnects_after_the_studio_restarts(
         assert window.inbox.conversations_model.rows[0]["lastMessage"] == "Still there?"
         # What the station shows now is stale: the hub never had this row.
         window.inbox.conversations_model.touch("ghost", "stale", "", customer_name="Ghost")
+        window.chat.model.extend([{"id": "stale", "username": "Ghost", "message": "gone"}])
         sent = _count_requests(station.bridge, monkeypatch)
         with serving_sync(data, "--port", str(port)):
             until(lambda: not window.connection_label.isVisible())
+            until(lambda: window.chat.model.rowCount() == 1)  # the room again, replaced
+            assert window.chat.model.row(0)["message"] == "Welcome"
             until(lambda: window.inbox.conversations_model.rowCount() == 1)
             assert window.inbox.conversations_model.rows[0]["sessionId"] == "far-away-1"
             until(lambda: window.inbox.thread_model.rowCount() == 1)

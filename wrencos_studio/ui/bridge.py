@@ -163,10 +163,10 @@ class HubBridge(QObject):
     async def get_media_stats(self) -> None:
         await self.request({"type": "get_media_stats"})
 
-    async def replay_room(self) -> None:
-        """Emit the room's current state (pinned strip, chat) for panels just connected.
-
-        A remote station has none to replay: it sees the room from its next update on."""
+    async def get_room(self) -> None:
+        """Ask for the room as a joining customer gets it (stream, pins, chat history):
+        what the panels start from, on the studio and on a station alike."""
+        await self.request({"type": "get_room"})
 
 
 class LocalBridge(HubBridge):
@@ -181,13 +181,6 @@ class LocalBridge(HubBridge):
 
     async def start(self) -> None:
         await self.connection.register_admin(self.user_id)
-
-    async def replay_room(self) -> None:
-        # What a customer gets on joining, so the panels start where the hub is (the studio
-        # restarted while live); an admin registration does not send it.
-        hub = self.connection.hub
-        self.dispatch(p.PinnedProductsUpdated(list(hub.pinned)))
-        self.dispatch(p.ChatHistory(list(hub.chat_history)))
 
     async def request(self, msg: dict[str, Any]) -> None:
         await self.connection.request(msg)

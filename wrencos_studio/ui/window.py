@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
             page = self.studio.page_url
             self.url_label.setText(f"Staff station of {page}")
             self.share.show_urls([page])
-        spawn(b.replay_room())
+        spawn(b.get_room())
         self.inbox.refresh()
         self.products.refresh()
         self.timer.start()
@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
     def on_reconnected(self) -> None:
         """Back: what the panels show is fetched again and replaces what they had."""
         self.connection_label.hide()
-        spawn(self.studio.bridge.replay_room())
+        spawn(self.studio.bridge.get_room())
         self.inbox.reload()
         self.products.refresh()
 

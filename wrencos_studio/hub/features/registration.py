@@ -50,16 +50,9 @@ class Registration(Feature):
         group.add(client)
         hub.registered.add(client)
         hub.send(client, p.Registered(sid, "connected", client.public_id))
-        stream = hub.stream
-        if stream is not None:
-            # The count includes this session, which is counted (and announced to
-            # everyone with stream_update) once it has its join messages.
-            count = hub.viewer_count + int(first)
-            hub.send(client, p.StreamStarted(stream.data(count, client.public_id)))
-            hub.send(client, p.PinnedProductsUpdated(hub.pinned))
-            hub.send(client, self._chat().history_message())
-            if stream.slow_mode_s:
-                hub.send(client, p.ChatSettings(stream.slow_mode_s))
+        # The count includes this session, which is counted (and announced to everyone
+        # with stream_update) once it has its join messages.
+        self._send_room(client, extra_viewer=first)
         self._support().deliver_pending(sid)
         if first:
             hub.count_session(sid, +1)
@@ -96,6 +89,25 @@ class Registration(Feature):
         hub.admins.add(client)
         hub.registered.add(client)
         hub.send(client, p.AdminRegistered(identity.user_id, "connected", identity.role))
+
+    @handles(p.GetRoom)
+    async def get_room(self, client: Client, msg: p.GetRoom) -> None:
+        # A station (or the studio after a restart) starts with what a joining customer
+        # gets, instead of blind until the next change; admin_registered stays the seed's.
+        self._send_room(client)
+
+    def _send_room(self, client: Client, extra_viewer: bool = False) -> None:
+        """While live: ``stream_started``, the pins, the chat history and slow mode."""
+        hub = self.hub
+        stream = hub.stream
+        if stream is None:
+            return
+        count = hub.viewer_count + int(extra_viewer)
+        hub.send(client, p.StreamStarted(stream.data(count, client.public_id)))
+        hub.send(client, p.PinnedProductsUpdated(hub.pinned))
+        hub.send(client, self._chat().history_message())
+        if stream.slow_mode_s:
+            hub.send(client, p.ChatSettings(stream.slow_mode_s))
 
     def detach_session(self, client: Client) -> None:
         """``client`` no longer belongs to its customer session (the last one counts)."""

@@ -59,6 +59,7 @@ __all__ = [
     "GetMediaStats",
     "GetMyConversation",
     "GetProducts",
+    "GetRoom",
     "GetStreamInfo",
     "ModerateCustomer",
     "PinProducts",
@@ -721,6 +722,16 @@ class SetNextStream:
 @dataclasses.dataclass(frozen=True, slots=True)
 class GetMyConversation:
     """A registered customer's own support thread (after a reload, or to catch up)."""
+
+    TYPE: ClassVar[str]
+
+
+@message("get_room", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetRoom:
+    """While live, the messages a joining customer gets: ``stream_started``,
+    ``pinned_products_updated``, ``chat_history`` (and ``chat_settings`` in slow mode);
+    nothing when not live. A staff station asks after registering."""
 
     TYPE: ClassVar[str]
 
