@@ -45,7 +45,7 @@ async def customers(url: str) -> None:
 
 
 async def main(app: QApplication) -> None:
-    from wrencos_studio.ui.app import Studio
+    from wrencos_studio.ui.studio import Studio
     from wrencos_studio.ui.window import MainWindow
 
     data = Path(tempfile.mkdtemp())

@@ -19,7 +19,7 @@ class Running:
     """A studio with its window on a qasync loop; ``run()`` drives coroutines and Qt."""
 
     def __init__(self, data_dir: Path) -> None:
-        from wrencos_studio.ui.app import Studio
+        from wrencos_studio.ui.studio import Studio
         from wrencos_studio.ui.window import MainWindow
 
         self.app = QApplication.instance() or QApplication([])

@@ -12,8 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtWidgets import QPushButton
 
-from wrencos_studio.ui.app import Station, Studio
 from wrencos_studio.ui.capabilities import STATION, STUDIO
+from wrencos_studio.ui.studio import Station, Studio
 from wrencos_studio.ui.window import MainWindow
 
 EDITING = {"Go Live", "Pin / unpin", "Add…", "Edit…", "Delete", "Import CSV…"}

@@ -155,7 +155,7 @@ def test_a_station_reconnects_after_the_studio_restarts(
     """The studio (`serve`) stops: the station says "Reconnecting…"; it starts again on the
     same port: the station registers again and the chat, the inbox and the open thread it
     shows are fetched again and replace what it had."""
-    from wrencos_studio.ui.app import Station
+    from wrencos_studio.ui.studio import Station
     from wrencos_studio.ui.window import MainWindow
 
     app = QApplication.instance() or QApplication([])

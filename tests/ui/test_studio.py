@@ -136,7 +136,7 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
 
 def test_settings_persist_across_restarts(tmp_path: Path) -> None:
     """What the presenter set is there after a restart (and a broken file is ignored)."""
-    from wrencos_studio.ui.app import StudioSettings
+    from wrencos_studio.ui.studio import StudioSettings
 
     s = StudioSettings(tmp_path)
     s["title"] = "Weekly serum show"
@@ -264,8 +264,8 @@ def test_share_panel_shows_addresses_with_qr_codes(studio: Running) -> None:
 
 def test_settings_dialog_saves(studio: Running) -> None:
     """The settings dialog validates ICE servers and saves what it may."""
-    from wrencos_studio.ui.app import StudioSettings
     from wrencos_studio.ui.dialogs import SettingsDialog
+    from wrencos_studio.ui.studio import StudioSettings
 
     dialog = SettingsDialog(studio.window, studio.studio)
     dialog.ice.setText("http://not-ice")
@@ -291,7 +291,7 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
 ) -> None:
     """A station (another process in real life) connects with a staff token and answers."""
     from tests.conftest import RunningHub
-    from wrencos_studio.ui.app import Station
+    from wrencos_studio.ui.studio import Station
     from wrencos_studio.ui.window import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -413,7 +413,7 @@ def test_data_folder_choice_is_remembered(
     """The data folder chosen in settings is used at the next start (env var still wins)."""
     from PySide6.QtCore import QSettings
 
-    from wrencos_studio.ui.app import chosen_data_dir, remember_data_dir
+    from wrencos_studio.ui.studio import chosen_data_dir, remember_data_dir
 
     QSettings.setPath(
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings")
@@ -427,7 +427,7 @@ def test_data_folder_choice_is_remembered(
 
 def test_resolution_and_microphone_pickers(studio: Running) -> None:
     """Picking a resolution restarts the source at that size and is remembered."""
-    from wrencos_studio.ui.app import StudioSettings
+    from wrencos_studio.ui.studio import StudioSettings
 
     w = studio.window
     w.broadcast.resolution.setCurrentText("640x360")

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from wrencos_studio.ui.app import Studio
 from wrencos_studio.ui.dialogs import SettingsDialog
 from wrencos_studio.ui.panels import (
     AudiencePanel,
@@ -27,6 +26,7 @@ from wrencos_studio.ui.panels import (
     ProductsPanel,
     SharePanel,
 )
+from wrencos_studio.ui.studio import Studio
 from wrencos_studio.ui.tasks import spawn
 from wrencos_studio.ui.text import isolate
 

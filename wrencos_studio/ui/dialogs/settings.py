@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wrencos_studio.ui.app import Studio, remember_data_dir
+from wrencos_studio.ui.studio import Studio, remember_data_dir
 
 __all__ = ["SettingsDialog"]
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wrencos_studio.ui.app import Studio
+from wrencos_studio.ui.studio import Studio
 from wrencos_studio.ui.tasks import spawn
 from wrencos_studio.ui.widgets import PreviewView
 

@@ -1,0 +1,306 @@
+"""The studio and a staff station as the window sees them: the program (``app.App``) in
+this process or a studio elsewhere, the bridge to its hub, the settings file, and what the
+window may do (its capabilities)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QImage
+
+from wrencos_studio.app import App, StartError
+from wrencos_studio.config import Settings
+from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities
+
+__all__ = ["Station", "Studio", "StudioSettings", "chosen_data_dir", "remember_data_dir"]
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "studio-settings.json"
+
+
+class StudioSettings:
+    """What the presenter sets in the studio, kept as JSON in the data dir."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "port": 3000,
+        "source": "testsrc",
+        "video_size": "1280x720",
+        "fps": 30,
+        "bitrate": 2_500_000,
+        "ice_servers": "",
+        "allowed_origins": "",
+        "title": "",
+        "description": "",
+        "host_name": "Shop",
+        "microphone": "",
+    }
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / SETTINGS_FILE
+        self.values = dict(self.DEFAULTS)
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                self.values.update({k: v for k, v in loaded.items() if k in self.DEFAULTS})
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable settings %s: %s", self.path, exc)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.values, indent=2), encoding="utf-8")
+        os.replace(tmp, self.path)  # never a half-written settings file
+
+
+class Studio(QObject):
+    """The studio: the program (``wrencos_studio.app.App``) in this process, the window's
+    bridge to its hub, and the source the presenter chose."""
+
+    capabilities: Capabilities = STUDIO
+    #: A preview frame waits in ``take_preview()`` (emitted on the capture thread, queued).
+    preview_ready = Signal()
+    audio_level = Signal(float)
+    live_changed = Signal(bool)
+    status = Signal(str)
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.settings = StudioSettings(data_dir)
+        self.port_override = port
+        self.app: App | None = None
+        self.bridge: Any = None
+        self.live_since: float | None = None
+        self._source_lock = asyncio.Lock()
+        # The preview's hand-over between the capture thread and the GUI: the size to scale
+        # to, and at most one frame not yet taken (newer ones are dropped until it is).
+        self._preview_lock = threading.Lock()
+        self._preview_size = (640, 360)
+        self._preview_image: QImage | None = None
+
+    @property
+    def port(self) -> int:
+        return self.app.port if self.app is not None else 0
+
+    @property
+    def hub(self) -> Any:
+        """The in-process hub (None before start)."""
+        return self.app.hub if self.app is not None else None
+
+    @property
+    def broadcaster(self) -> Any:
+        """The running broadcaster, if any."""
+        return self.app.broadcaster if self.app is not None else None
+
+    async def start(self) -> None:
+        """Start the program and the preview; raises OSError when the port is taken (or
+        the database cannot be opened), with the reason as its text."""
+        s = self.settings
+        port = self.port_override if self.port_override is not None else int(s["port"])
+        origins = tuple(o.strip() for o in str(s["allowed_origins"]).split(",") if o.strip())
+        settings = Settings.from_env(
+            port=port,
+            data_dir=self.data_dir,
+            ice_servers=s["ice_servers"],
+            allowed_origins=origins or None,
+        )
+        self.app = App(settings)
+        try:
+            await self.app.start()
+        except StartError as exc:
+            self.app = None
+            if isinstance(exc.cause, OSError):
+                raise OSError(exc.cause.errno, str(exc)) from exc
+            raise OSError(str(exc)) from exc
+        from wrencos_studio.ui.bridge import LocalBridge
+
+        self.bridge = LocalBridge(self.app.connect_local)
+        await self.bridge.start()
+        await self.start_source(str(s["source"]))
+        assert self.app.hub is not None
+        if self.app.hub.stream is not None:  # the studio quit or crashed while live
+            self.live_since = time.monotonic()
+            await self.broadcaster.announce()
+            self.live_changed.emit(True)
+
+    async def start_source(self, source: str) -> None:
+        """(Re)open the camera, file or test source for the preview and the broadcast."""
+        async with self._source_lock:  # one restart at a time, in the order asked
+            await self._start_source(source)
+
+    async def _start_source(self, source: str) -> None:
+        from wrencos_studio.media.encoder import VideoSettings
+        from wrencos_studio.media.sources import SourceError, parse_source
+
+        assert self.app is not None
+        was_live = self.broadcaster is not None and self.broadcaster.announced
+        try:
+            spec = parse_source(source)
+        except SourceError as exc:
+            self.status.emit(str(exc))
+            spec = parse_source("testsrc")
+        w, h = (int(x) for x in str(self.settings["video_size"]).split("x"))
+        video = VideoSettings(w, h, int(self.settings["fps"]), int(self.settings["bitrate"]))
+        await self.app.start_broadcaster(
+            spec,
+            video,
+            announce=was_live,
+            microphone=str(self.settings["microphone"]),
+            on_preview=self._on_preview,
+            on_audio_level=self.audio_level.emit,
+        )
+
+    def set_preview_size(self, width: int, height: int) -> None:
+        """The preview widget's size: frames are scaled to fit it before they reach the GUI."""
+        with self._preview_lock:
+            self._preview_size = (max(1, width), max(1, height))
+
+    def take_preview(self) -> QImage | None:
+        """The latest preview frame, ready to paint as it is (GUI thread)."""
+        with self._preview_lock:
+            image, self._preview_image = self._preview_image, None
+        return image
+
+    def _on_preview(self, frame: Any) -> None:
+        # Capture thread: the conversion and the smooth scaling happen here (QImage is safe
+        # off the GUI thread), so the GUI/loop thread only paints. A frame not yet painted
+        # means the GUI is busy: this one is dropped rather than queued behind it.
+        with self._preview_lock:
+            if self._preview_image is not None:
+                return
+            width, height = self._preview_size
+        plane = frame.planes[0]
+        image = QImage(
+            bytes(plane), frame.width, frame.height, plane.line_size, QImage.Format.Format_RGB888
+        )
+        image = image.scaled(
+            width,
+            height,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        ).convertToFormat(QImage.Format.Format_RGB32)  # the format painting needs no work for
+        with self._preview_lock:
+            self._preview_image = image
+        self.preview_ready.emit()
+
+    def store_image(self, path: str) -> str:
+        """Copy a product image into the data dir's uploads; its URL on the hub."""
+        import shutil
+        import uuid
+
+        source = Path(path)
+        suffix = source.suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".svg"):
+            raise ValueError(f"not an image file: {source.name}")
+        target_dir = self.data_dir / "uploads" / "products"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex[:12]}{suffix}"
+        shutil.copyfile(source, target_dir / name)
+        return f"/uploads/products/{name}"
+
+    async def go_live(self, title: str, description: str) -> None:
+        assert self.bridge is not None and self.broadcaster is not None
+        self.settings["title"], self.settings["description"] = title, description
+        self.settings.save()
+        await self.bridge.start_stream(title, description)
+        await self.broadcaster.announce()
+        self.live_since = time.monotonic()
+        self.live_changed.emit(True)
+
+    async def end(self) -> None:
+        assert self.bridge is not None
+        await self.bridge.stop_stream()
+        if self.broadcaster is not None:
+            await self.broadcaster.withdraw()
+        self.live_since = None
+        self.live_changed.emit(False)
+
+    def close_now(self) -> None:
+        """Last resort when the event loop is gone: stop capturing, close the database."""
+        if self.app is not None:
+            self.app.close_now()
+
+    async def shutdown(self) -> None:
+        """Quitting: viewers are told the stream stopped; the database is closed."""
+        if self.app is None:
+            return
+        await self.app.end_stream()
+        if self.bridge is not None:
+            self.bridge.stop()
+        await self.app.stop()
+
+
+class Station(QObject):
+    """A staff station: the studio's panels, connected to a studio on another machine."""
+
+    capabilities: Capabilities = STATION
+    preview_ready = Signal()
+    audio_level = Signal(float)
+    live_changed = Signal(bool)
+    status = Signal(str)
+
+    def __init__(self, url: str, token: str, data_dir: Path) -> None:
+        super().__init__()
+        from urllib.parse import urlsplit
+
+        from wrencos_studio.ui.bridge import RemoteBridge
+
+        self.url = url
+        parts = urlsplit(url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        self.page_url = f"{scheme}://{parts.netloc}/"
+        self.data_dir = data_dir
+        self.settings = StudioSettings(data_dir)
+        self.bridge = RemoteBridge(url, token)
+        self.hub = None
+        self.broadcaster = None
+        self.live_since: float | None = None
+        self.port = parts.port or (443 if scheme == "https" else 80)
+
+    async def start(self) -> None:
+        await self.bridge.start()
+
+    def store_image(self, path: str) -> str:
+        raise ValueError("images are added on the studio's own machine")
+
+    async def shutdown(self) -> None:
+        await self.bridge.stop_async()
+
+    def close_now(self) -> None:
+        pass
+
+
+def remember_data_dir(path: Path) -> None:
+    """The studio's data folder, kept in Qt's per-user settings (used at the next start;
+    WRENCOS_DATA_DIR still wins)."""
+    from PySide6.QtCore import QSettings
+
+    QSettings("Wrencos", "Wrencos Studio").setValue("dataDir", str(path))
+
+
+def chosen_data_dir() -> Path:
+    from PySide6.QtCore import QSettings
+
+    from wrencos_studio.config import default_data_dir
+
+    if os.environ.get("WRENCOS_DATA_DIR"):
+        return default_data_dir()
+    value = QSettings("Wrencos", "Wrencos Studio").value("dataDir")
+    return Path(str(value)).expanduser() if value else default_data_dir()
