@@ -292,9 +292,26 @@ def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
             print(f"wrencos-studio serve: WRENCOS_ICE_SERVERS: {exc}", file=sys.stderr)
             return 2
     try:
-        return asyncio.run(run_server(settings, source=args.source, demo=demo))
+        return _run_headless(settings, args.source, demo)
     except KeyboardInterrupt:
         return 0
+
+
+def _run_headless(settings: Settings, source: str, demo: bool) -> int:
+    """Run ``serve``'s event loop: uvloop where it is installed (its sockets and callbacks
+    cost less per message, which is most of a busy hub's time), else asyncio's own.
+    ``WRENCOS_EVENT_LOOP=asyncio`` forces asyncio's loop, e.g. to compare the two. The studio
+    window runs on qasync instead, in ``ui/app.py``."""
+    import os
+
+    if os.environ.get("WRENCOS_EVENT_LOOP", "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(run_server(settings, source=source, demo=demo))
+    return asyncio.run(run_server(settings, source=source, demo=demo))
 
 
 async def run_server(
