@@ -10,7 +10,7 @@ TARGET_IDLE_KIB = 30.0
 STUDIO_VS_SERVE = 1.5
 #: Older result files named the targets this way.
 LEGACY_NAMES = {"baseline": "node", "ours": "serve"}
-ORDER = ("node", "serve", "studio")
+ORDER = ("node", "serve", "serve-asyncio", "studio")
 
 
 def tag(server: str, level: str, round_: str = "1") -> int:
@@ -52,7 +52,7 @@ def median_of(runs: list[dict], key: str):
 COLUMNS = (
     # header, width, key, format
     ("level_N:R:K", 13, None, ""),
-    ("target", 7, None, ""),
+    ("target", 13, None, ""),
     ("n", 2, None, ""),
     ("conn", 5, "connected", ""),
     ("reg_s", 5, "register_s", ".2f"),

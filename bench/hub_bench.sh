@@ -52,13 +52,15 @@ command_for() { # target -> WRENCOS_SERVER_CMD ({port}, {data} filled in by run_
   case "$1" in
     node) echo baseline ;;
     serve) echo "$BIN serve --host 127.0.0.1 --port {port} --data-dir {data}" ;;
+    # serve on asyncio's own loop instead of uvloop: what uvloop gains, in the same run.
+    serve-asyncio) echo "env WRENCOS_EVENT_LOOP=asyncio $BIN serve --host 127.0.0.1 --port {port} --data-dir {data}" ;;
     studio) echo "$REPO/bench/studio_target.sh {port} {data}" ;;
     *) return 1 ;;
   esac
 }
 targets=()
 for t in ${TARGETS//,/ }; do
-  command_for "$t" >/dev/null || { echo "unknown target: $t (node, serve, studio)" >&2; exit 2; }
+  command_for "$t" >/dev/null || { echo "unknown target: $t (node, serve, serve-asyncio, studio)" >&2; exit 2; }
   targets+=("$t")
 done
 
