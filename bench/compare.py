@@ -80,16 +80,19 @@ def main(path: str) -> int:
     servers = [s for s in ORDER if any(k[1] == s for k in runs)]
     servers += sorted({k[1] for k in runs} - set(servers))
 
+    widths = [c[1] for c in COLUMNS]
+    widths[1] = max(widths[1], *map(len, servers))
+
     def line(cells):
         return "  ".join(
             str(c).rjust(w) if i > 1 else str(c).ljust(w)
-            for i, (c, (_, w, _, _)) in enumerate(zip(cells, COLUMNS, strict=True))
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
     print(f"Hub fan-out benchmark: {path}")
     print("Medians over the rounds (n = rounds); ratios are of medians from this one run.")
     print(line([c[0] for c in COLUMNS]))
-    print("-" * (sum(c[1] for c in COLUMNS) + 2 * len(COLUMNS)))
+    print("-" * (sum(widths) + 2 * len(widths)))
     verdicts, notes = [], []
     med: dict[tuple[str, str], dict] = {}
     for lv in levels:

@@ -8,6 +8,8 @@
 #
 # A level is NxR (N customers, R chat messages/s in total) or NxRxK (K chatters; default
 # K = R up to 50, else R/2: the contract limits chat per connection, keep R/K <= 2).
+# Targets: node, serve, serve-asyncio (serve on asyncio's loop, not uvloop), studio (the window,
+# offscreen, preview on), serve@/DIR (serve from the wrencos_studio in DIR, to A/B a change).
 # Env knobs (flags win): TARGETS, LEVELS (also the old N:R:K form), ROUNDS, BENCH_SECONDS,
 # IDLE_MEMORY, IDLE_CLIENTS, WRENCOS_SHARED, WRENCOS_BIN.
 set -uo pipefail
@@ -23,7 +25,7 @@ ROUNDS="${ROUNDS:-3}"
 IDLE_MEMORY="${IDLE_MEMORY:-1}"
 export BENCH_SECONDS="${BENCH_SECONDS:-10}"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) TARGETS="$2"; shift 2 ;;
@@ -55,12 +57,18 @@ command_for() { # target -> WRENCOS_SERVER_CMD ({port}, {data} filled in by run_
     # serve on asyncio's own loop instead of uvloop: what uvloop gains, in the same run.
     serve-asyncio) echo "env WRENCOS_EVENT_LOOP=asyncio $BIN serve --host 127.0.0.1 --port {port} --data-dir {data}" ;;
     studio) echo "$REPO/bench/studio_target.sh {port} {data}" ;;
+    # serve@DIR: serve from another checkout's wrencos_studio (A/B a change in one run), e.g.
+    # git archive HEAD~1 wrencos_studio | tar -x -C /tmp/before; --targets node,serve,serve@/tmp/before
+    serve@/*) echo "env PYTHONPATH=${1#serve@} $PY -m wrencos_studio serve --host 127.0.0.1 --port {port} --data-dir {data}" ;;
     *) return 1 ;;
   esac
 }
 targets=()
 for t in ${TARGETS//,/ }; do
-  command_for "$t" >/dev/null || { echo "unknown target: $t (node, serve, serve-asyncio, studio)" >&2; exit 2; }
+  command_for "$t" >/dev/null || { echo "unknown target: $t (node, serve, serve-asyncio, studio, serve@/DIR)" >&2; exit 2; }
+  if [[ "$t" == serve@* && ! -f "${t#serve@}/wrencos_studio/__main__.py" ]]; then
+    echo "no ${t#serve@}/wrencos_studio/__main__.py" >&2; exit 2
+  fi
   targets+=("$t")
 done
 
