@@ -54,7 +54,7 @@ COLUMNS = (
     ("level_N:R:K", 13, None, ""),
     ("target", 13, None, ""),
     ("n", 2, None, ""),
-    ("conn", 5, "connected", ""),
+    ("conn", 5, "connected", ".0f"),
     ("reg_s", 5, "register_s", ".2f"),
     ("deliv%", 7, "delivered_pct", ".2f"),
     ("p50ms", 7, "lat_p50_ms", ".1f"),
