@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from wrencos_studio.media.encoder import VideoSettings
     from wrencos_studio.media.sources import SourceSpec
 
-__all__ = ["App", "StartError", "run_headless"]
+__all__ = ["App", "StartError", "run_blocking", "run_headless"]
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,23 @@ class App:
             self.broadcaster.pipeline.stop()
         if self.store is not None:
             self.store.close_sync()
+
+
+def run_blocking(settings: Settings, source: str = "none", demo: bool = False) -> int:
+    """Run :func:`run_headless` on its own event loop until it ends: uvloop where it is
+    installed (its sockets and callbacks cost less per message, which is most of a busy
+    hub's time), else asyncio's own; ``WRENCOS_EVENT_LOOP=asyncio`` forces asyncio's, e.g.
+    to compare the two. The studio window runs on qasync instead (``ui/app.py``)."""
+    import os
+
+    if os.environ.get("WRENCOS_EVENT_LOOP", "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(run_headless(settings, source=source, demo=demo))
+    return asyncio.run(run_headless(settings, source=source, demo=demo))
 
 
 async def run_headless(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -289,9 +288,9 @@ def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         except ValueError as exc:
             print(f"wrencos-studio serve: WRENCOS_ICE_SERVERS: {exc}", file=sys.stderr)
             return 2
-    from wrencos_studio.app import run_headless
+    from wrencos_studio.app import run_blocking
 
     try:
-        return asyncio.run(run_headless(settings, source=args.source, demo=demo))
+        return run_blocking(settings, source=args.source, demo=demo)
     except KeyboardInterrupt:
         return 0
