@@ -130,11 +130,16 @@ class App:
             raise StartError(f"cannot join the hubs at {url}: {exc}", exc) from exc
 
     def connect_local(
-        self, on_message: Callable[[OutboundMessage], None], name: str
+        self,
+        on_message: Callable[[OutboundMessage], None],
+        name: str,
+        *,
+        deferred: bool = False,
     ) -> LocalConnection:
-        """A new in-process client of the hub (typed messages, no JSON)."""
+        """A new in-process client of the hub (typed messages, no JSON); ``deferred``: its
+        messages are handed over on the next loop tick (see ``LocalConnection``)."""
         assert self.hub is not None, "start() first"
-        return LocalConnection(self.hub, on_message, name)
+        return LocalConnection(self.hub, on_message, name, deferred=deferred)
 
     # -- the broadcaster ----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,26 @@ async def test_in_process_clients_get_typed_messages_without_json(
         chat = got[2]
         assert isinstance(chat, p.ChatPosted) and chat.line.is_admin
         assert chat.line.message == "Hello"
+        conn.close()
+    finally:
+        await app.stop()
+
+
+async def test_a_deferred_local_connection_gets_its_messages_on_the_next_tick(
+    tmp_path: Path,
+) -> None:
+    """The studio's connection is deferred: nothing runs inside the hub's send, and the
+    messages arrive together, in order, on the next loop tick."""
+    app = App(_settings(tmp_path))
+    await app.start()
+    try:
+        got: list[p.OutboundMessage] = []
+        conn = app.connect_local(got.append, "window", deferred=True)
+        await conn.register_admin("alice")
+        await conn.request({"type": "ping"})
+        assert got == []
+        await asyncio.sleep(0)
+        assert [type(m) for m in got] == [p.AdminRegistered, p.Pong]
         conn.close()
     finally:
         await app.stop()

@@ -215,6 +215,26 @@ async def test_failing_job_rolls_back_alone_within_its_batch(tmp_path: Path) -> 
         await store.close()
 
 
+async def test_a_failing_job_alone_in_its_batch_leaves_no_trace(tmp_path: Path) -> None:
+    """A job written on its own (no savepoint) that fails is rolled back whole; the store
+    goes on."""
+    store = Store(tmp_path / "db.sqlite3")
+    store.open()
+
+    def insert_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('half', 'v')")
+        raise ValueError("boom")
+
+    try:
+        with pytest.raises(ValueError, match="boom"):
+            await store.run(insert_then_fail)
+        await store.run(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('ok', 'v')"))
+        keys = await store.run(lambda c: [r[0] for r in c.execute("SELECT key FROM meta")])
+        assert "half" not in keys and "ok" in keys
+    finally:
+        await store.close()
+
+
 async def test_results_come_back_in_submission_order(tmp_path: Path) -> None:
     """Completions resolve in the order the jobs were queued."""
     store = Store(tmp_path / "db.sqlite3")

@@ -9,6 +9,7 @@ program.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -25,23 +26,48 @@ _LOCAL_TOKEN_TTL_S = 10 * 365 * 86400
 
 class LocalConnection:
     """One in-process client of ``hub``; ``on_message`` gets every message for it, on the
-    event loop's thread, in order."""
+    event loop's thread, in order.
 
-    def __init__(self, hub: Hub, on_message: Callable[[OutboundMessage], None], name: str) -> None:
+    ``deferred``: messages are handed over on the next loop tick, together, instead of
+    inside the hub's broadcast — for a receiver that does slow work (a window repainting),
+    so the customers after it in a broadcast never wait for it."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        on_message: Callable[[OutboundMessage], None],
+        name: str,
+        *,
+        deferred: bool = False,
+    ) -> None:
         self.hub = hub
         self.name = name
         self._on_message = on_message
         self.client = hub.connect(self, name)
         self.client.trusted = True
         self._open = True
+        self._deferred = deferred
+        self._queue: list[OutboundMessage] = []
 
     # The Sink protocol: the hub delivers here.
     def deliver(self, message: Outgoing) -> bool:
         if not self._open:
             return False
         msg = message.message
-        self._on_message(msg if isinstance(msg, OutboundMessage) else _parsed(msg))
+        typed = msg if isinstance(msg, OutboundMessage) else _parsed(msg)
+        if not self._deferred:
+            self._on_message(typed)
+            return True
+        if not self._queue:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        self._queue.append(typed)
         return True
+
+    def _hand_over(self) -> None:
+        queue, self._queue = self._queue, []
+        if self._open:
+            for message in queue:
+                self._on_message(message)
 
     async def confirm(self) -> bool:
         return self._open

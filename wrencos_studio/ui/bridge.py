@@ -177,7 +177,9 @@ class LocalBridge(HubBridge):
         (``App.connect_local``); the studio registers as admin ``user_id``."""
         super().__init__()
         self.user_id = user_id
-        self.connection = connect(self.dispatch, "studio-window")
+        # Deferred: the window's work runs after a broadcast, not inside it, so customers
+        # served after the studio's own connection never wait for a repaint.
+        self.connection = connect(self.dispatch, "studio-window", deferred=True)
 
     async def start(self) -> None:
         await self.connection.register_admin(self.user_id)
