@@ -4,6 +4,7 @@ customer helpers they share."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ class Running:
         self.window.close()
         self.run(self.studio.shutdown())
         self.loop.close()
+        # Collect the old loop's and window's Qt objects here, on the GUI thread: left to
+        # the garbage collector they may be freed on a capture thread, under Qt's feet.
+        gc.collect()
         asyncio.set_event_loop(None)
 
 

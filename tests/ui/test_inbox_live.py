@@ -4,6 +4,7 @@ pins cleared when a stream stops, a staff station that reconnects (pytest-qt, of
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from pathlib import Path
@@ -234,6 +235,9 @@ def test_a_station_reconnects_after_the_studio_restarts(
         if station is not None:
             loop.run_until_complete(station.shutdown())
         loop.close()
+        # Collect the old loop's and window's Qt objects here, on the GUI thread: left to
+        # the garbage collector they may be freed on a capture thread, under Qt's feet.
+        gc.collect()
         asyncio.set_event_loop(None)
 
 

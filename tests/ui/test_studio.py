@@ -4,6 +4,7 @@ real hub and broadcaster, and real clients talk to it."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -330,6 +331,9 @@ def test_staff_station_answers_customers_of_a_studio_elsewhere(
         loop.run_until_complete(station.shutdown())
         loop.run_until_complete(hub.stop())
         loop.close()
+        # Collect the old loop's and window's Qt objects here, on the GUI thread: left to
+        # the garbage collector they may be freed on a capture thread, under Qt's feet.
+        gc.collect()
         asyncio.set_event_loop(None)
 
 

@@ -139,6 +139,8 @@ class Broadcaster:
         self.pipeline.on_audio_level = self.on_audio_level
         if self.microphone is not None:
             self.pipeline.microphone = self.microphone
+        # Before Go Live only the preview runs: nothing is encoded until announce().
+        self.pipeline.encoding = announce
         self.pipeline.start()
         self.channel = channel
         await self._say({"type": "webrtc_register", "peerId": self.peer_id, "userType": "admin"})
@@ -150,6 +152,8 @@ class Broadcaster:
     async def announce(self) -> None:
         """Offer the stream: every customer peer, now and later, gets an offer."""
         self.announced = True
+        if self.pipeline is not None:
+            self.pipeline.set_encoding(True)
         await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
 
     async def withdraw(self) -> None:
@@ -157,6 +161,8 @@ class Broadcaster:
         if self.channel is not None and self.announced:
             await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
         self.announced = False
+        if self.pipeline is not None:
+            self.pipeline.set_encoding(False)  # the preview needs no encoder
         for viewer in list(self.viewers.values()):
             self.viewers.pop(viewer.peer_id, None)
             await self._drop(viewer)

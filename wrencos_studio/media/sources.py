@@ -162,6 +162,9 @@ class MediaPipeline:
         self.on_audio_level: Callable[[float], None] | None = None
         #: Called on this thread with small RGB frames (~10 a second) for a local preview.
         self.on_preview: Callable[[av.VideoFrame], None] | None = None
+        #: Encode and hand over packets; off while nobody can receive them (the studio's
+        #: preview before Go Live), which saves the encoder's whole cost meanwhile.
+        self.encoding = True
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -193,6 +196,13 @@ class MediaPipeline:
     def request_keyframe(self) -> None:
         self.video.request_keyframe()
 
+    def set_encoding(self, on: bool) -> None:
+        """Start or stop encoding (capture and the preview go on either way); encoding
+        starts with a keyframe."""
+        if on and not self.encoding:
+            self.video.request_keyframe()
+        self.encoding = on
+
     def _guard(self, target: Callable[[], None]) -> None:
         try:
             target()
@@ -216,9 +226,10 @@ class MediaPipeline:
                 )
             except Exception:
                 log.debug("preview failed", exc_info=True)
-        for packet in self.video.encode(frame, pts):
-            self.stats.video_bytes += packet.size
-            self._hand_over(self.on_video, packet)
+        if self.encoding:
+            for packet in self.video.encode(frame, pts):
+                self.stats.video_bytes += packet.size
+                self._hand_over(self.on_video, packet)
         self.stats.frame_done()
 
     def _hand_over(self, sink: PacketSink, packet: av.Packet[Any]) -> None:
@@ -230,9 +241,10 @@ class MediaPipeline:
     def _emit_audio(self, frame: av.AudioFrame) -> None:
         if self.on_audio_level is not None and self.stats.audio_frames % 5 == 0:
             self.on_audio_level(audio_level(frame))
-        for packet in self.audio.encode(frame):
-            self.stats.audio_bytes += packet.size
-            self._hand_over(self.on_audio, packet)
+        if self.encoding:
+            for packet in self.audio.encode(frame):
+                self.stats.audio_bytes += packet.size
+                self._hand_over(self.on_audio, packet)
         self.stats.audio_frames += 1
 
     # -- sources -------------------------------------------------------------------------

@@ -187,10 +187,13 @@ class Studio(QObject):
                 return
             width, height = self._preview_size
         plane = frame.planes[0]
-        image = QImage(
-            bytes(plane), frame.width, frame.height, plane.line_size, QImage.Format.Format_RGB888
+        # QImage does not copy or hold the buffer it is given: ``pixels`` must stay alive
+        # until scaled() has made an image that owns its own (a temporary here crashed).
+        pixels = bytes(plane)
+        source = QImage(
+            pixels, frame.width, frame.height, plane.line_size, QImage.Format.Format_RGB888
         )
-        image = image.scaled(
+        image = source.scaled(
             width,
             height,
             Qt.AspectRatioMode.KeepAspectRatio,
@@ -241,9 +244,11 @@ class Studio(QObject):
         """Quitting: viewers are told the stream stopped; the database is closed."""
         if self.app is None:
             return
-        await self.app.end_stream()
+        # The window is closing: it gets nothing more (a message handed over after its
+        # widgets are gone would reach deleted objects).
         if self.bridge is not None:
             self.bridge.stop()
+        await self.app.end_stream()
         await self.app.stop()
 
 
