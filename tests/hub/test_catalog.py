@@ -274,3 +274,40 @@ async def test_a_summary_survives_a_restart(hub: RunningHub) -> None:
     admin = await hub.admin()
     await admin.send({"type": "get_stream_summaries"})
     assert (await admin.expect("stream_summaries"))["summaries"] == [summary]
+
+
+# -- the CSV import through the hub -------------------------------------------------------
+
+
+async def test_a_csv_file_imported_twice_through_the_hub_duplicates_nothing(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """What the studio does: read the file, send `report.to_save` as `save_product`, and
+    the second time (with the catalog it got from `products`) nothing is new."""
+    from wrencos_studio.catalog.csv_import import import_products
+    from wrencos_studio.store.rows import Product
+
+    sheet = tmp_path / "catalog.csv"
+    sheet.write_bytes(
+        "\ufeffSKU;Name;Price;Link\r\nS-1;Serum;14,90 €;https://shop.example/s\r\n"
+        ";Soap;3\r\n".encode()
+    )
+    admin = await hub.admin()
+
+    async def catalog() -> list[Product]:
+        await admin.send({"type": "get_products"})
+        rows = (await admin.expect("products"))["products"]
+        return [
+            Product(
+                r["productId"], r["name"], r["price"], r["image"], r["description"],
+                r["url"], r["updatedAt"], r["currency"],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    first = import_products(sheet, existing=await catalog())
+    for product in first.to_save:
+        await save(admin, **product)
+    second = import_products(sheet, existing=await catalog())
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
+    assert {p.name: p.price for p in await catalog()} == {"Serum": 14.9, "Soap": 3.0}

@@ -30,16 +30,19 @@ __all__ = [
 ]
 
 #: Each product field and the header names that mean it (compared case-insensitively,
-#: ignoring spaces, ``_`` and ``-``).
+#: ignoring spaces, ``_``, ``-`` and ``.``); a few German ones for German spreadsheets.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "productId": ("productid", "id", "sku", "articlenumber", "itemid", "reference", "ref"),
-    "name": ("name", "product", "title", "productname", "item"),
-    "price": ("price", "cost", "unitprice", "amount", "preis", "prix", "precio", "prezzo"),
-    "image": ("image", "imageurl", "img", "picture", "photo"),
+    "productId": (
+        "productid", "id", "sku", "articlenumber", "itemid", "reference", "ref",
+        "artikelnummer", "artnr",
+    ),
+    "name": ("name", "product", "title", "productname", "item", "produkt", "bezeichnung"),
+    "price": ("price", "cost", "unitprice", "amount", "preis"),
+    "image": ("image", "imageurl", "img", "picture", "photo", "bild"),
     "url": ("url", "link", "producturl", "shopurl", "shoplink"),
-    "description": ("description", "desc", "details"),
-    "currency": ("currency", "currencycode"),
-}
+    "description": ("description", "desc", "details", "beschreibung"),
+    "currency": ("currency", "currencycode", "währung", "waehrung"),
+}  # fmt: skip
 #: The order of the columns in an export and the template.
 EXPORT_COLUMNS = ("productId", "name", "price", "currency", "url", "image", "description")
 
