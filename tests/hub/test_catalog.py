@@ -198,9 +198,12 @@ async def test_pins_follow_the_catalog_after_a_restart(hub: RunningHub) -> None:
 
 async def test_the_summary_of_a_scripted_show(hub: RunningHub) -> None:
     """A show with known figures: 3 viewers at the peak, 2 likes, 4 chat lines (one
-    deleted, one by staff), 2 customers who chatted, 2 products pinned. Admins get
-    `stream_summary` right after `stream_stopped`; customers only `stream_stopped`."""
+    deleted, one by staff), 2 customers who chatted, 3 products pinned (one of them
+    before going live). Admins get `stream_summary` right after `stream_stopped`;
+    customers only `stream_stopped`."""
     admin = await hub.admin()
+    await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "w", "price": 1}]})
+    await admin.expect("pinned_products_updated")
     started = await hub.live(admin)
     a, b, c = [await hub.customer(s) for s in ("sa", "sb", "sc")]
     for phone in (a, b):
@@ -233,7 +236,7 @@ async def test_the_summary_of_a_scripted_show(hub: RunningHub) -> None:
         "chatLines": 3,
         "chatters": 1 + 1,
     }
-    assert summary["productsPinned"] == 2
+    assert summary["productsPinned"] == 3
     await c.expect("stream_stopped")
     assert [m["type"] for m in await c.quiet()] == []
 

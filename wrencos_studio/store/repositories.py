@@ -79,6 +79,12 @@ def start_stream(
         " peak_viewers, likes) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
         (stream_id, title, description, stream_url, quality, started_at, viewers),
     )
+    # Products pinned before going live are pinned in this stream too (its summary).
+    conn.execute(
+        "INSERT OR IGNORE INTO stream_pins (stream_id, product_id, pinned_at)"
+        " SELECT ?, product_id, ? FROM pinned_products",
+        (stream_id, started_at),
+    )
 
 
 def end_stream(
