@@ -88,8 +88,8 @@ def _read(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > MAX_BYTES:
-            raise ImageRejected(f"the image is too large ({_mb(len(data))}); the limit is 20 MB")
-        return data, "the image"
+            raise ImageRejected(f"the file is too large ({_mb(len(data))}); the limit is 20 MB")
+        return data, "this file"
     path = Path(source)
     try:
         size = path.stat().st_size
