@@ -149,3 +149,12 @@ def test_a_truncated_jpeg_is_refused(tmp_path: Path) -> None:
     source.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(ImageRejected, match="damaged or incomplete"):
         store_product_image(source, tmp_path / "uploads")
+
+
+def test_webp_and_gif_uploads_are_accepted(tmp_path: Path) -> None:
+    """The other allowed formats decode and are re-encoded like the rest."""
+    for name, fmt in (("a.webp", "WEBP"), ("b.gif", "GIF")):
+        source = tmp_path / name
+        Image.new("RGB", (64, 48), "navy").save(source, fmt)
+        stored = store_product_image(source, tmp_path / "uploads")
+        assert (stored.width, stored.height) == (64, 48)
