@@ -11,11 +11,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wrencos_studio"
 # (cli, __main__) may import anything; app.py is the composition root.
 ALLOWED: dict[str, set[str]] = {
     "store": {"clock", "codec"},
-    "hub": {"store", "clock", "codec", "config"},
+    # Product rules, prices, images and CSV files: plain Python the hub and the studio use.
+    "catalog": {"store"},
+    "hub": {"store", "catalog", "clock", "codec", "config"},
     "media": {"hub", "clock", "config"},
     "app": {"hub", "media", "store", "config", "addresses", "demo", "clock"},
     "demo": {"app", "store", "clock"},
-    "ui": {"app", "hub", "media", "codec", "config", "addresses", "clock"},
+    "ui": {"app", "hub", "media", "catalog", "codec", "config", "addresses", "clock"},
 }
 
 

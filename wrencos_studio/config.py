@@ -11,6 +11,7 @@ from pathlib import Path
 __all__ = [
     "DB_FILENAME",
     "Settings",
+    "check_shop_currency",
     "default_data_dir",
     "load_or_create_secret",
 ]
@@ -62,6 +63,18 @@ def load_or_create_secret(data_dir: Path) -> str:
     return value
 
 
+def check_shop_currency(value: str) -> str:
+    """The shop's currency, upper-cased; ValueError unless it is an ISO 4217 code."""
+    from wrencos_studio.catalog.money import is_currency
+
+    code = value.strip().upper()
+    if not is_currency(code):
+        raise ValueError(
+            f"WRENCOS_CURRENCY={value!r} is not an ISO 4217 currency code (e.g. EUR, USD)"
+        )
+    return code
+
+
 def _split_csv(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
@@ -100,6 +113,8 @@ class Settings:
     ping_timeout_s: float = 20.0
     close_timeout_s: float = 2.0
     shop_url_pattern: str = ""
+    #: The shop's ISO 4217 currency (``WRENCOS_CURRENCY``): products that name none.
+    currency: str = "EUR"
     # Media (the broadcaster).
     video_width: int = 1280
     video_height: int = 720
@@ -117,10 +132,13 @@ class Settings:
         settings.redis_url = os.environ.get("WRENCOS_REDIS_URL") or None
         settings.shop_url_pattern = os.environ.get("WRENCOS_SHOP_URL_PATTERN", "")
         settings.ice_servers = os.environ.get("WRENCOS_ICE_SERVERS", "")
+        if os.environ.get("WRENCOS_CURRENCY"):
+            settings.currency = os.environ["WRENCOS_CURRENCY"]
         for key, value in overrides.items():
             if value is not None:
                 setattr(settings, key, value)
         settings.data_dir = Path(settings.data_dir).expanduser()
+        settings.currency = check_shop_currency(settings.currency)
         if not settings.jwt_secret:
             settings.jwt_secret = load_or_create_secret(settings.data_dir)
         return settings

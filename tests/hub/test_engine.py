@@ -18,7 +18,7 @@ from wrencos_studio.hub.broker import LocalBroker
 from wrencos_studio.hub.engine import Feature, Hub, handles
 from wrencos_studio.hub.features import FEATURES, Page
 from wrencos_studio.store import Store
-from wrencos_studio.store.rows import ChatLine, Product, SupportLine
+from wrencos_studio.store.rows import ChatLine, Product, StreamSummary, SupportLine
 
 
 @pytest.fixture
@@ -81,6 +81,9 @@ def test_wire_keys_are_camel_case_made_in_one_place() -> None:
     }
 
 
+SUMMARY = StreamSummary("s", "Show", "t1", "t2", 60, 3, 2, 5, 2, 1)
+
+
 def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
     """Each server -> client definition parses back from its own wire form."""
     product = Product("p1", "Serum", 9.5, "", "", "", "t")
@@ -91,6 +94,8 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.Error("Slow mode is on", 2.5),
         p.StreamStarted(p.StreamData("s", "t", "d", "x", 1, 0, [], "", "720p")),
         p.StreamStopped("s"),
+        p.StreamSummaryReady(SUMMARY),
+        p.StreamSummaries([SUMMARY], True, "2026-01-01T00:00:00.000Z~3"),
         p.StreamUpdate(2, 1, ["a"]),
         p.PinnedProductsUpdated([{"productId": "p1"}]),
         p.ChatPosted(ChatLine("2", "b", "m", "t", False, "pid")),
@@ -132,7 +137,9 @@ def test_events_round_trip_between_hubs() -> None:
     samples: list[ev.Event] = [
         ev.ChatPosted("s", ChatLine("1", "a", "m", "t", False, "pid")),
         ev.ModerationChanged("s", state, "b", "ban", ["1"]),
-        ev.ProductSaved(Product("p1", "Serum", 9.5, "", "", "", "t")),
+        ev.ProductSaved(Product("p1", "Serum", 9.5, "", "", "", "t", "USD")),
+        ev.StreamStopped("s", "t2", 3, SUMMARY),
+        ev.StreamStopped("s", "t2", 3),
         ev.BroadcasterChanged(None, stopped="peer"),
         ev.PeerMessage("node", "peer", {"type": "webrtc_new_customer", "customerId": "c"}),
     ]

@@ -65,6 +65,8 @@ SERVER_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "conversation": {"sessionId": (str,), "messages": (list,)},
     "product_saved": {"product": (dict,)},
     "product_deleted": {"productId": (str,), "deleted": (bool,)},
+    "stream_summary": {"summary": (dict,)},
+    "stream_summaries": {"summaries": (list,), "more": (bool,)},
     "error": {"message": (str,)},
     "pong": {},
 }

@@ -172,12 +172,19 @@ def test_nested_limits_are_what_the_parsers_enforce() -> None:
             base = NESTED_BASE.get(container)
             assert base is not None, f"add a valid {container} to NESTED_BASE for {path}"
             outer = container.partition(".")[2].removesuffix("[]")
-            for value, expected in (("x" * n, None), ("x" * (n + 1), over)):
+            fill = _url if key == "url" else (lambda size: "x" * size)
+            for value, expected in ((fill(n), None), (fill(n + 1), over)):
                 inner = {**base, key: value}
                 wrapped: Any = [inner] if container.endswith("[]") else inner
                 assert refusal({"type": type_, outer: wrapped}) == expected, (path, len(value))
             checked += 1
     assert checked >= 10, "§4.3's nested rows were not found"
+
+
+def _url(size: int) -> str:
+    """A valid absolute URL of ``size`` characters (a url field's limit is on valid ones)."""
+    base = "https://shop.example/"
+    return base + "x" * (size - len(base))
 
 
 def test_whole_message_limit_is_the_frame_limit() -> None:

@@ -233,18 +233,20 @@ def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
 def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path: Path) -> None:
     """A product saved with an image is served from /uploads; CSV rows are imported,
     bad rows reported."""
+    from PIL import Image
+
     png = tmp_path / "serum.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    Image.new("RGB", (40, 30), "pink").save(png)  # opaque: stored as a cleaned JPEG
     panel = studio.window.products
     panel.save({"productId": "", "name": "Rose Balm", "price": 12.0}, str(png))
     studio.until(lambda: panel.catalog_model.rowCount() == 1)
     image = panel.catalog[0]["image"]
-    assert image.startswith("/uploads/products/") and image.endswith(".png")
+    assert image.startswith("/uploads/products/") and image.endswith(".jpg")
     import urllib.request
 
     http = f"http://127.0.0.1:{studio.studio.port}{image}"
     body = studio.run(asyncio.to_thread(lambda: urllib.request.urlopen(http, timeout=5).read()))
-    assert body.startswith(b"\x89PNG")
+    assert body.startswith(b"\xff\xd8")
     sheet = tmp_path / "products.csv"
     sheet.write_text("name,price,description\nNight Cream,54.50,Peptides\n,3\nMask,free\n")
     saved, errors = panel.import_csv(str(sheet))

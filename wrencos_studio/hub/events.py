@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from wrencos_studio.codec import CodecError, from_json, registrar, to_json
 from wrencos_studio.hub.protocol.outbound import StreamData
-from wrencos_studio.store.rows import ChatLine, Product
+from wrencos_studio.store.rows import ChatLine, Product, StreamSummary
 
 __all__ = [
     "EVENTS",
@@ -89,9 +89,12 @@ class StreamStarted(Event):
 @event("stream_stopped")
 @dataclass(frozen=True, slots=True)
 class StreamStopped(Event):
+    """``summary``: the show's figures as the hub that ended it counted them."""
+
     stream_id: str
     ended_at: str
     peak: int
+    summary: StreamSummary | None = None
 
 
 @event("viewers")

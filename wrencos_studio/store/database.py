@@ -106,6 +106,21 @@ MIGRATIONS: list[str] = [
         item       TEXT NOT NULL
     );
     """,
+    # The shop (issue 11): a product's currency ('' until the hub fills in the shop's),
+    # the products pinned during each stream, and each ended stream's summary.
+    """
+    ALTER TABLE products ADD COLUMN currency TEXT NOT NULL DEFAULT '';
+    CREATE TABLE stream_pins (
+        stream_id  TEXT NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+        product_id TEXT NOT NULL,
+        pinned_at  TEXT NOT NULL,
+        PRIMARY KEY (stream_id, product_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE streams ADD COLUMN chat_lines INTEGER;
+    ALTER TABLE streams ADD COLUMN chatters INTEGER;
+    ALTER TABLE streams ADD COLUMN products_pinned INTEGER;
+    CREATE INDEX streams_ended ON streams (ended_at) WHERE ended_at IS NOT NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

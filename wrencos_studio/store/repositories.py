@@ -14,6 +14,7 @@ from wrencos_studio.store.rows import (
     PendingReply,
     Product,
     StreamRow,
+    StreamSummary,
     SupportLine,
 )
 
@@ -24,19 +25,23 @@ __all__ = [
     "conversation_messages",
     "delete_product",
     "end_stream",
+    "fill_missing_currency",
     "get_or_create_secret_key",
+    "get_product",
     "list_conversations",
     "list_products",
     "live_stream",
     "load_pinned",
     "mark_conversation_read",
     "mark_delivered",
+    "products_by_ids",
     "recent_chat",
     "replace_pinned",
     "sessions_with_undelivered",
     "set_like",
     "start_stream",
     "stream_likers",
+    "stream_summaries",
     "undelivered_replies",
     "update_stream_peak",
     "upsert_product",
@@ -74,15 +79,110 @@ def start_stream(
         " peak_viewers, likes) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
         (stream_id, title, description, stream_url, quality, started_at, viewers),
     )
+    # Products pinned before going live are pinned in this stream too (its summary).
+    conn.execute(
+        "INSERT OR IGNORE INTO stream_pins (stream_id, product_id, pinned_at)"
+        " SELECT ?, product_id, ? FROM pinned_products",
+        (stream_id, started_at),
+    )
 
 
-def end_stream(conn: sqlite3.Connection, stream_id: str, ended_at: str, peak: int) -> None:
+def end_stream(
+    conn: sqlite3.Connection,
+    stream_id: str,
+    ended_at: str,
+    peak: int,
+    summary: StreamSummary | None = None,
+) -> StreamSummary | None:
+    """Record a stream's end and its summary: ``summary`` as another hub computed it,
+    or (None) counted here from this database. Returns the summary (None: no such
+    stream)."""
     conn.execute(
         "UPDATE streams SET ended_at = ?, peak_viewers = MAX(peak_viewers, ?) WHERE id = ?",
         (ended_at, peak, stream_id),
     )
     # Pins belong to a stream: the next one starts with an empty strip.
     conn.execute("DELETE FROM pinned_products")
+    if summary is None:
+        conn.execute(
+            "UPDATE streams SET"
+            " chat_lines = (SELECT COUNT(*) FROM chat_messages"
+            "  WHERE stream_id = streams.id AND deleted_at IS NULL),"
+            " chatters = (SELECT COUNT(DISTINCT sender) FROM chat_messages"
+            "  WHERE stream_id = streams.id AND is_admin = 0 AND sender IS NOT NULL),"
+            " products_pinned = (SELECT COUNT(*) FROM stream_pins"
+            "  WHERE stream_id = streams.id)"
+            " WHERE id = ?",
+            (stream_id,),
+        )
+    else:
+        conn.execute(
+            "UPDATE streams SET peak_viewers = MAX(peak_viewers, ?), likes = MAX(likes, ?),"
+            " chat_lines = ?, chatters = ?, products_pinned = ? WHERE id = ?",
+            (
+                summary.peak_viewers,
+                summary.likes,
+                summary.chat_lines,
+                summary.chatters,
+                summary.products_pinned,
+                stream_id,
+            ),
+        )
+    row = conn.execute(f"{_SUMMARY_SELECT} WHERE id = ?", (stream_id,)).fetchone()
+    return _summary(row) if row is not None else None
+
+
+_SUMMARY_SELECT = (
+    "SELECT rowid, id, title, started_at, ended_at, peak_viewers, likes,"
+    " COALESCE(chat_lines, 0) AS chat_lines, COALESCE(chatters, 0) AS chatters,"
+    " COALESCE(products_pinned, 0) AS products_pinned FROM streams"
+)
+
+
+def _summary(r: sqlite3.Row) -> StreamSummary:
+    return StreamSummary(
+        stream_id=r["id"],
+        title=r["title"],
+        started_at=r["started_at"],
+        ended_at=r["ended_at"],
+        duration_seconds=_seconds_between(r["started_at"], r["ended_at"]),
+        peak_viewers=int(r["peak_viewers"]),
+        likes=int(r["likes"]),
+        chat_lines=int(r["chat_lines"]),
+        chatters=int(r["chatters"]),
+        products_pinned=int(r["products_pinned"]),
+    )
+
+
+def _seconds_between(start: str, end: str) -> int:
+    from datetime import datetime
+
+    try:
+        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except ValueError:
+        return 0
+    return max(0, round(delta.total_seconds()))
+
+
+def stream_summaries(
+    conn: sqlite3.Connection, limit: int = 50, before: tuple[str, int] | None = None
+) -> tuple[list[StreamSummary], tuple[str, int] | None]:
+    """One page of the shows that ended, newest first: at most ``limit`` that ended
+    before position ``before`` (``(ended_at, rowid)``). Returns the summaries and the
+    position to continue from (None: this was the last page)."""
+    where = "WHERE ended_at IS NOT NULL"
+    args: tuple[Any, ...] = ()
+    if before is not None:
+        where += " AND (ended_at, rowid) < (?, ?)"
+        args = before
+    rows = conn.execute(
+        f"{_SUMMARY_SELECT} {where} ORDER BY ended_at DESC, rowid DESC LIMIT ?",
+        (*args, limit + 1),
+    ).fetchall()
+    more = len(rows) > limit
+    page = rows[:limit]
+    cursor = (str(page[-1]["ended_at"]), int(page[-1]["rowid"])) if more else None
+    return [_summary(r) for r in page], cursor
 
 
 def update_stream_peak(conn: sqlite3.Connection, stream_id: str, peak: int) -> None:
@@ -398,8 +498,18 @@ def conversation_messages(
 # -- products ----------------------------------------------------------------------
 
 
-def replace_pinned(conn: sqlite3.Connection, items: list[Row]) -> None:
+def replace_pinned(conn: sqlite3.Connection, items: list[Row], at: str | None = None) -> None:
+    """The pinned list; while a stream is live, each product also counts as pinned in
+    it (``stream_pins``, first time only) for its summary."""
     conn.execute("DELETE FROM pinned_products")
+    if items:
+        from wrencos_studio.clock import utc_now_iso
+
+        conn.executemany(
+            "INSERT OR IGNORE INTO stream_pins (stream_id, product_id, pinned_at)"
+            " SELECT id, ?, ? FROM streams WHERE ended_at IS NULL",
+            [(str(item.get("productId", "")), at or utc_now_iso()) for item in items],
+        )
     conn.executemany(
         "INSERT INTO pinned_products (position, product_id, item) VALUES (?, ?, ?)",
         [
@@ -429,6 +539,7 @@ def _product(r: sqlite3.Row) -> Product:
         description=r["description"],
         url=r["url"],
         updated_at=r["updated_at"],
+        currency=r["currency"],
     )
 
 
@@ -436,11 +547,11 @@ def upsert_product(conn: sqlite3.Connection, product: Product) -> Product:
     """Add or change a product (``updated_at`` is the time of this change); the row as
     stored."""
     conn.execute(
-        "INSERT INTO products (id, name, price, image, description, url, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO products (id, name, price, image, description, url, created_at, updated_at,"
+        " currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, price = excluded.price,"
         " image = excluded.image, description = excluded.description, url = excluded.url,"
-        " updated_at = excluded.updated_at",
+        " updated_at = excluded.updated_at, currency = excluded.currency",
         (
             product.product_id,
             product.name,
@@ -450,6 +561,7 @@ def upsert_product(conn: sqlite3.Connection, product: Product) -> Product:
             product.url,
             product.updated_at,
             product.updated_at,
+            product.currency,
         ),
     )
     row = conn.execute("SELECT * FROM products WHERE id = ?", (product.product_id,)).fetchone()
@@ -459,3 +571,24 @@ def upsert_product(conn: sqlite3.Connection, product: Product) -> Product:
 def delete_product(conn: sqlite3.Connection, product_id: str) -> bool:
     cur = conn.execute("DELETE FROM products WHERE id = ?", (product_id,))
     return cur.rowcount > 0
+
+
+def get_product(conn: sqlite3.Connection, product_id: str) -> Product | None:
+    row = conn.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
+    return _product(row) if row is not None else None
+
+
+def products_by_ids(conn: sqlite3.Connection, product_ids: list[str]) -> dict[str, Product]:
+    """The catalog products among ``product_ids``, by id."""
+    found: dict[str, Product] = {}
+    for start in range(0, len(product_ids), 500):
+        chunk = product_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(f"SELECT * FROM products WHERE id IN ({marks})", chunk):
+            found[r["id"]] = _product(r)
+    return found
+
+
+def fill_missing_currency(conn: sqlite3.Connection, currency: str) -> None:
+    """Products saved before currencies existed are in the shop's currency."""
+    conn.execute("UPDATE products SET currency = ? WHERE currency = ''", (currency,))

@@ -20,6 +20,7 @@ __all__ = [
     "PendingReply",
     "Product",
     "StreamRow",
+    "StreamSummary",
     "SupportLine",
 ]
 
@@ -39,7 +40,8 @@ class ChatLine:
 
 @dataclass(frozen=True, slots=True)
 class Product:
-    """A catalog product (``product_id`` is the shop's own id or one we made)."""
+    """A catalog product (``product_id`` is the shop's own id or one we made); ``url``
+    is an absolute http(s) link or ``""``, ``currency`` an ISO 4217 code."""
 
     product_id: str
     name: str
@@ -48,6 +50,7 @@ class Product:
     description: str
     url: str
     updated_at: str
+    currency: str = "EUR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +103,22 @@ class EndedStream:
 
     title: str
     ended_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """The figures of a show that ended: ``duration_seconds`` from start to end,
+    ``peak_viewers``, ``likes`` (at the end), ``chat_lines`` (not deleted),
+    ``chatters`` (customers who wrote in the chat), ``products_pinned`` (distinct
+    products pinned while it was live)."""
+
+    stream_id: str
+    title: str
+    started_at: str
+    ended_at: str
+    duration_seconds: int
+    peak_viewers: int
+    likes: int
+    chat_lines: int
+    chatters: int
+    products_pinned: int

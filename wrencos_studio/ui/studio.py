@@ -204,19 +204,11 @@ class Studio(QObject):
         self.preview_ready.emit()
 
     def store_image(self, path: str) -> str:
-        """Copy a product image into the data dir's uploads; its URL on the hub."""
-        import shutil
-        import uuid
+        """Check, clean and store a product image in the data dir's uploads; its URL on
+        the hub. Raises ValueError (``ImageRejected``) with a message for the presenter."""
+        from wrencos_studio.catalog.images import store_product_image
 
-        source = Path(path)
-        suffix = source.suffix.lower()
-        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".svg"):
-            raise ValueError(f"not an image file: {source.name}")
-        target_dir = self.data_dir / "uploads" / "products"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex[:12]}{suffix}"
-        shutil.copyfile(source, target_dir / name)
-        return f"/uploads/products/{name}"
+        return store_product_image(path, self.data_dir / "uploads").url
 
     async def go_live(self, title: str, description: str) -> None:
         assert self.bridge is not None and self.broadcaster is not None

@@ -14,17 +14,42 @@ from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.rows import Product
 
-__all__ = ["PINS_MAX_BYTES", "Catalog"]
+__all__ = ["PINS_MAX_BYTES", "Catalog", "pin_of"]
 
 #: ``pinned_products_updated`` goes to every customer in one frame: at most 64 KiB.
 PINS_MAX_BYTES = 64 * 1024
 
 
+def pin_of(product: Product, sent: dict[str, Any]) -> dict[str, Any]:
+    """A pin of a catalog product: its current fields, with the ``productId`` (as sent,
+    a number stays a number) and ``displayOrder`` of the admin's item. ``url`` and
+    ``description`` only when the product has them."""
+    pin: dict[str, Any] = {
+        "productId": sent["productId"],
+        "name": product.name,
+        "price": product.price,
+        "image": product.image,
+    }
+    if "displayOrder" in sent:
+        pin["displayOrder"] = sent["displayOrder"]
+    if product.url:
+        pin["url"] = product.url
+    if product.description:
+        pin["description"] = product.description
+    pin["currency"] = product.currency
+    return pin
+
+
 class Catalog(Feature):
-    """``get_products``, ``save_product``, ``delete_product`` and ``pin_products``."""
+    """``get_products``, ``save_product``, ``delete_product`` and ``pin_products``.
+
+    Pins of catalog products follow the catalog: pinning fills them from it, saving a
+    pinned product re-sends the pins, deleting one takes it off them."""
 
     def load(self) -> None:
-        self.hub.pinned = self.hub.store.run_sync(repo.load_pinned)
+        store = self.hub.store
+        store.run_sync(repo.fill_missing_currency, self.hub.settings.currency)
+        self.hub.pinned = store.run_sync(repo.load_pinned)
 
     async def join(self, snapshot: Snapshot | None) -> None:
         if snapshot is None:
@@ -38,7 +63,17 @@ class Catalog(Feature):
 
     @handles(p.PinProducts)
     async def pin_products(self, client: Client, msg: p.PinProducts) -> None:
-        items: list[dict[str, Any]] = msg.pinned_products
+        sent: list[dict[str, Any]] = msg.pinned_products
+        ids = [str(item["productId"]) for item in sent]
+        catalog = await self.hub.store.run(repo.products_by_ids, ids)
+        # A pin of a product not in the catalog keeps what the admin sent.
+        items = [
+            pin_of(catalog[pid], item) if pid in catalog else item
+            for pid, item in zip(ids, sent, strict=True)
+        ]
+        await self._set_pins(items)
+
+    async def _set_pins(self, items: list[dict[str, Any]]) -> None:
         if len(p.encode(p.PinnedProductsUpdated(items))) > PINS_MAX_BYTES:
             raise ProtocolError(p.ERR_TOO_LONG)  # every page gets it in one frame
         await self.hub.store.run(repo.replace_pinned, items)
@@ -53,6 +88,11 @@ class Catalog(Feature):
     def _pins_changed(self, event: ev.PinsChanged) -> None:
         self.hub.pinned = event.items
         self.hub.broadcast(p.PinnedProductsUpdated(event.items))
+
+    def _pinned_index(self, product_id: str) -> list[int]:
+        return [
+            i for i, item in enumerate(self.hub.pinned) if str(item.get("productId")) == product_id
+        ]
 
     # -- the catalog ----------------------------------------------------------------------
 
@@ -72,9 +112,17 @@ class Catalog(Feature):
             description=fields["description"],
             url=fields["url"],
             updated_at=utc_now_iso(),
+            currency=fields["currency"] or self.hub.settings.currency,
         )
         saved = await self.hub.store.run(repo.upsert_product, product)
         self.hub.emit(ev.ProductSaved(saved))
+        pinned = self._pinned_index(saved.product_id)
+        if pinned:
+            # Every phone shows the new price (name, link...) at once, not at the next pin.
+            items = list(self.hub.pinned)
+            for i in pinned:
+                items[i] = pin_of(saved, items[i])
+            await self._set_pins(items)
 
     @replicates(ev.ProductSaved)
     def _copy_saved(self, event: ev.ProductSaved) -> StoreJob:
@@ -88,6 +136,11 @@ class Catalog(Feature):
     async def delete_product(self, client: Client, msg: p.DeleteProduct) -> None:
         deleted = await self.hub.store.run(repo.delete_product, msg.product_id)
         self.hub.emit(ev.ProductDeleted(msg.product_id, deleted))
+        if self._pinned_index(msg.product_id):
+            # A card must not offer what the shop no longer sells.
+            await self._set_pins(
+                [i for i in self.hub.pinned if str(i.get("productId")) != msg.product_id]
+            )
 
     @replicates(ev.ProductDeleted)
     def _copy_deleted(self, event: ev.ProductDeleted) -> StoreJob:

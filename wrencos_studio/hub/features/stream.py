@@ -31,7 +31,8 @@ UPDATE_INTERVAL_S = 0.25
 
 
 class Stream(Feature):
-    """``start_stream`` / ``stop_stream``; ``stream_update`` when viewers or likes change."""
+    """``start_stream`` / ``stop_stream`` (with the show's summary to staff),
+    ``get_stream_summaries``; ``stream_update`` when viewers or likes change."""
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
@@ -128,15 +129,19 @@ class Stream(Feature):
         ended = utc_now_iso()
         self._transition = True
         try:
-            await hub.store.run(repo.end_stream, stream.stream_id, ended, stream.peak_viewers)
+            # The summary is counted in the same job that ends the stream: nothing of the
+            # show can be added between the two.
+            summary = await hub.store.run(
+                repo.end_stream, stream.stream_id, ended, stream.peak_viewers
+            )
             await hub.broker.release_stream(stream.stream_id)
         finally:
             self._transition = False
-        hub.emit(ev.StreamStopped(stream.stream_id, ended, stream.peak_viewers))
+        hub.emit(ev.StreamStopped(stream.stream_id, ended, stream.peak_viewers, summary))
 
     @replicates(ev.StreamStopped)
     def _copy_stop(self, event: ev.StreamStopped) -> StoreJob:
-        return (repo.end_stream, event.stream_id, event.ended_at, event.peak)
+        return (repo.end_stream, event.stream_id, event.ended_at, event.peak, event.summary)
 
     @applies(ev.StreamStopped)
     def _stopped(self, event: ev.StreamStopped) -> None:
@@ -149,6 +154,18 @@ class Stream(Feature):
         hub.feature(Chat).forget_history()
         self._last_count = 0
         hub.broadcast(p.StreamStopped(event.stream_id))
+        if event.summary is not None:
+            # Staff only: customers' pages see nothing new.
+            hub.broadcast(p.StreamSummaryReady(event.summary), to=hub.admins)
+
+    # -- past shows -------------------------------------------------------------------
+
+    @handles(p.GetStreamSummaries)
+    async def get_stream_summaries(self, client: Client, msg: p.GetStreamSummaries) -> None:
+        before = _parse_cursor(msg.before) if msg.before is not None else None
+        rows, cursor = await self.hub.store.run(repo.stream_summaries, int(msg.limit or 50), before)
+        next_cursor = f"{cursor[0]}~{cursor[1]}" if cursor is not None else None
+        self.hub.send(client, p.StreamSummaries(rows, cursor is not None, next_cursor))
 
     # -- figures ------------------------------------------------------------------------
 
@@ -227,6 +244,14 @@ class Stream(Feature):
         if self._peak_flush is not None:
             self._peak_flush.cancel()
             self._flush_peak()
+
+
+def _parse_cursor(text: str) -> tuple[str, int]:
+    """``nextCursor`` is ``<ended_at>~<n>``; anything else was not made by us."""
+    ended_at, sep, n = text.rpartition("~")
+    if not sep or not ended_at or not n.isdigit() or len(n) > 18:
+        raise ProtocolError(p.ERR_INVALID)
+    return ended_at, int(n)
 
 
 def _start_job(data: p.StreamData) -> StoreJob:

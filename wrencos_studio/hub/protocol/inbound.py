@@ -20,6 +20,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, Union
 
+from wrencos_studio.catalog import products as catalog_rules
+
 __all__ = [
     "CHAT_MAX_CHARS",
     "ERR_AUTH_FAILED",
@@ -61,6 +63,7 @@ __all__ = [
     "GetProducts",
     "GetRoom",
     "GetStreamInfo",
+    "GetStreamSummaries",
     "ModerateCustomer",
     "PinProducts",
     "Ping",
@@ -484,33 +487,30 @@ def _pinned_list(value: list[Any]) -> list[dict[str, Any]]:
             item[key] = v
         item["productId"] = check_product_id(item["productId"])
         item["price"] = check_price(raw.get("price"))
+        try:
+            if item.get("url") is not None:
+                catalog_rules.check_url(item["url"])
+            if item.get("currency") is not None:
+                catalog_rules.check_currency(item["currency"])
+        except catalog_rules.ProductError as exc:
+            raise ProtocolError(ERR_TOO_LONG if exc.too_long else ERR_INVALID) from exc
+        if item.get("url") == "":
+            del item["url"]  # no link
+        if item.get("currency") == "":
+            del item["currency"]  # the shop's
         items.append(item)
     return items
 
 
 def _product_fields(value: dict[str, Any]) -> dict[str, Any]:
-    """A catalog product: productId (made if absent), name, price (required), image,
-    description, url."""
-    out: dict[str, Any] = {}
-    pid = value.get("productId")
-    out["productId"] = clean_text(str(check_product_id(pid))) if pid is not None else ""
-    name = value.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ProtocolError(ERR_INVALID)
-    out["name"] = clean_text(name.strip())
-    out["price"] = check_price(value.get("price"))
-    for key in ("image", "description", "url"):
-        v = value.get(key, "")
-        if v is None:
-            v = ""
-        if not isinstance(v, str):
-            raise ProtocolError(ERR_INVALID)
-        out[key] = clean_text(v)
-    if len(out["name"]) > TITLE_MAX_CHARS or len(out["productId"]) > ID_MAX_CHARS:
-        raise ProtocolError(ERR_TOO_LONG)
-    if any(len(out[k]) > TEXT_MAX_CHARS for k in ("image", "description", "url")):
-        raise ProtocolError(ERR_TOO_LONG)
-    return out
+    """A catalog product by ``catalog.products.normalize_product``'s rules: productId
+    (made if absent), name, price (required), image, description, url (absolute
+    http/https or empty), currency (ISO 4217; empty: the shop's)."""
+    cleaned = {k: clean_text(v) if isinstance(v, str) else v for k, v in value.items()}
+    try:
+        return catalog_rules.normalize_product(cleaned)
+    except catalog_rules.ProductError as exc:
+        raise ProtocolError(ERR_TOO_LONG if exc.too_long else ERR_INVALID) from exc
 
 
 # -- client -> server messages -------------------------------------------------------------
@@ -790,6 +790,17 @@ class WebrtcBroadcastStart:
 class WebrtcBroadcastStop:
     TYPE: ClassVar[str]
     peer_id: str | None = _id_field("peerId", optional=True)
+
+
+@message("get_stream_summaries", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetStreamSummaries:
+    """Past shows, newest first: at most ``limit`` (1-100, default 50) that ended before
+    the cursor ``before`` (a ``nextCursor`` from a page), each with its summary."""
+
+    TYPE: ClassVar[str]
+    limit: float | None = field(check=_page_limit, default=None)
+    before: str | None = _id_field("before", optional=True)
 
 
 @message("get_products", access=Access.STAFF)

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from wrencos_studio.codec import CodecError, from_json, registrar, to_json, wire_key
-from wrencos_studio.store.rows import ChatLine, ConversationSummary, Product, SupportLine
+from wrencos_studio.store.rows import (
+    ChatLine,
+    ConversationSummary,
+    Product,
+    StreamSummary,
+    SupportLine,
+)
 
 __all__ = [
     "OUTBOUND",
@@ -45,6 +51,8 @@ __all__ = [
     "StreamInfo",
     "StreamStarted",
     "StreamStopped",
+    "StreamSummaries",
+    "StreamSummaryReady",
     "StreamUpdate",
     "WebrtcBroadcastStopped",
     "WebrtcBroadcasterAvailable",
@@ -174,6 +182,25 @@ class StreamStopped(OutboundMessage):
     stream_id: str
 
 
+@outbound("stream_summary")
+@dataclass(frozen=True, slots=True)
+class StreamSummaryReady(OutboundMessage):
+    """To admin connections, right after ``stream_stopped``: the show's figures."""
+
+    summary: StreamSummary
+
+
+@outbound("stream_summaries")
+@dataclass(frozen=True, slots=True)
+class StreamSummaries(OutboundMessage):
+    """One page of past shows, newest first; with ``more``, ``next_cursor`` is the
+    ``before`` of the next page (opaque)."""
+
+    summaries: list[StreamSummary]
+    more: bool = False
+    next_cursor: str | None = wire_key(omit_none=True, default=None)
+
+
 @outbound("stream_update")
 @dataclass(frozen=True, slots=True)
 class StreamUpdate(OutboundMessage):
@@ -185,7 +212,8 @@ class StreamUpdate(OutboundMessage):
 @outbound("pinned_products_updated")
 @dataclass(frozen=True, slots=True)
 class PinnedProductsUpdated(OutboundMessage):
-    """Pins as the admin sent them (known fields only, see ``inbound._pinned_list``)."""
+    """The pins: a catalog product's current fields, else what the admin sent (known
+    fields only, see ``inbound._pinned_list``)."""
 
     pinned_products: list[dict[str, Any]]
 

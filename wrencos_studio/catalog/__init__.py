@@ -1,0 +1,19 @@
+"""The shop's catalog without Qt: product rules, prices (Babel), images (Pillow), CSV.
+
+The hub validates products with :mod:`.products`; the studio calls
+:func:`.images.store_product_image`, :func:`.csv_import.import_products` and
+:func:`.money.format_price`.
+"""
+
+from wrencos_studio.catalog.money import DEFAULT_CURRENCY, format_price, is_currency, parse_price
+from wrencos_studio.catalog.products import ProductError, check_currency, check_url
+
+__all__ = [
+    "DEFAULT_CURRENCY",
+    "ProductError",
+    "check_currency",
+    "check_url",
+    "format_price",
+    "is_currency",
+    "parse_price",
+]
