@@ -22,7 +22,13 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["DescriptorGuard", "GuardedListener", "QuietAcceptErrors", "open_listeners"]
+__all__ = [
+    "DescriptorGuard",
+    "GuardedListener",
+    "QuietAcceptErrors",
+    "open_listeners",
+    "watch_descriptors",
+]
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +204,24 @@ def open_listeners(
     if not listeners:
         raise OSError(f"getaddrinfo({host!r}) returned no address")
     return listeners
+
+
+async def watch_descriptors(guard: DescriptorGuard, interval_s: float = 0.5) -> None:
+    """For event loops that accept in C (uvloop: libuv keeps its own spare descriptor and
+    closes connections it cannot take, silently, and never calls our ``accept()``): notice
+    the process running out by trying to open one descriptor every ``interval_s``, and log
+    it through ``guard`` — at most once a second — and when descriptors are back."""
+    import asyncio
+
+    while True:
+        await asyncio.sleep(interval_s)
+        probe = _open_spare()
+        if probe is None:
+            guard._note(0)
+        else:
+            os.close(probe)
+            if guard.exhausted:
+                guard.accepted()
 
 
 def _open_spare() -> int | None:

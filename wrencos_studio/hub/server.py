@@ -27,7 +27,12 @@ from websockets.protocol import State
 
 from wrencos_studio.hub.engine import Hub, Outgoing
 from wrencos_studio.hub.http import Router, origin_allowed, text
-from wrencos_studio.hub.listener import DescriptorGuard, QuietAcceptErrors, open_listeners
+from wrencos_studio.hub.listener import (
+    DescriptorGuard,
+    QuietAcceptErrors,
+    open_listeners,
+    watch_descriptors,
+)
 
 __all__ = ["FanoutWriter", "HubServer", "MediaRoute", "ServerStats", "WebSocketSink"]
 
@@ -217,6 +222,7 @@ class HubServer:
         self._writer: FanoutWriter | None = None
         self._guard: DescriptorGuard | None = None
         self._quiet_accept_errors: QuietAcceptErrors | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -248,6 +254,9 @@ class HubServer:
                 listener.close()
             await self.stop()
             raise
+        if not isinstance(asyncio.get_running_loop(), asyncio.SelectorEventLoop):
+            # uvloop (or another loop that accepts in C) never calls our accept(): watch.
+            self._watch = asyncio.create_task(watch_descriptors(guard), name="fd-watch")
 
     def _serve(self, listener: socket.socket) -> Awaitable[Server]:
         s = self.settings
@@ -285,6 +294,9 @@ class HubServer:
         self._release_guard()
 
     def _release_guard(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._quiet_accept_errors is not None:
             logging.getLogger("asyncio").removeFilter(self._quiet_accept_errors)
             self._quiet_accept_errors = None
