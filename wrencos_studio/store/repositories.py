@@ -509,8 +509,8 @@ def product_taps(conn: sqlite3.Connection, session_id: str, stream_id: str) -> l
     """The product cards a session tapped during a stream, first tapped first."""
     rows = conn.execute(
         "SELECT product_id, COUNT(*) AS taps, MIN(tapped_at) AS first_at,"
-        " MAX(tapped_at) AS last_at FROM product_taps WHERE session_id = ? AND stream_id = ?"
-        " GROUP BY product_id ORDER BY first_at, product_id",
+        " MAX(tapped_at) AS last_at, MIN(rowid) AS first_row FROM product_taps"
+        " WHERE session_id = ? AND stream_id = ? GROUP BY product_id ORDER BY first_row",
         (session_id, stream_id),
     ).fetchall()
     return [ProductTaps(r["product_id"], int(r["taps"]), r["first_at"], r["last_at"]) for r in rows]

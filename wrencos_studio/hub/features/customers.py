@@ -74,10 +74,11 @@ class Customers(Feature):
         stream_id = hub.stream.stream_id if hub.stream is not None else ""
         uid = hub.new_id()
         at = utc_now_iso()
+        product_id = str(msg.product_id)
         await hub.store.run(
-            repo.add_product_tap, uid, stream_id, sid, client.public_id, msg.product_id, at
+            repo.add_product_tap, uid, stream_id, sid, client.public_id, product_id, at
         )
-        hub.emit(ev.ProductTapped(uid, stream_id, sid, client.public_id, msg.product_id, at))
+        hub.emit(ev.ProductTapped(uid, stream_id, sid, client.public_id, product_id, at))
 
     @replicates(ev.ProductTapped)
     def _copy_tap(self, event: ev.ProductTapped) -> StoreJob:

@@ -87,6 +87,7 @@ class Support(Feature):
             raise ProtocolError(p.ERR_NOT_REGISTERED)
         at = utc_now_iso()
         uid = hub.new_id()
+        product_id = None if msg.product_id is None else str(msg.product_id)
         name = await hub.store.run(
             repo.add_customer_message,
             uid,
@@ -95,14 +96,12 @@ class Support(Feature):
             default_customer_name(sid),
             msg.message,
             at,
-            msg.product_id,
+            product_id,
             client.public_id,
         )
         origin = f"{hub.node_id}:{client.id}"
         hub.emit(
-            ev.CustomerWrote(
-                uid, sid, msg.message, name, at, msg.product_id, client.public_id, origin
-            )
+            ev.CustomerWrote(uid, sid, msg.message, name, at, product_id, client.public_id, origin)
         )
 
     @replicates(ev.CustomerWrote)

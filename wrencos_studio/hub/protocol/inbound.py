@@ -616,7 +616,8 @@ class CustomerMessage:
         "customerName", max_chars=NAME_MAX_CHARS, clean="line", empty="absent", default=None
     )
     session_id: str | None = _id_field("sessionId", optional=True)
-    product_id: str | None = _product_ref_field(optional=True)
+    #: A string or an integer on the wire; always a string once validated.
+    product_id: str | int | None = _product_ref_field(optional=True)
 
 
 @message("product_tapped", access=Access.NON_STAFF, rate="like", registered=True)
@@ -626,7 +627,8 @@ class ProductTapped:
     (``get_customer_context``). No answer."""
 
     TYPE: ClassVar[str]
-    product_id: str = _product_ref_field(optional=False)
+    #: A string or an integer on the wire; always a string once validated.
+    product_id: str | int = _product_ref_field(optional=False)
 
 
 @message("staff_message", access=Access.STAFF, rate="support")
