@@ -18,7 +18,14 @@ from wrencos_studio.hub.broker import LocalBroker
 from wrencos_studio.hub.engine import Feature, Hub, handles
 from wrencos_studio.hub.features import FEATURES, Page
 from wrencos_studio.store import Store
-from wrencos_studio.store.rows import ChatLine, Product, StreamSummary, SupportLine
+from wrencos_studio.store.rows import (
+    ChatLine,
+    ConversationSummary,
+    Product,
+    ProductTaps,
+    StreamSummary,
+    SupportLine,
+)
 
 
 @pytest.fixture
@@ -104,6 +111,13 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.ChatSettings(10),
         p.ModerationUpdated(["a"], [], 0, "a", "mute"),
         p.CustomerMessageReceived("s1", "hello", "Ana", "t"),
+        p.MyMessage("hello", "t", "u1", "p1"),
+        p.ConversationUpdated(
+            ConversationSummary("s1", "Ana", "hi", "t", 1, "open", "staff", "sam")
+        ),
+        p.CustomerContext(
+            "s1", "Ana", True, "t", "pid", "st", [], False, [ProductTaps("p1", 2, "t", "t")]
+        ),
         p.StaffReply("hi", "t", "u1"),
         p.Conversations([], True, "c12"),
         p.ConversationThread("s1", [SupportLine("customer", "m", "t", "u")]),

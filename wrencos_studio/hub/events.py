@@ -20,6 +20,7 @@ __all__ = [
     "BroadcasterChanged",
     "ChatDeleted",
     "ChatPosted",
+    "ConversationRead",
     "ConversationStatusChanged",
     "CustomerWrote",
     "Event",
@@ -30,6 +31,7 @@ __all__ = [
     "PinsChanged",
     "ProductDeleted",
     "ProductSaved",
+    "ProductTapped",
     "RepliesDelivered",
     "StaffReplied",
     "StreamStarted",
@@ -150,11 +152,17 @@ class ModerationChanged(Event):
 @event("customer_message")
 @dataclass(frozen=True, slots=True)
 class CustomerWrote(Event):
+    """``origin`` is ``node:connection`` of the tab that wrote it (its other tabs get
+    ``my_message``); ``public_id`` the identity it wrote under."""
+
     uid: str
     session_id: str
     message: str
     customer_name: str
     timestamp: str
+    product_id: str | None = None
+    public_id: str | None = None
+    origin: str = ""
 
 
 @event("staff_reply")
@@ -172,6 +180,28 @@ class StaffReplied(Event):
 class RepliesDelivered(Event):
     session_id: str
     uids: list[str]
+    at: str
+
+
+@event("conversation_read")
+@dataclass(frozen=True, slots=True)
+class ConversationRead(Event):
+    """Staff marked a conversation's customer lines read (for everyone)."""
+
+    session_id: str
+    at: str
+
+
+@event("product_tapped")
+@dataclass(frozen=True, slots=True)
+class ProductTapped(Event):
+    """A customer tapped a product card (``stream_id`` "" when nothing was live)."""
+
+    uid: str
+    stream_id: str
+    session_id: str
+    public_id: str | None
+    product_id: str
     at: str
 
 

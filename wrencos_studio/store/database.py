@@ -121,6 +121,43 @@ MIGRATIONS: list[str] = [
     ALTER TABLE streams ADD COLUMN products_pinned INTEGER;
     CREATE INDEX streams_ended ON streams (ended_at) WHERE ended_at IS NOT NULL;
     """,
+    # 3: support, second edition — the product a message asks about, the publicId a
+    # conversation's customer writes under, the product cards a customer tapped, and
+    # full-text search over every support message (FTS5, kept in step by triggers).
+    """
+    ALTER TABLE support_messages ADD COLUMN product_id TEXT;
+    ALTER TABLE conversations ADD COLUMN public_id TEXT;
+    CREATE INDEX support_staff_lines ON support_messages (session_id, seq)
+        WHERE sender = 'staff';
+    CREATE TABLE product_taps (
+        uid        TEXT PRIMARY KEY,
+        stream_id  TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        public_id  TEXT,
+        product_id TEXT NOT NULL,
+        tapped_at  TEXT NOT NULL
+    );
+    CREATE INDEX product_taps_by_session ON product_taps (session_id, stream_id);
+    CREATE VIRTUAL TABLE support_fts USING fts5 (
+        message,
+        content = 'support_messages',
+        content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO support_fts (rowid, message) SELECT seq, message FROM support_messages;
+    CREATE TRIGGER support_fts_insert AFTER INSERT ON support_messages BEGIN
+        INSERT INTO support_fts (rowid, message) VALUES (new.seq, new.message);
+    END;
+    CREATE TRIGGER support_fts_delete AFTER DELETE ON support_messages BEGIN
+        INSERT INTO support_fts (support_fts, rowid, message)
+            VALUES ('delete', old.seq, old.message);
+    END;
+    CREATE TRIGGER support_fts_update AFTER UPDATE OF message ON support_messages BEGIN
+        INSERT INTO support_fts (support_fts, rowid, message)
+            VALUES ('delete', old.seq, old.message);
+        INSERT INTO support_fts (rowid, message) VALUES (new.seq, new.message);
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,9 +10,11 @@ from typing import Any
 from wrencos_studio.store.rows import (
     ChatLine,
     ConversationSummary,
+    CustomerFacts,
     EndedStream,
     PendingReply,
     Product,
+    ProductTaps,
     StreamRow,
     StreamSummary,
     SupportLine,
@@ -21,11 +23,16 @@ from wrencos_studio.store.rows import (
 __all__ = [
     "add_chat_message",
     "add_customer_message",
+    "add_product_tap",
     "add_staff_message",
     "conversation_messages",
+    "conversation_summary",
+    "customer_chat",
+    "customer_facts",
     "delete_product",
     "end_stream",
     "fill_missing_currency",
+    "fts_query",
     "get_or_create_secret_key",
     "get_product",
     "list_conversations",
@@ -34,9 +41,11 @@ __all__ = [
     "load_pinned",
     "mark_conversation_read",
     "mark_delivered",
+    "product_taps",
     "products_by_ids",
     "recent_chat",
     "replace_pinned",
+    "session_public_ids",
     "sessions_with_undelivered",
     "set_like",
     "start_stream",
@@ -129,7 +138,7 @@ def end_stream(
             ),
         )
     row = conn.execute(f"{_SUMMARY_SELECT} WHERE id = ?", (stream_id,)).fetchone()
-    return _summary(row) if row is not None else None
+    return _stream_summary(row) if row is not None else None
 
 
 _SUMMARY_SELECT = (
@@ -139,7 +148,7 @@ _SUMMARY_SELECT = (
 )
 
 
-def _summary(r: sqlite3.Row) -> StreamSummary:
+def _stream_summary(r: sqlite3.Row) -> StreamSummary:
     return StreamSummary(
         stream_id=r["id"],
         title=r["title"],
@@ -182,7 +191,7 @@ def stream_summaries(
     more = len(rows) > limit
     page = rows[:limit]
     cursor = (str(page[-1]["ended_at"]), int(page[-1]["rowid"])) if more else None
-    return [_summary(r) for r in page], cursor
+    return [_stream_summary(r) for r in page], cursor
 
 
 def update_stream_peak(conn: sqlite3.Connection, stream_id: str, peak: int) -> None:
@@ -360,19 +369,23 @@ def add_customer_message(
     default_name: str,
     message: str,
     at: str,
+    product_id: str | None = None,
+    public_id: str | None = None,
 ) -> str:
-    """Store a customer's support message (once per uid); return the conversation's name."""
+    """Store a customer's support message (once per uid), with the product it asks about
+    and the publicId the customer wrote under; return the conversation's name."""
     name = _touch_conversation(conn, session_id, customer_name, default_name, at)
     cur = conn.execute(
-        "INSERT OR IGNORE INTO support_messages (uid, session_id, sender, message, created_at)"
-        " VALUES (?, ?, 'customer', ?, ?)",
-        (uid, session_id, message, at),
+        "INSERT OR IGNORE INTO support_messages (uid, session_id, sender, message, created_at,"
+        " product_id) VALUES (?, ?, 'customer', ?, ?, ?)",
+        (uid, session_id, message, at, product_id),
     )
     if cur.rowcount:
         # A customer writing again reopens a resolved conversation.
         conn.execute(
-            "UPDATE conversations SET last_seq = ?, status = 'open' WHERE session_id = ?",
-            (cur.lastrowid, session_id),
+            "UPDATE conversations SET last_seq = ?, status = 'open',"
+            " public_id = COALESCE(?, public_id) WHERE session_id = ?",
+            (cur.lastrowid, public_id, session_id),
         )
     return name
 
@@ -401,12 +414,16 @@ def add_staff_message(
     mark_conversation_read(conn, session_id, at)
 
 
-def mark_conversation_read(conn: sqlite3.Connection, session_id: str, at: str) -> None:
+def mark_conversation_read(conn: sqlite3.Connection, session_id: str, at: str) -> bool:
+    """Mark the customer's lines read (for every staff member); False: no such
+    conversation."""
     conn.execute(
         "UPDATE support_messages SET read_at = ? WHERE session_id = ? AND sender = 'customer'"
         " AND read_at IS NULL",
         (at, session_id),
     )
+    row = conn.execute("SELECT 1 FROM conversations WHERE session_id = ?", (session_id,)).fetchone()
+    return row is not None
 
 
 def mark_delivered(conn: sqlite3.Connection, uids: list[str], at: str) -> None:
@@ -437,34 +454,96 @@ def sessions_with_undelivered(conn: sqlite3.Connection) -> set[str]:
 #: ``lastMessage`` in the inbox list is cut to this many characters (Trust rules, rule 6).
 LAST_MESSAGE_MAX_CHARS = 200
 
+#: ``get_conversations`` filters: the SQL condition each adds.
+FILTER_CONDITIONS = {
+    "open": "c.status = 'open'",
+    "resolved": "c.status = 'resolved'",
+    # Nobody has answered the customer's last line yet.
+    "unanswered": "m.sender = 'customer'",
+}
+
+_SUMMARY_SELECT = (
+    "SELECT c.session_id, c.customer_name, c.status, c.last_seq, m.message, m.created_at,"
+    " m.sender, m.product_id,"
+    " (SELECT COUNT(*) FROM support_messages u WHERE u.session_id = c.session_id"
+    "  AND u.sender = 'customer' AND u.read_at IS NULL) AS unread,"
+    " (SELECT s.staff_user_id FROM support_messages s WHERE s.session_id = c.session_id"
+    "  AND s.sender = 'staff' ORDER BY s.seq DESC LIMIT 1) AS answered_by"
+    " FROM conversations c JOIN support_messages m ON m.seq = c.last_seq"
+)
+
+
+def _conversation_summary(r: sqlite3.Row) -> ConversationSummary:
+    return ConversationSummary(
+        session_id=r["session_id"],
+        customer_name=r["customer_name"],
+        last_message=r["message"][:LAST_MESSAGE_MAX_CHARS],
+        last_timestamp=r["created_at"],
+        unread=int(r["unread"]),
+        status=r["status"],
+        last_from=r["sender"],
+        answered_by=r["answered_by"] or None,
+        product_id=r["product_id"],
+    )
+
+
+def fts_query(search: str) -> str | None:
+    """``search`` as a safe FTS5 query: every word must occur (as a word or the start of
+    one); each is quoted, so no FTS5 syntax in it is ever interpreted. None: no words."""
+    terms = [t for t in search.split() if t.strip('"')]
+    if not terms:
+        return None
+    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+
+
+def _like_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
 
 def list_conversations(
-    conn: sqlite3.Connection, limit: int = 50, before: int | None = None
+    conn: sqlite3.Connection,
+    limit: int = 50,
+    before: int | None = None,
+    search: str | None = None,
+    status_filter: str | None = None,
 ) -> tuple[list[ConversationSummary], int | None]:
     """One page of the inbox, newest first by last message (ties by arrival order): at
     most ``limit`` conversations whose last message came before position ``before``.
-    Returns the rows and the position to continue from (None: this was the last page)."""
+    ``search`` keeps those with a message matching every word of it (full-text, any
+    message of the thread) or whose customer name contains it; ``status_filter`` is a
+    key of :data:`FILTER_CONDITIONS`. Returns the rows and the position to continue
+    from (None: this was the last page)."""
+    where = ["c.last_seq < ?"]
+    args: list[Any] = [before if before is not None else 2**63 - 1]
+    if status_filter is not None:
+        where.append(FILTER_CONDITIONS[status_filter])
+    if search is not None and search.strip():
+        query = fts_query(search)
+        by_name = "c.customer_name LIKE ? ESCAPE '\\'"
+        args.append(_like_pattern(search.strip()))
+        if query is None:
+            where.append(f"({by_name})")
+        else:
+            where.append(
+                f"({by_name} OR c.session_id IN (SELECT f.session_id FROM support_messages f"
+                " WHERE f.seq IN (SELECT rowid FROM support_fts WHERE support_fts MATCH ?)))"
+            )
+            args.append(query)
+    args.append(limit + 1)
     rows = conn.execute(
-        "SELECT c.session_id, c.customer_name, c.status, c.last_seq, m.message, m.created_at,"
-        " (SELECT COUNT(*) FROM support_messages u WHERE u.session_id = c.session_id"
-        "  AND u.sender = 'customer' AND u.read_at IS NULL) AS unread"
-        " FROM conversations c JOIN support_messages m ON m.seq = c.last_seq"
-        " WHERE c.last_seq < ? ORDER BY c.last_seq DESC LIMIT ?",
-        (before if before is not None else 2**63 - 1, limit + 1),
+        f"{_SUMMARY_SELECT} WHERE {' AND '.join(where)} ORDER BY c.last_seq DESC LIMIT ?",
+        args,
     ).fetchall()
-    page = [
-        ConversationSummary(
-            session_id=r["session_id"],
-            customer_name=r["customer_name"],
-            last_message=r["message"][:LAST_MESSAGE_MAX_CHARS],
-            last_timestamp=r["created_at"],
-            unread=int(r["unread"]),
-            status=r["status"],
-        )
-        for r in rows[:limit]
-    ]
+    page = [_conversation_summary(r) for r in rows[:limit]]
     more = len(rows) > limit
     return page, (int(rows[limit - 1]["last_seq"]) if more else None)
+
+
+def conversation_summary(conn: sqlite3.Connection, session_id: str) -> ConversationSummary | None:
+    """One conversation as the inbox lists it (None: no such conversation, or no line)."""
+    row = conn.execute(f"{_SUMMARY_SELECT} WHERE c.session_id = ?", (session_id,)).fetchone()
+    return _conversation_summary(row) if row is not None else None
 
 
 def conversation_messages(
@@ -483,16 +562,116 @@ def conversation_messages(
             return [], False
         upper = int(row["seq"])
     rows = conn.execute(
-        "SELECT uid, sender, message, created_at FROM support_messages"
-        " WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        "SELECT m.uid, m.sender, m.message, m.created_at, m.staff_user_id, m.product_id,"
+        " c.customer_name FROM support_messages m JOIN conversations c USING (session_id)"
+        " WHERE m.session_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
         (session_id, upper, limit + 1),
     ).fetchall()
     more = len(rows) > limit
     lines = [
-        SupportLine(r["sender"], r["message"], r["created_at"], r["uid"]) for r in rows[:limit]
+        SupportLine(
+            r["sender"],
+            r["message"],
+            r["created_at"],
+            r["uid"],
+            staff_user_id=(r["staff_user_id"] or None) if r["sender"] == "staff" else None,
+            customer_name=r["customer_name"] if r["sender"] == "customer" else None,
+            product_id=r["product_id"],
+        )
+        for r in rows[:limit]
     ]
     lines.reverse()
     return lines, more
+
+
+# -- the customer as a person ------------------------------------------------------
+
+
+def add_product_tap(
+    conn: sqlite3.Connection,
+    uid: str,
+    stream_id: str,
+    session_id: str,
+    public_id: str | None,
+    product_id: str,
+    at: str,
+) -> None:
+    """A customer tapped a product card during ``stream_id`` ("" when nothing was live);
+    once per uid."""
+    conn.execute(
+        "INSERT OR IGNORE INTO product_taps (uid, stream_id, session_id, public_id, product_id,"
+        " tapped_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (uid, stream_id, session_id, public_id, product_id, at),
+    )
+
+
+def product_taps(conn: sqlite3.Connection, session_id: str, stream_id: str) -> list[ProductTaps]:
+    """The product cards a session tapped during a stream, first tapped first."""
+    rows = conn.execute(
+        "SELECT product_id, COUNT(*) AS taps, MIN(tapped_at) AS first_at,"
+        " MAX(tapped_at) AS last_at, MIN(rowid) AS first_row FROM product_taps"
+        " WHERE session_id = ? AND stream_id = ? GROUP BY product_id ORDER BY first_row",
+        (session_id, stream_id),
+    ).fetchall()
+    return [ProductTaps(r["product_id"], int(r["taps"]), r["first_at"], r["last_at"]) for r in rows]
+
+
+def session_public_ids(conn: sqlite3.Connection, session_id: str) -> set[str]:
+    """The publicIds a session was seen writing or tapping under (a customer with a user
+    token has that user's, not the session's)."""
+    rows = conn.execute(
+        "SELECT public_id FROM conversations WHERE session_id = ? AND public_id IS NOT NULL"
+        " UNION SELECT public_id FROM product_taps WHERE session_id = ?"
+        " AND public_id IS NOT NULL",
+        (session_id, session_id),
+    ).fetchall()
+    return {r["public_id"] for r in rows}
+
+
+def customer_facts(
+    conn: sqlite3.Connection,
+    session_id: str,
+    stream_id: str | None,
+    public_ids: list[str],
+    chat_limit: int = 100,
+) -> CustomerFacts:
+    """The customer behind a conversation during ``stream_id`` (None: nothing live): the
+    publicIds given (the live connections', the anonymous one) and those the store saw
+    the session under, with their chat lines and taps of that stream."""
+    row = conn.execute(
+        "SELECT customer_name FROM conversations WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    ids = list(dict.fromkeys([*public_ids, *sorted(session_public_ids(conn, session_id))]))
+    chat = customer_chat(conn, stream_id, ids, chat_limit) if stream_id is not None else []
+    taps = product_taps(conn, session_id, stream_id or "")
+    return CustomerFacts(row["customer_name"] if row is not None else None, ids, chat, taps)
+
+
+def customer_chat(
+    conn: sqlite3.Connection, stream_id: str, public_ids: list[str], limit: int = 100
+) -> list[ChatLine]:
+    """The newest ``limit`` live-chat lines of a stream written under ``public_ids`` (not
+    deleted), oldest first."""
+    if not public_ids:
+        return []
+    marks = ", ".join("?" * len(public_ids))
+    rows = conn.execute(
+        "SELECT * FROM (SELECT seq, id, username, message, is_admin, created_at, sender"
+        f" FROM chat_messages WHERE stream_id = ? AND sender IN ({marks})"
+        " AND deleted_at IS NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        (stream_id, *public_ids, limit),
+    ).fetchall()
+    return [
+        ChatLine(
+            id=r["id"],
+            username=r["username"],
+            message=r["message"],
+            timestamp=r["created_at"],
+            is_admin=bool(r["is_admin"]),
+            public_id=r["sender"],
+        )
+        for r in rows
+    ]
 
 
 # -- products ----------------------------------------------------------------------

@@ -16,9 +16,11 @@ from wrencos_studio.codec import wire_key
 __all__ = [
     "ChatLine",
     "ConversationSummary",
+    "CustomerFacts",
     "EndedStream",
     "PendingReply",
     "Product",
+    "ProductTaps",
     "StreamRow",
     "StreamSummary",
     "SupportLine",
@@ -55,7 +57,10 @@ class Product:
 
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
-    """One support conversation in the inbox list: its last line and unread count."""
+    """One support conversation in the inbox list: its last line, who wrote it
+    (``last_from``: ``customer`` or ``staff``), the unread count, and the userId of the
+    staff member who last replied (``answered_by``; None: nobody yet). ``product_id``
+    is the product the last line asks about, if any."""
 
     session_id: str
     customer_name: str
@@ -63,16 +68,36 @@ class ConversationSummary:
     last_timestamp: str
     unread: int
     status: str
+    last_from: str = "customer"
+    answered_by: str | None = wire_key(omit_none=True, default=None)
+    product_id: str | None = wire_key(omit_none=True, default=None)
 
 
 @dataclass(frozen=True, slots=True)
 class SupportLine:
-    """One line of a support conversation; ``from_`` is ``customer`` or ``staff``."""
+    """One line of a support conversation; ``from_`` is ``customer`` or ``staff``.
+
+    Staff see who wrote it: ``staff_user_id`` on staff lines, the conversation's
+    ``customer_name`` on customer lines; ``product_id`` is the product a customer line
+    asks about. Each is left out of the wire when None."""
 
     from_: str = wire_key("from")
     message: str = ""
     timestamp: str = ""
     id: str = ""
+    staff_user_id: str | None = wire_key(omit_none=True, default=None)
+    customer_name: str | None = wire_key(omit_none=True, default=None)
+    product_id: str | None = wire_key(omit_none=True, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductTaps:
+    """A product card a customer tapped during one stream: how often, first and last."""
+
+    product_id: str
+    taps: int
+    first_tapped_at: str
+    last_tapped_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +147,15 @@ class StreamSummary:
     chat_lines: int
     chatters: int
     products_pinned: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """What the store knows of the customer behind a conversation during one stream:
+    the conversation's name (None: never wrote), every publicId the session was seen
+    under, their live-chat lines (oldest first) and the product cards they tapped."""
+
+    customer_name: str | None
+    public_ids: list[str]
+    chat: list[ChatLine]
+    tapped: list[ProductTaps]

@@ -8,6 +8,7 @@ The engine refuses to start if a type has no handler or two.
 
 from wrencos_studio.hub.features.catalog import Catalog
 from wrencos_studio.hub.features.chat import Chat
+from wrencos_studio.hub.features.customers import Customers
 from wrencos_studio.hub.features.likes import Likes
 from wrencos_studio.hub.features.moderation import Moderation
 from wrencos_studio.hub.features.page import Page
@@ -20,6 +21,7 @@ __all__ = [
     "FEATURES",
     "Catalog",
     "Chat",
+    "Customers",
     "Likes",
     "Moderation",
     "Page",
@@ -37,6 +39,7 @@ FEATURES = (
     Chat,
     Moderation,
     Support,
+    Customers,
     Catalog,
     Signalling,
     Page,

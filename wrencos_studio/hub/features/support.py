@@ -1,10 +1,12 @@
 """Customer support: private conversations, staff replies delivered even to customers
-who were away (a reply counts as delivered only once a connection proves it read it)."""
+who were away (a reply counts as delivered only once a connection proves it read it),
+and every staff member kept in step (``conversation_updated`` on any change)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 from wrencos_studio.clock import utc_now_iso
 from wrencos_studio.hub import events as ev
@@ -56,6 +58,23 @@ class Support(Feature):
         for sid in store.run_sync(repo.sessions_with_undelivered):
             self.hub.pending_replies[sid] = store.run_sync(repo.undelivered_replies, sid)
 
+    # -- every staff member in step ---------------------------------------------------------
+
+    def announce(self, sid: str) -> None:
+        """Tell every admin connection here how conversation ``sid`` stands now.
+
+        Each hub reads its own copy: the read is queued behind the write (or replica
+        write) of the change, and the store answers in order, so what admins see is what
+        is stored, and updates leave in the order the changes were made."""
+        if self.hub.admins:
+            self.hub.spawn(self._announce(sid))
+
+    async def _announce(self, sid: str) -> None:
+        hub = self.hub
+        summary = await hub.store.run(repo.conversation_summary, sid)
+        if summary is not None:
+            hub.broadcast(p.ConversationUpdated(summary), to=hub.admins)
+
     # -- customers write ----------------------------------------------------------------
 
     @handles(p.CustomerMessage)
@@ -68,6 +87,7 @@ class Support(Feature):
             raise ProtocolError(p.ERR_NOT_REGISTERED)
         at = utc_now_iso()
         uid = hub.new_id()
+        product_id = None if msg.product_id is None else str(msg.product_id)
         name = await hub.store.run(
             repo.add_customer_message,
             uid,
@@ -76,8 +96,13 @@ class Support(Feature):
             default_customer_name(sid),
             msg.message,
             at,
+            product_id,
+            client.public_id,
         )
-        hub.emit(ev.CustomerWrote(uid, sid, msg.message, name, at))
+        origin = f"{hub.node_id}:{client.id}"
+        hub.emit(
+            ev.CustomerWrote(uid, sid, msg.message, name, at, product_id, client.public_id, origin)
+        )
 
     @replicates(ev.CustomerWrote)
     def _copy_customer(self, event: ev.CustomerWrote) -> StoreJob:
@@ -89,16 +114,35 @@ class Support(Feature):
             event.customer_name,
             event.message,
             event.timestamp,
+            event.product_id,
+            event.public_id,
         )
 
     @applies(ev.CustomerWrote)
     def _customer_wrote(self, event: ev.CustomerWrote) -> None:
-        self.hub.broadcast(
+        hub = self.hub
+        hub.broadcast(
             p.CustomerMessageReceived(
-                event.session_id, event.message, event.customer_name, event.timestamp
+                event.session_id,
+                event.message,
+                event.customer_name,
+                event.timestamp,
+                event.uid,
+                event.product_id,
             ),
-            to=self.hub.admins,
+            to=hub.admins,
         )
+        # The session's other tabs (on any hub) show the question too.
+        tabs = [
+            c
+            for c in hub.sessions.get(event.session_id, ())
+            if f"{hub.node_id}:{c.id}" != event.origin
+        ]
+        if tabs:
+            hub.broadcast(
+                p.MyMessage(event.message, event.timestamp, event.uid, event.product_id), to=tabs
+            )
+        self.announce(event.session_id)
 
     # -- staff answer ---------------------------------------------------------------------
 
@@ -133,6 +177,7 @@ class Support(Feature):
     def _staff_replied(self, event: ev.StaffReplied) -> None:
         hub = self.hub
         sid = event.session_id
+        self.announce(sid)
         reply = PendingReply(event.uid, event.message, event.timestamp)
         pending = hub.pending_replies.setdefault(sid, [])
         if any(r.uid == reply.uid for r in pending):
@@ -145,8 +190,11 @@ class Support(Feature):
     # -- delivery -------------------------------------------------------------------------
 
     def deliver_pending(self, sid: str) -> None:
-        """Send a returning customer every reply it has not confirmed, oldest first."""
+        """Send a returning customer every reply it has not confirmed, oldest first.
+
+        Called on every ``register``, once the connection joined its session."""
         hub = self.hub
+        hub.feature(Customers).session_registered(sid)
         pending = hub.pending_replies.get(sid)
         if not pending:
             return
@@ -212,12 +260,30 @@ class Support(Feature):
     @applies(ev.ConversationStatusChanged)
     def _status_changed(self, event: ev.ConversationStatusChanged) -> None:
         self.hub.broadcast(p.ConversationStatus(event.session_id, event.status), to=self.hub.admins)
+        self.announce(event.session_id)
+
+    @handles(p.MarkConversationRead)
+    async def mark_conversation_read(self, client: Client, msg: p.MarkConversationRead) -> None:
+        hub = self.hub
+        at = utc_now_iso()
+        if await hub.store.run(repo.mark_conversation_read, msg.session_id, at):
+            hub.emit(ev.ConversationRead(msg.session_id, at))
+
+    @replicates(ev.ConversationRead)
+    def _copy_read(self, event: ev.ConversationRead) -> StoreJob:
+        return (repo.mark_conversation_read, event.session_id, event.at)
+
+    @applies(ev.ConversationRead)
+    def _read(self, event: ev.ConversationRead) -> None:
+        self.announce(event.session_id)
 
     @handles(p.GetConversations)
     async def get_conversations(self, client: Client, msg: p.GetConversations) -> None:
         before = _cursor_position(msg.before)
         limit = int(msg.limit) if msg.limit is not None else CONVERSATIONS_PAGE
-        rows, next_at = await self.hub.store.run(repo.list_conversations, limit, before)
+        rows, next_at = await self.hub.store.run(
+            repo.list_conversations, limit, before, msg.search or None, msg.status_filter
+        )
         cursor = None if next_at is None else f"{CURSOR_PREFIX}{next_at}"
         self.hub.send(client, p.Conversations(rows, next_at is not None, cursor))
 
@@ -236,6 +302,8 @@ class Support(Feature):
             raise ProtocolError(p.ERR_NOT_AUTHORIZED)
         sid = client.session_id
         rows, more = await hub.store.run(repo.conversation_messages, sid, THREAD_PAGE)
+        # Which staff member answered is for staff; the customer sees "the shop".
+        rows = [dataclasses.replace(r, staff_user_id=None) for r in rows]
         out = Outgoing(p.MyConversation(rows, more))
         while len(out.payload) > FRAME_MAX_BYTES and rows:  # a customer frame: <= 64 KiB
             rows = rows[1:]
@@ -249,3 +317,6 @@ class Support(Feature):
 
 def _reply_message(reply: PendingReply) -> p.StaffReply:
     return p.StaffReply(reply.message, reply.timestamp, reply.uid)
+
+
+from wrencos_studio.hub.features.customers import Customers  # noqa: E402

@@ -24,6 +24,7 @@ from wrencos_studio.catalog import products as catalog_rules
 
 __all__ = [
     "CHAT_MAX_CHARS",
+    "CONVERSATION_FILTERS",
     "ERR_AUTH_FAILED",
     "ERR_EMPTY",
     "ERR_INTERNAL",
@@ -47,6 +48,7 @@ __all__ = [
     "MESSAGES",
     "NAME_MAX_CHARS",
     "RELAY_PAYLOAD",
+    "SEARCH_MAX_CHARS",
     "SUPPORT_MAX_CHARS",
     "TEXT_MAX_CHARS",
     "TITLE_MAX_CHARS",
@@ -58,15 +60,18 @@ __all__ = [
     "FieldSpec",
     "GetConversation",
     "GetConversations",
+    "GetCustomerContext",
     "GetMediaStats",
     "GetMyConversation",
     "GetProducts",
     "GetRoom",
     "GetStreamInfo",
     "GetStreamSummaries",
+    "MarkConversationRead",
     "ModerateCustomer",
     "PinProducts",
     "Ping",
+    "ProductTapped",
     "ProtocolError",
     "Register",
     "RegisterAdmin",
@@ -124,6 +129,8 @@ TITLE_MAX_CHARS = 200
 # Not in the contract, but nothing unbounded is stored or relayed.
 TEXT_MAX_CHARS = 2000
 ID_MAX_CHARS = 200
+#: ``get_conversations`` search text.
+SEARCH_MAX_CHARS = 200
 MAX_PINNED = 50
 #: Prices are finite numbers from 0 to this, in the shop's currency (Trust rules, rule 5).
 MAX_PRICE = 1_000_000_000
@@ -581,10 +588,28 @@ class ChatMessage:
     )
 
 
+def _product_ref(value: Any) -> str:
+    """A productId a customer names (a catalog id: a string, or an exact integer),
+    as the string the store keeps."""
+    return clean_text(str(check_product_id(value)))
+
+
+def _product_ref_field(*, optional: bool) -> Any:
+    return field(
+        "productId",
+        max_chars=ID_MAX_CHARS,
+        too_long=ERR_INVALID,
+        nonblank=True,
+        check=_product_ref,
+        default=None if optional else dataclasses.MISSING,
+    )
+
+
 @message("customer_message", access=Access.NON_STAFF, rate="support", registered=True)
 @dataclasses.dataclass(frozen=True, slots=True)
 class CustomerMessage:
-    """Into the connection's own conversation; a ``sessionId`` here is ignored."""
+    """Into the connection's own conversation; a ``sessionId`` here is ignored.
+    ``productId``: the product the customer asks about ("Ask about this product")."""
 
     TYPE: ClassVar[str]
     message: str = field(max_chars=SUPPORT_MAX_CHARS, clean="multiline", empty="error")
@@ -592,6 +617,19 @@ class CustomerMessage:
         "customerName", max_chars=NAME_MAX_CHARS, clean="line", empty="absent", default=None
     )
     session_id: str | None = _id_field("sessionId", optional=True)
+    #: A string or an integer on the wire; always a string once validated.
+    product_id: str | int | None = _product_ref_field(optional=True)
+
+
+@message("product_tapped", access=Access.NON_STAFF, rate="like", registered=True)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProductTapped:
+    """A customer tapped a product card; kept per stream and session for staff to see
+    (``get_customer_context``). No answer."""
+
+    TYPE: ClassVar[str]
+    #: A string or an integer on the wire; always a string once validated.
+    product_id: str | int = _product_ref_field(optional=False)
 
 
 @message("staff_message", access=Access.STAFF, rate="support")
@@ -619,6 +657,16 @@ def _page_limit(value: float) -> int:
     return int(value)
 
 
+#: ``get_conversations`` ``filter`` values.
+CONVERSATION_FILTERS = ("open", "resolved", "unanswered")
+
+
+def _conversation_filter(value: str) -> str:
+    if value not in CONVERSATION_FILTERS:
+        raise ProtocolError(ERR_INVALID)
+    return value
+
+
 @message("get_conversations", access=Access.STAFF)
 @dataclasses.dataclass(frozen=True, slots=True)
 class GetConversations:
@@ -628,6 +676,29 @@ class GetConversations:
     TYPE: ClassVar[str]
     limit: float | None = field(check=_page_limit, default=None)
     before: str | None = _id_field("before", optional=True)
+    #: Full-text: conversations with a message holding every word (or the name).
+    search: str | None = field(max_chars=SEARCH_MAX_CHARS, strip=True, default=None)
+    #: "open", "resolved" or "unanswered" (the last line is the customer's).
+    status_filter: str | None = field("filter", check=_conversation_filter, default=None)
+
+
+@message("mark_conversation_read", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class MarkConversationRead:
+    """The customer's lines count as read, for every staff member."""
+
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
+
+
+@message("get_customer_context", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetCustomerContext:
+    """The customer behind a conversation: watching now, since when, their live-chat
+    lines of this stream, whether they liked it, the product cards they tapped."""
+
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
 
 
 @message("get_conversation", access=Access.STAFF)

@@ -19,6 +19,7 @@ from wrencos_studio.store.rows import (
     ChatLine,
     ConversationSummary,
     Product,
+    ProductTaps,
     StreamSummary,
     SupportLine,
 )
@@ -32,12 +33,15 @@ __all__ = [
     "ChatSettings",
     "ConversationStatus",
     "ConversationThread",
+    "ConversationUpdated",
     "Conversations",
+    "CustomerContext",
     "CustomerMessageReceived",
     "Error",
     "MediaStats",
     "ModerationUpdated",
     "MyConversation",
+    "MyMessage",
     "NextStreamSet",
     "OutboundMessage",
     "PinnedProductsUpdated",
@@ -291,12 +295,54 @@ class ModerationUpdated(OutboundMessage):
 @outbound("customer_message")
 @dataclass(frozen=True, slots=True)
 class CustomerMessageReceived(OutboundMessage):
-    """To staff: a customer wrote to support."""
+    """To staff: a customer wrote to support (``product_id``: the product asked about)."""
 
     session_id: str
     message: str
     customer_name: str
     timestamp: str
+    id: str | None = wire_key(omit_none=True, default=None)
+    product_id: str | None = wire_key(omit_none=True, default=None)
+
+
+@outbound("my_message")
+@dataclass(frozen=True, slots=True)
+class MyMessage(OutboundMessage):
+    """To a customer's other tabs: this session wrote ``message`` to support (the tab that
+    wrote it gets nothing), so every tab shows the whole thread."""
+
+    message: str
+    timestamp: str
+    id: str
+    product_id: str | None = wire_key(omit_none=True, default=None)
+
+
+@outbound("conversation_updated")
+@dataclass(frozen=True, slots=True)
+class ConversationUpdated(OutboundMessage):
+    """To every admin connection, on every hub, within a second of any change to a
+    conversation: the conversation as ``conversations`` lists it."""
+
+    conversation: ConversationSummary = wire_key(flatten=True)
+
+
+@outbound("customer_context")
+@dataclass(frozen=True, slots=True)
+class CustomerContext(OutboundMessage):
+    """To staff: the customer behind a conversation. ``watching``: a connection of the
+    session is open on this hub (``since``: from when); ``chat``: their live-chat lines
+    of the live stream (``stream_id``; None: nothing live); ``liked``: they like it;
+    ``tapped``: the product cards they tapped during it."""
+
+    session_id: str
+    customer_name: str | None
+    watching: bool
+    since: str | None
+    public_id: str
+    stream_id: str | None
+    chat: list[ChatLine]
+    liked: bool
+    tapped: list[ProductTaps]
 
 
 @outbound("staff_reply")
