@@ -137,11 +137,11 @@ def end_stream(
                 stream_id,
             ),
         )
-    row = conn.execute(f"{_SUMMARY_SELECT} WHERE id = ?", (stream_id,)).fetchone()
+    row = conn.execute(f"{_STREAM_SUMMARY_SELECT} WHERE id = ?", (stream_id,)).fetchone()
     return _stream_summary(row) if row is not None else None
 
 
-_SUMMARY_SELECT = (
+_STREAM_SUMMARY_SELECT = (
     "SELECT rowid, id, title, started_at, ended_at, peak_viewers, likes,"
     " COALESCE(chat_lines, 0) AS chat_lines, COALESCE(chatters, 0) AS chatters,"
     " COALESCE(products_pinned, 0) AS products_pinned FROM streams"
@@ -185,7 +185,7 @@ def stream_summaries(
         where += " AND (ended_at, rowid) < (?, ?)"
         args = before
     rows = conn.execute(
-        f"{_SUMMARY_SELECT} {where} ORDER BY ended_at DESC, rowid DESC LIMIT ?",
+        f"{_STREAM_SUMMARY_SELECT} {where} ORDER BY ended_at DESC, rowid DESC LIMIT ?",
         (*args, limit + 1),
     ).fetchall()
     more = len(rows) > limit
@@ -462,7 +462,7 @@ FILTER_CONDITIONS = {
     "unanswered": "m.sender = 'customer'",
 }
 
-_SUMMARY_SELECT = (
+_CONVERSATION_SUMMARY_SELECT = (
     "SELECT c.session_id, c.customer_name, c.status, c.last_seq, m.message, m.created_at,"
     " m.sender, m.product_id,"
     " (SELECT COUNT(*) FROM support_messages u WHERE u.session_id = c.session_id"
@@ -532,7 +532,8 @@ def list_conversations(
             args.append(query)
     args.append(limit + 1)
     rows = conn.execute(
-        f"{_SUMMARY_SELECT} WHERE {' AND '.join(where)} ORDER BY c.last_seq DESC LIMIT ?",
+        f"{_CONVERSATION_SUMMARY_SELECT} WHERE {' AND '.join(where)}"
+        " ORDER BY c.last_seq DESC LIMIT ?",
         args,
     ).fetchall()
     page = [_conversation_summary(r) for r in rows[:limit]]
@@ -542,7 +543,9 @@ def list_conversations(
 
 def conversation_summary(conn: sqlite3.Connection, session_id: str) -> ConversationSummary | None:
     """One conversation as the inbox lists it (None: no such conversation, or no line)."""
-    row = conn.execute(f"{_SUMMARY_SELECT} WHERE c.session_id = ?", (session_id,)).fetchone()
+    row = conn.execute(
+        f"{_CONVERSATION_SUMMARY_SELECT} WHERE c.session_id = ?", (session_id,)
+    ).fetchone()
     return _conversation_summary(row) if row is not None else None
 
 
