@@ -85,6 +85,8 @@ async def test_likes_and_pins_span_hubs(pair: tuple[RunningHub, RunningHub]) -> 
     await a.live(admin)
     fan = await b.customer("fan")
     public_id = fan.joined[0]["publicId"]
+    if not any(m["type"] == "stream_started" for m in fan.joined):
+        await fan.expect("stream_started", timeout=5)  # hub b hears of the stream a moment later
     await fan.send({"type": "toggle_like"})
     assert (await admin.expect("stream_update", likes=1))["likedBy"] == [public_id]
     await admin.send({"type": "pin_products", "pinnedProducts": [{"productId": "p1", "price": 1}]})
