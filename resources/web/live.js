@@ -35,6 +35,8 @@ const state = {
   seenHelp: new Set(),
   shopUrlPattern: '',
   pinned: [],
+  products: new Map(), // productId → the pin last seen for it (names for support chips)
+  registered: false,
   // Every ping sent, oldest first, awaiting its pong: `null` for a keepalive, or the user
   // action (a chat line, a like, a support message) sent just before it. The hub answers
   // one connection's messages in order, so an `error` that arrives before an action's pong
@@ -102,6 +104,7 @@ function connect() {
   };
   ws.onclose = () => {
     if (state.ws !== ws) return;
+    state.registered = false;
     player.hubLost();
     // Whether the hub took what was in flight is unknown: the text stays in its box.
     state.awaitingPong = [];
@@ -283,7 +286,17 @@ $('like').addEventListener('click', () => {
 
 // -- pinned products ------------------------------------------------------------------
 
-function safeUrl(url) {
+/** An absolute http(s) URL as given, or null (relative, javascript:, data:, garbage). */
+function webUrl(url) {
+  if (typeof url !== 'string' || !url) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+  } catch { return null; }
+}
+
+/** An image address: http(s), or one of the hub's own paths (`/uploads/…`). */
+function imageUrl(url) {
   if (typeof url !== 'string' || !url) return null;
   try {
     const u = new URL(url, location.href);
@@ -291,51 +304,88 @@ function safeUrl(url) {
   } catch { return null; }
 }
 
+/** Where a card leads: the pin's own `url` when it has one (http/https only, anything
+ * else is no link), else the shop's URL pattern, else nowhere. */
 function productLink(p) {
-  if (p.url) return safeUrl(p.url);
-  if (state.shopUrlPattern) return safeUrl(state.shopUrlPattern.replace('{productId}', encodeURIComponent(String(p.productId))));
+  if (p.url !== undefined && p.url !== null && p.url !== '') return webUrl(p.url);
+  if (state.shopUrlPattern) return webUrl(state.shopUrlPattern.replace('{productId}', encodeURIComponent(String(p.productId))));
   return null;
 }
 
-/** A price as the customer reads it; nothing for a price that is not a finite number. */
+const LOCALE = (() => {
+  try { return Intl.NumberFormat.supportedLocalesOf([navigator.language]).length ? navigator.language : undefined; } catch { return undefined; }
+})();
+
+/** A price as the customer reads it, by the browser's Intl for the pin's currency and the
+ * page's locale; nothing for a price that is not a finite number. */
 function formatPrice(p) {
   if (typeof p.price !== 'number' || !Number.isFinite(p.price)) return '';
   if (typeof p.currency === 'string' && p.currency) {
     try {
-      return new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency }).format(p.price);
+      return new Intl.NumberFormat(LOCALE, { style: 'currency', currency: p.currency }).format(p.price);
     } catch { /* not a currency this browser knows: the plain number */ }
   }
-  return p.price.toFixed(2);
+  return new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(p.price);
+}
+
+/** The picture of a card: the image, or a clean placeholder (also when it fails to load). */
+function productThumb(p, className = 'thumb') {
+  const box = document.createElement('span');
+  box.className = `${className} placeholder`;
+  box.setAttribute('aria-hidden', 'true');
+  const initial = document.createElement('span');
+  initial.className = 'initial';
+  initial.textContent = Array.from(String(p.name || '').trim())[0] || '';
+  box.append(initial);
+  const src = imageUrl(p.image);
+  if (src) {
+    const img = document.createElement('img');
+    img.alt = '';
+    img.decoding = 'async';
+    img.addEventListener('load', () => { box.classList.remove('placeholder'); });
+    img.addEventListener('error', () => { img.remove(); box.classList.add('placeholder'); });
+    img.src = src;
+    box.append(img);
+  }
+  return box;
+}
+
+/** Tell the shop a card was tapped (counts only; a refusal is nobody's business). */
+function reportTap(p) {
+  if (!state.registered || p.productId === undefined || p.productId === null) return;
+  if (send({ type: 'product_tapped', productId: p.productId })) ping({ ignore: true });
+}
+
+function productCard(p) {
+  const li = document.createElement('li');
+  li.className = 'product';
+  li.dataset.productId = String(p.productId);
+  const href = productLink(p);
+  const card = document.createElement(href ? 'a' : 'div');
+  card.className = 'card';
+  if (href) {
+    card.href = href;
+    card.target = '_blank';
+    card.rel = 'noopener';
+  }
+  const name = isolated(String(p.name || ''), 'span');
+  name.className = 'name';
+  const price = isolated(formatPrice(p), 'span');
+  price.className = 'price';
+  const text = document.createElement('span');
+  text.className = 'card-text';
+  text.append(name, price);
+  card.append(productThumb(p), text);
+  card.addEventListener('click', () => reportTap(p));
+  li.append(card);
+  return li;
 }
 
 function showPinned(items) {
   state.pinned = items;
+  for (const p of items) state.products.set(String(p.productId), p);
   const list = [...items].sort((a, b) => (a.displayOrder ?? 0) - (b.displayOrder ?? 0));
-  const ul = $('pinned');
-  ul.replaceChildren();
-  for (const p of list) {
-    const li = document.createElement('li');
-    const href = productLink(p);
-    const card = document.createElement(href ? 'a' : 'div');
-    card.className = 'card';
-    if (href) { card.href = href; card.target = '_blank'; card.rel = 'noopener'; }
-    const img = safeUrl(p.image);
-    if (img) {
-      const el = document.createElement('img');
-      el.src = img;
-      el.alt = '';
-      el.loading = 'lazy';
-      card.append(el);
-    }
-    const name = isolated(String(p.name || ''), 'span');
-    name.className = 'name';
-    const price = isolated('', 'span');
-    price.className = 'price';
-    price.textContent = formatPrice(p);
-    card.append(name, price);
-    li.append(card);
-    ul.append(li);
-  }
+  $('pinned').replaceChildren(...list.map(productCard));
 }
 
 // -- support chat ---------------------------------------------------------------------
@@ -401,6 +451,7 @@ function handle(msg) {
   switch (msg.type) {
     case 'registered':
       state.publicId = msg.publicId;
+      state.registered = true;
       state.sinceRegister = [];
       setStatus('Connected');
       player.register();
@@ -444,7 +495,7 @@ function handle(msg) {
       break;
     case 'pong': {
       const action = state.awaitingPong.shift();
-      if (action && !action.refused) action.onDone();
+      if (action && !action.refused && action.onDone) action.onDone();
       break;
     }
     case 'error': {
@@ -455,6 +506,7 @@ function handle(msg) {
         ? `${msg.message} — wait ${Math.ceil(msg.retryAfterSeconds)} s`
         : String(msg.message ?? 'Something went wrong');
       if (msg.message === 'Not registered') send({ type: 'register', sessionId });
+      if (action && action.ignore) break; // a background report (a card tap)
       if (!action) { console.warn(`hub: ${text}`); break; }
       action.refused = true;
       $(action.errorTarget).textContent = msg.message === 'Not registered'
