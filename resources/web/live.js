@@ -37,6 +37,7 @@ const state = {
   pinned: [],
   products: new Map(), // productId → the pin last seen for it (names for support chips)
   registered: false,
+  newestPin: null, // productId of the pin added last
   // Every ping sent, oldest first, awaiting its pong: `null` for a keepalive, or the user
   // action (a chat line, a like, a support message) sent just before it. The hub answers
   // one connection's messages in order, so an `error` that arrives before an action's pong
@@ -381,11 +382,34 @@ function productCard(p) {
   return li;
 }
 
+/**
+ * Show the pins in display order. The newest pin — the one the presenter just added (the
+ * last in display order when several arrive at once, or when the page first loads) — is
+ * highlighted and scrolled into the strip's view, like the product on a live-shopping stage.
+ */
 function showPinned(items) {
+  const before = new Set(state.pinned.map((p) => String(p.productId)));
   state.pinned = items;
   for (const p of items) state.products.set(String(p.productId), p);
   const list = [...items].sort((a, b) => (a.displayOrder ?? 0) - (b.displayOrder ?? 0));
-  $('pinned').replaceChildren(...list.map(productCard));
+  const ids = list.map((p) => String(p.productId));
+  const added = ids.filter((id) => !before.has(id));
+  if (added.length) state.newestPin = added[added.length - 1];
+  else if (!ids.includes(state.newestPin)) state.newestPin = ids[ids.length - 1] ?? null;
+  const ul = $('pinned');
+  ul.replaceChildren(...list.map(productCard));
+  $('shelf').hidden = list.length === 0;
+  const newest = [...ul.children].find((li) => li.dataset.productId === state.newestPin);
+  if (!newest) return;
+  newest.classList.add('newest');
+  const tag = document.createElement('span');
+  tag.className = 'new-tag';
+  tag.textContent = 'NEW';
+  newest.prepend(tag);
+  // Into the strip's view, without scrolling the page (the video stays where it is).
+  if (ul.scrollWidth > ul.clientWidth && added.length) {
+    ul.scrollTo({ left: newest.offsetLeft - ul.offsetLeft - 8, behavior: 'smooth' });
+  }
 }
 
 // -- support chat ---------------------------------------------------------------------

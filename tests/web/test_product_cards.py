@@ -7,6 +7,7 @@ product" attaches the product to a support question; the customer's other tabs s
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,85 @@ async def test_a_price_edit_reaches_the_card(site: RunningHub, browser: Any) -> 
     await admin.send({"type": "save_product", "product": {**product, "price": 19.9}})
     await tab.until("document.querySelector('#pinned .price')?.textContent === '$19.90'")
     assert tab.errors == []
+
+
+async def broadcasting(site: RunningHub) -> Any:
+    """A stand-in studio peer: pages show the video box (black: it never answers offers)."""
+    studio = await site.admin("studio")
+    await studio.send({"type": "webrtc_register", "peerId": "studio", "userType": "admin"})
+    await studio.expect("webrtc_registered")
+    await studio.send({"type": "webrtc_broadcast_start", "peerId": "studio"})
+    return studio
+
+
+async def box(tab: Tab, selector: str) -> dict[str, float]:
+    b = await tab.page.locator(selector).first.bounding_box()
+    assert b is not None, f"{selector} is not shown"
+    return dict(b)
+
+
+async def test_phone_layout_keeps_video_products_and_chat_on_one_screen(
+    site: RunningHub, browser: Any, tmp_path: Path
+) -> None:
+    """375x812 with 3 pins: the video in view, products a compact strip, the first chat
+    line and the chat input on the first screen, the newest pin highlighted; on a desktop
+    video, products and chat side by side (screenshots in WRENCOS_SHOTS or the test dir)."""
+    shots = Path(os.environ.get("WRENCOS_SHOTS") or tmp_path)
+    admin = await site.admin()
+    await site.live(admin, "Spring serum launch")
+    await broadcasting(site)
+    await admin.send({"type": "pin_products", "pinnedProducts": PINS[:2]})
+    for user, text in (
+        ("Dana", "Is the serum fragrance free?"),
+        ("Lee", "Love the packaging"),
+        ("Mo", "Does it ship to Oslo?"),
+    ):
+        c = await site.customer(f"shot-{user}")
+        await c.send({"type": "chat_message", "username": user, "message": text})
+    await admin.send({"type": "chat_message", "username": "Shop", "message": "Yes, fully!"})
+    phone = await open_page(browser, site, PHONE_TALL)
+    await phone.until("document.querySelectorAll('#messages li').length === 4")
+    await phone.until("!document.getElementById('screen').hidden")
+    # The presenter pins a third product while the customer watches: it is the newest.
+    await admin.send({"type": "pin_products", "pinnedProducts": PINS})
+    await phone.until("document.querySelectorAll('#pinned li').length === 3")
+    assert await phone.texts("#pinned li.newest .name") == ["Clay Mask"]
+    await phone.page.wait_for_timeout(600)  # the strip's smooth scroll
+    await phone.page.screenshot(path=str(shots / "phone-375x812.png"))
+    height = PHONE_TALL["height"]
+    video, strip = await box(phone, "#screen"), await box(phone, "#pinned")
+    first_line, text_box = await box(phone, "#messages li"), await box(phone, "#text")
+    newest = await box(phone, "#pinned li.newest")
+    assert video["y"] >= 0 and video["y"] + video["height"] <= height and video["height"] > 150
+    assert strip["height"] <= 110, "a compact strip, not a wall of cards"
+    assert strip["y"] + strip["height"] <= first_line["y"]
+    assert first_line["y"] + first_line["height"] <= height
+    assert text_box["y"] + text_box["height"] <= height
+    assert newest["x"] >= 0 and newest["x"] + newest["width"] <= PHONE_TALL["width"] + 1
+    width = await phone.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE_TALL["width"], "no sideways scrolling of the page"
+    # Chatting keeps the video where it is: the page itself does not scroll.
+    await phone.page.fill("#name", "Ann")
+    await phone.page.fill("#text", "Which size is best?")
+    await phone.page.press("#text", "Enter")
+    await phone.until("document.querySelectorAll('#messages li').length === 5")
+    assert (await box(phone, "#screen"))["y"] == video["y"]
+    text_box = await box(phone, "#text")
+    assert text_box["y"] + text_box["height"] <= height
+    help_box = await box(phone, "#help-button")
+    assert help_box["y"] + help_box["height"] <= video["y"], "Help sits in the top bar"
+    # Landscape phone and a desktop: everything side by side, nothing off screen.
+    for name, viewport in (("phone-844x390", {"width": 844, "height": 390}), ("desktop", DESKTOP)):
+        tab = await open_page(browser, site, viewport)
+        await tab.until("document.querySelectorAll('#messages li').length === 5")
+        await tab.until("!document.getElementById('screen').hidden")
+        await tab.page.screenshot(path=str(shots / f"{name}.png"))
+        v, c, s = await box(tab, "#screen"), await box(tab, "#chat-form"), await box(tab, "#pinned")
+        assert c["y"] + c["height"] <= viewport["height"], f"{name}: the chat input is on screen"
+        assert v["x"] + v["width"] <= c["x"], f"{name}: chat beside the video"
+        assert s["y"] < viewport["height"], f"{name}: products on screen"
+        if name == "desktop":
+            assert s["x"] + s["width"] <= v["x"], "desktop: products beside the video"
+        assert await tab.page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        assert [e for e in tab.errors if "404" not in e] == []  # the missing picture
+    assert [e for e in phone.errors if "404" not in e] == []
