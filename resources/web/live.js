@@ -38,6 +38,7 @@ const state = {
   products: new Map(), // productId → the pin last seen for it (names for support chips)
   registered: false,
   newestPin: null, // productId of the pin added last
+  askProduct: null, // the product attached to the next support message
   // Every ping sent, oldest first, awaiting its pong: `null` for a keepalive, or the user
   // action (a chat line, a like, a support message) sent just before it. The hub answers
   // one connection's messages in order, so an `error` that arrives before an action's pong
@@ -378,7 +379,14 @@ function productCard(p) {
   text.append(name, price);
   card.append(productThumb(p), text);
   card.addEventListener('click', () => reportTap(p));
-  li.append(card);
+  const ask = document.createElement('button');
+  ask.type = 'button';
+  ask.className = 'ask';
+  ask.textContent = 'Ask';
+  ask.setAttribute('aria-label', `Ask about ${String(p.name || 'this product')}`);
+  ask.title = 'Ask about this product';
+  ask.addEventListener('click', () => askAbout(p));
+  li.append(card, ask);
   return li;
 }
 
@@ -414,6 +422,18 @@ function showPinned(items) {
 
 // -- support chat ---------------------------------------------------------------------
 
+/** A small chip naming a product (the picture or placeholder, and the name). */
+function productChip(productId) {
+  const p = state.products.get(String(productId)) || { productId, name: '' };
+  const chip = document.createElement('span');
+  chip.className = 'product-chip';
+  chip.dataset.productId = String(productId);
+  const name = isolated(String(p.name || `Product ${productId}`), 'span');
+  name.className = 'chip-name';
+  chip.append(productThumb(p, 'chip-thumb'), name);
+  return chip;
+}
+
 function addHelp(m) {
   if (m.id) {
     if (state.seenHelp.has(m.id)) return false;
@@ -421,6 +441,9 @@ function addHelp(m) {
   }
   const li = document.createElement('li');
   li.className = m.from === 'staff' ? 'staff' : 'customer';
+  if (m.id) li.dataset.id = m.id;
+  if (m.pending) li.classList.add('pending');
+  if (m.productId !== undefined && m.productId !== null && m.productId !== '') li.append(productChip(m.productId));
   const text = isolated(String(m.message ?? ''), 'span');
   text.className = 'text';
   li.append(text);
@@ -434,6 +457,25 @@ function addHelp(m) {
   $('help-messages').scrollTop = $('help-messages').scrollHeight;
   return true;
 }
+
+/** "Ask about this product": the support chat opens with the product attached. */
+function askAbout(p) {
+  state.askProduct = p;
+  showAsk();
+  setHelpOpen(true);
+}
+
+function showAsk() {
+  const p = state.askProduct;
+  $('help-product').hidden = !p;
+  $('help-product-body').replaceChildren(...(p ? [productChip(p.productId)] : []));
+}
+
+$('help-product-remove').addEventListener('click', () => {
+  state.askProduct = null;
+  showAsk();
+  $('help-text').focus();
+});
 
 function showThread(messages) {
   $('help-messages').replaceChildren();
@@ -461,8 +503,14 @@ $('help-form').addEventListener('submit', (ev) => {
   if (!text) return;
   $('help-error').textContent = '';
   const customerName = load('wrencos.name') || undefined;
-  const sent = act({ type: 'customer_message', message: text, customerName }, 'help-error', () => {
+  const product = state.askProduct;
+  const msg = { type: 'customer_message', message: text, customerName };
+  if (product) msg.productId = product.productId;
+  const sent = act(msg, 'help-error', () => {
     clearIfUnchanged($('help-text'), text);
+    if (state.askProduct === product) { state.askProduct = null; showAsk(); }
+    // Shown at once; the thread that comes back replaces it with the stored line.
+    addHelp({ from: 'customer', message: text, productId: product ? product.productId : undefined, pending: true });
     // The thread comes back with ids: the message shows once, as the shop stored it.
     send({ type: 'get_my_conversation' });
   });

@@ -232,3 +232,43 @@ async def test_phone_layout_keeps_video_products_and_chat_on_one_screen(
         assert await tab.page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         assert [e for e in tab.errors if "404" not in e] == []  # the missing picture
     assert [e for e in phone.errors if "404" not in e] == []
+
+
+async def test_ask_about_this_product(site: RunningHub, browser: Any, tmp_path: Path) -> None:
+    """ "Ask" on a card opens the support chat with the product attached (a chip above the
+    input); sending it gives staff the productId; the sent line shows the chip."""
+    shots = Path(os.environ.get("WRENCOS_SHOTS") or tmp_path)
+    admin = await site.admin()
+    staff = await site.admin("sam", role="staff")
+    await site.live(admin)
+    await admin.send({"type": "pin_products", "pinnedProducts": PINS})
+    tab = await open_page(browser, site, PHONE_TALL)
+    await tab.until("document.querySelectorAll('#pinned li').length === 3")
+    await tab.page.click("#pinned li:first-child .ask")
+    await tab.until("!document.getElementById('help').hidden")
+    assert await tab.texts("#help-product .chip-name") == ["Hydrating Serum"]
+    assert await tab.page.evaluate("document.activeElement.id") == "help-text"
+    await tab.page.fill("#help-text", "Is it fragrance free?")
+    await tab.page.screenshot(path=str(shots / "phone-ask.png"))
+    await tab.page.press("#help-text", "Enter")
+    asked = await staff.expect("customer_message")
+    assert asked["message"] == "Is it fragrance free?"
+    assert asked["productId"] == "serum"
+    await tab.until("document.getElementById('help-product').hidden")
+    line = "#help-messages li.customer:not(.pending)"
+    await tab.until(f"document.querySelectorAll('{line}').length === 1")
+    assert await tab.texts(f"{line} .chip-name") == ["Hydrating Serum"]
+    assert await tab.texts(f"{line} .text") == ["Is it fragrance free?"]
+    assert await tab.page.locator("#help-messages li").count() == 1
+    # Without a product (the chip taken off): a plain question.
+    await tab.page.click("#pinned li:nth-child(3) .ask")
+    await tab.until("!document.getElementById('help-product').hidden")
+    await tab.page.click("#help-product-remove")
+    await tab.page.fill("#help-text", "And shipping?")
+    await tab.page.press("#help-text", "Enter")
+    plain = await staff.expect("customer_message")
+    assert "productId" not in plain
+    await tab.until(f"document.querySelectorAll('{line}').length === 2")
+    assert await tab.page.locator("#help-messages li .product-chip").count() == 1
+    await tab.page.screenshot(path=str(shots / "phone-asked.png"))
+    assert [e for e in tab.errors if "404" not in e] == []
