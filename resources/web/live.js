@@ -558,6 +558,10 @@ function handle(msg) {
       break;
     case 'pinned_products_updated': showPinned(msg.pinnedProducts || []); break;
     case 'my_conversation': showThread(msg.messages || []); break;
+    case 'my_message':
+      // This customer wrote from another tab: the thread shows it too (once, by its id).
+      addHelp({ from: 'customer', message: msg.message, timestamp: msg.timestamp, id: msg.id, productId: msg.productId });
+      break;
     case 'staff_reply':
       if (addHelp({ from: 'staff', message: msg.message, timestamp: msg.timestamp, id: msg.id }) && $('help').hidden) {
         state.helpUnread += 1;

@@ -272,3 +272,38 @@ async def test_ask_about_this_product(site: RunningHub, browser: Any, tmp_path: 
     assert await tab.page.locator("#help-messages li .product-chip").count() == 1
     await tab.page.screenshot(path=str(shots / "phone-asked.png"))
     assert [e for e in tab.errors if "404" not in e] == []
+
+
+async def test_the_customers_other_tab_shows_their_question(site: RunningHub, browser: Any) -> None:
+    """Two tabs of one customer: a question asked in one (with a product) shows in the
+    other at once, with its chip, once — also after the other tab reloads its thread."""
+    admin = await site.admin()
+    staff = await site.admin("sam", role="staff")
+    await site.live(admin)
+    await admin.send({"type": "pin_products", "pinnedProducts": PINS})
+    first = await open_page(browser, site, PHONE_TALL)
+    second = await open_page(browser, site, context=first.page.context)
+    assert await session_of(first) == await session_of(second)
+    await second.page.click("#help-button")
+    await first.until("document.querySelectorAll('#pinned li').length === 3")
+    await first.page.click("#pinned li:nth-child(2) .ask")
+    await first.page.fill("#help-text", "Is the cream vegan?")
+    await first.page.press("#help-text", "Enter")
+    asked = await staff.expect("customer_message")
+    lines = "#help-messages li.customer"
+    await second.until(f"document.querySelectorAll('{lines}').length === 1")
+    assert await second.texts(f"{lines} .text") == ["Is the cream vegan?"]
+    assert await second.texts(f"{lines} .chip-name") == ["Night Cream"]
+    assert await second.page.get_attribute(lines, "data-id") == asked["id"]
+    # The staff answer reaches both; the thread asked again shows each line once.
+    await staff.send(
+        {"type": "staff_message", "sessionId": asked["sessionId"], "content": "Yes, it is."}
+    )
+    for tab in (first, second):
+        await tab.until("document.querySelectorAll('#help-messages li.staff').length === 1")
+    await second.page.reload()
+    await second.until("document.querySelectorAll('#help-messages li').length === 2")
+    await second.page.wait_for_timeout(300)
+    assert await second.page.locator("#help-messages li").count() == 2
+    assert await first.page.locator("#help-messages li").count() == 2
+    assert [e for e in first.errors + second.errors if "404" not in e] == []
