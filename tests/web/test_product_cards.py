@@ -217,6 +217,19 @@ async def test_phone_layout_keeps_video_products_and_chat_on_one_screen(
     assert text_box["y"] + text_box["height"] <= height
     help_box = await box(phone, "#help-button")
     assert help_box["y"] + help_box["height"] <= video["y"], "Help sits in the top bar"
+    # A small phone (or the keyboard open): the chat input is still on the first screen.
+    small = {"width": 360, "height": 600}
+    await phone.page.set_viewport_size(small)
+    await phone.page.wait_for_timeout(200)
+    await phone.page.screenshot(path=str(shots / "phone-360x600.png"))
+    text_box, video = await box(phone, "#text"), await box(phone, "#screen")
+    assert text_box["y"] + text_box["height"] <= small["height"]
+    assert video["y"] >= 0 and video["height"] > 150
+    await phone.page.evaluate("document.activeElement.blur()")
+    await phone.page.screenshot(path=str(shots / "phone-360x600-idle.png"))
+    text_box, like = await box(phone, "#text"), await box(phone, "#like")
+    assert text_box["y"] + text_box["height"] <= small["height"]
+    assert like["y"] + like["height"] <= small["height"], "the heart is reachable"
     # Landscape phone and a desktop: everything side by side, nothing off screen.
     for name, viewport in (("phone-844x390", {"width": 844, "height": 390}), ("desktop", DESKTOP)):
         tab = await open_page(browser, site, viewport)
