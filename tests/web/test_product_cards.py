@@ -149,6 +149,11 @@ async def test_a_price_edit_reaches_the_card(site: RunningHub, browser: Any) -> 
     assert await tab.page.get_attribute("#pinned a.card", "href") == "http://shop.example/lip"
     await admin.send({"type": "save_product", "product": {**product, "price": 19.9}})
     await tab.until("document.querySelector('#pinned .price')?.textContent === '$19.90'")
+    assert await tab.page.locator("#pinned .thumb.placeholder").count() == 1
+    # A picture that loads replaces the placeholder.
+    await admin.send({"type": "save_product", "product": {**product, "image": "/static/icon.svg"}})
+    await tab.until("document.querySelector('#pinned .thumb:not(.placeholder) img')")
+    assert await tab.page.is_visible("#pinned .thumb img")
     assert tab.errors == []
 
 
