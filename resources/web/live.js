@@ -344,6 +344,7 @@ function productThumb(p, className = 'thumb') {
     const img = document.createElement('img');
     img.alt = '';
     img.decoding = 'async';
+    img.loading = 'lazy';
     img.addEventListener('load', () => { box.classList.remove('placeholder'); });
     img.addEventListener('error', () => { img.remove(); box.classList.add('placeholder'); });
     img.src = src;
