@@ -35,6 +35,10 @@ const state = {
   seenHelp: new Set(),
   shopUrlPattern: '',
   pinned: [],
+  products: new Map(), // productId → the pin last seen for it (names for support chips)
+  registered: false,
+  newestPin: null, // productId of the pin added last
+  askProduct: null, // the product attached to the next support message
   // Every ping sent, oldest first, awaiting its pong: `null` for a keepalive, or the user
   // action (a chat line, a like, a support message) sent just before it. The hub answers
   // one connection's messages in order, so an `error` that arrives before an action's pong
@@ -102,6 +106,7 @@ function connect() {
   };
   ws.onclose = () => {
     if (state.ws !== ws) return;
+    state.registered = false;
     player.hubLost();
     // Whether the hub took what was in flight is unknown: the text stays in its box.
     state.awaitingPong = [];
@@ -283,7 +288,17 @@ $('like').addEventListener('click', () => {
 
 // -- pinned products ------------------------------------------------------------------
 
-function safeUrl(url) {
+/** An absolute http(s) URL as given, or null (relative, javascript:, data:, garbage). */
+function webUrl(url) {
+  if (typeof url !== 'string' || !url) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+  } catch { return null; }
+}
+
+/** An image address: http(s), or one of the hub's own paths (`/uploads/…`). */
+function imageUrl(url) {
   if (typeof url !== 'string' || !url) return null;
   try {
     const u = new URL(url, location.href);
@@ -291,54 +306,134 @@ function safeUrl(url) {
   } catch { return null; }
 }
 
+/** Where a card leads: the pin's own `url` when it has one (http/https only, anything
+ * else is no link), else the shop's URL pattern, else nowhere. */
 function productLink(p) {
-  if (p.url) return safeUrl(p.url);
-  if (state.shopUrlPattern) return safeUrl(state.shopUrlPattern.replace('{productId}', encodeURIComponent(String(p.productId))));
+  if (p.url !== undefined && p.url !== null && p.url !== '') return webUrl(p.url);
+  if (state.shopUrlPattern) return webUrl(state.shopUrlPattern.replace('{productId}', encodeURIComponent(String(p.productId))));
   return null;
 }
 
-/** A price as the customer reads it; nothing for a price that is not a finite number. */
+const LOCALE = (() => {
+  try { return Intl.NumberFormat.supportedLocalesOf([navigator.language]).length ? navigator.language : undefined; } catch { return undefined; }
+})();
+
+/** A price as the customer reads it, by the browser's Intl for the pin's currency and the
+ * page's locale; nothing for a price that is not a finite number. */
 function formatPrice(p) {
   if (typeof p.price !== 'number' || !Number.isFinite(p.price)) return '';
   if (typeof p.currency === 'string' && p.currency) {
     try {
-      return new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency }).format(p.price);
+      return new Intl.NumberFormat(LOCALE, { style: 'currency', currency: p.currency }).format(p.price);
     } catch { /* not a currency this browser knows: the plain number */ }
   }
-  return p.price.toFixed(2);
+  return new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(p.price);
 }
 
+/** The picture of a card: the image, or a clean placeholder (also when it fails to load). */
+function productThumb(p, className = 'thumb') {
+  const box = document.createElement('span');
+  box.className = `${className} placeholder`;
+  box.setAttribute('aria-hidden', 'true');
+  const initial = document.createElement('span');
+  initial.className = 'initial';
+  initial.textContent = Array.from(String(p.name || '').trim())[0] || '';
+  box.append(initial);
+  const src = imageUrl(p.image);
+  if (src) {
+    const img = document.createElement('img');
+    img.alt = '';
+    img.decoding = 'async';
+    img.loading = 'lazy';
+    img.addEventListener('load', () => { box.classList.remove('placeholder'); });
+    img.addEventListener('error', () => { img.remove(); box.classList.add('placeholder'); });
+    img.src = src;
+    box.append(img);
+  }
+  return box;
+}
+
+/** Tell the shop a card was tapped (counts only; a refusal is nobody's business). */
+function reportTap(p) {
+  if (!state.registered || p.productId === undefined || p.productId === null) return;
+  if (send({ type: 'product_tapped', productId: p.productId })) ping({ ignore: true });
+}
+
+function productCard(p) {
+  const li = document.createElement('li');
+  li.className = 'product';
+  li.dataset.productId = String(p.productId);
+  const href = productLink(p);
+  const card = document.createElement(href ? 'a' : 'div');
+  card.className = 'card';
+  if (href) {
+    card.href = href;
+    card.target = '_blank';
+    card.rel = 'noopener';
+  }
+  const name = isolated(String(p.name || ''), 'span');
+  name.className = 'name';
+  const price = isolated(formatPrice(p), 'span');
+  price.className = 'price';
+  const text = document.createElement('span');
+  text.className = 'card-text';
+  text.append(name, price);
+  card.append(productThumb(p), text);
+  card.addEventListener('click', () => reportTap(p));
+  const ask = document.createElement('button');
+  ask.type = 'button';
+  ask.className = 'ask';
+  ask.textContent = 'Ask';
+  ask.setAttribute('aria-label', `Ask about ${String(p.name || 'this product')}`);
+  ask.title = 'Ask about this product';
+  ask.addEventListener('click', () => askAbout(p));
+  li.append(card, ask);
+  return li;
+}
+
+/**
+ * Show the pins in display order. The newest pin — the one the presenter just added (the
+ * last in display order when several arrive at once, or when the page first loads) — is
+ * highlighted and scrolled into the strip's view, like the product on a live-shopping stage.
+ */
 function showPinned(items) {
+  const before = new Set(state.pinned.map((p) => String(p.productId)));
   state.pinned = items;
+  for (const p of items) state.products.set(String(p.productId), p);
   const list = [...items].sort((a, b) => (a.displayOrder ?? 0) - (b.displayOrder ?? 0));
+  const ids = list.map((p) => String(p.productId));
+  const added = ids.filter((id) => !before.has(id));
+  if (added.length) state.newestPin = added[added.length - 1];
+  else if (!ids.includes(state.newestPin)) state.newestPin = ids[ids.length - 1] ?? null;
   const ul = $('pinned');
-  ul.replaceChildren();
-  for (const p of list) {
-    const li = document.createElement('li');
-    const href = productLink(p);
-    const card = document.createElement(href ? 'a' : 'div');
-    card.className = 'card';
-    if (href) { card.href = href; card.target = '_blank'; card.rel = 'noopener'; }
-    const img = safeUrl(p.image);
-    if (img) {
-      const el = document.createElement('img');
-      el.src = img;
-      el.alt = '';
-      el.loading = 'lazy';
-      card.append(el);
-    }
-    const name = isolated(String(p.name || ''), 'span');
-    name.className = 'name';
-    const price = isolated('', 'span');
-    price.className = 'price';
-    price.textContent = formatPrice(p);
-    card.append(name, price);
-    li.append(card);
-    ul.append(li);
+  ul.replaceChildren(...list.map(productCard));
+  $('shelf').hidden = list.length === 0;
+  const newest = [...ul.children].find((li) => li.dataset.productId === state.newestPin);
+  if (!newest) return;
+  newest.classList.add('newest');
+  const tag = document.createElement('span');
+  tag.className = 'new-tag';
+  tag.textContent = 'NEW';
+  newest.prepend(tag);
+  // Into the strip's view, without scrolling the page (the video stays where it is).
+  if (ul.scrollWidth > ul.clientWidth && added.length) {
+    ul.scrollTo({ left: newest.offsetLeft - ul.offsetLeft - 8, behavior: 'smooth' });
   }
 }
 
 // -- support chat ---------------------------------------------------------------------
+
+/** A small chip naming a product (the picture or placeholder, and the name). */
+function productChip(productId) {
+  const p = state.products.get(String(productId)) || { productId, name: '' };
+  const chip = document.createElement('span');
+  chip.className = 'product-chip';
+  chip.dataset.productId = String(productId);
+  const name = isolated(String(p.name || `Product ${productId}`), 'span');
+  name.className = 'chip-name';
+  chip.append(productThumb(p, 'chip-thumb'), name);
+  return chip;
+}
 
 function addHelp(m) {
   if (m.id) {
@@ -347,6 +442,9 @@ function addHelp(m) {
   }
   const li = document.createElement('li');
   li.className = m.from === 'staff' ? 'staff' : 'customer';
+  if (m.id) li.dataset.id = m.id;
+  if (m.pending) li.classList.add('pending');
+  if (m.productId !== undefined && m.productId !== null && m.productId !== '') li.append(productChip(m.productId));
   const text = isolated(String(m.message ?? ''), 'span');
   text.className = 'text';
   li.append(text);
@@ -360,6 +458,25 @@ function addHelp(m) {
   $('help-messages').scrollTop = $('help-messages').scrollHeight;
   return true;
 }
+
+/** "Ask about this product": the support chat opens with the product attached. */
+function askAbout(p) {
+  state.askProduct = p;
+  showAsk();
+  setHelpOpen(true);
+}
+
+function showAsk() {
+  const p = state.askProduct;
+  $('help-product').hidden = !p;
+  $('help-product-body').replaceChildren(...(p ? [productChip(p.productId)] : []));
+}
+
+$('help-product-remove').addEventListener('click', () => {
+  state.askProduct = null;
+  showAsk();
+  $('help-text').focus();
+});
 
 function showThread(messages) {
   $('help-messages').replaceChildren();
@@ -387,8 +504,14 @@ $('help-form').addEventListener('submit', (ev) => {
   if (!text) return;
   $('help-error').textContent = '';
   const customerName = load('wrencos.name') || undefined;
-  const sent = act({ type: 'customer_message', message: text, customerName }, 'help-error', () => {
+  const product = state.askProduct;
+  const msg = { type: 'customer_message', message: text, customerName };
+  if (product) msg.productId = product.productId;
+  const sent = act(msg, 'help-error', () => {
     clearIfUnchanged($('help-text'), text);
+    if (state.askProduct === product) { state.askProduct = null; showAsk(); }
+    // Shown at once; the thread that comes back replaces it with the stored line.
+    addHelp({ from: 'customer', message: text, productId: product ? product.productId : undefined, pending: true });
     // The thread comes back with ids: the message shows once, as the shop stored it.
     send({ type: 'get_my_conversation' });
   });
@@ -401,6 +524,7 @@ function handle(msg) {
   switch (msg.type) {
     case 'registered':
       state.publicId = msg.publicId;
+      state.registered = true;
       state.sinceRegister = [];
       setStatus('Connected');
       player.register();
@@ -435,6 +559,10 @@ function handle(msg) {
       break;
     case 'pinned_products_updated': showPinned(msg.pinnedProducts || []); break;
     case 'my_conversation': showThread(msg.messages || []); break;
+    case 'my_message':
+      // This customer wrote from another tab: the thread shows it too (once, by its id).
+      addHelp({ from: 'customer', message: msg.message, timestamp: msg.timestamp, id: msg.id, productId: msg.productId });
+      break;
     case 'staff_reply':
       if (addHelp({ from: 'staff', message: msg.message, timestamp: msg.timestamp, id: msg.id }) && $('help').hidden) {
         state.helpUnread += 1;
@@ -444,7 +572,7 @@ function handle(msg) {
       break;
     case 'pong': {
       const action = state.awaitingPong.shift();
-      if (action && !action.refused) action.onDone();
+      if (action && !action.refused && action.onDone) action.onDone();
       break;
     }
     case 'error': {
@@ -455,6 +583,7 @@ function handle(msg) {
         ? `${msg.message} — wait ${Math.ceil(msg.retryAfterSeconds)} s`
         : String(msg.message ?? 'Something went wrong');
       if (msg.message === 'Not registered') send({ type: 'register', sessionId });
+      if (action && action.ignore) break; // a background report (a card tap)
       if (!action) { console.warn(`hub: ${text}`); break; }
       action.refused = true;
       $(action.errorTarget).textContent = msg.message === 'Not registered'

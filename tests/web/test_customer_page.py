@@ -219,6 +219,7 @@ async def test_phone_and_desktop_layouts(site: RunningHub, browser: Any, tmp_pat
         assert send_box and help_box
         overlap = not (
             send_box["y"] + send_box["height"] <= help_box["y"]
+            or help_box["y"] + help_box["height"] <= send_box["y"]
             or help_box["x"] + help_box["width"] <= send_box["x"]
             or send_box["x"] + send_box["width"] <= help_box["x"]
         )
