@@ -306,6 +306,12 @@ function imageUrl(url) {
   } catch { return null; }
 }
 
+/** The card thumbnail of an image the hub stored (content-hash name), else null. */
+function thumbnailUrl(src) {
+  const m = /^(.*\/uploads\/products\/[0-9a-f]{32,64})\.([a-z0-9]+)$/.exec(src);
+  return m ? `${m[1]}.thumb.${m[2]}` : null;
+}
+
 /** Where a card leads: the pin's own `url` when it has one (http/https only, anything
  * else is no link), else the shop's URL pattern, else nowhere. */
 function productLink(p) {
@@ -345,9 +351,15 @@ function productThumb(p, className = 'thumb') {
     img.alt = '';
     img.decoding = 'async';
     img.loading = 'lazy';
+    // A card shows the small thumbnail the hub made beside a stored product image
+    // (`/uploads/products/<hash>.thumb.<ext>`); if there is none, the image itself.
+    const thumb = thumbnailUrl(src);
     img.addEventListener('load', () => { box.classList.remove('placeholder'); });
-    img.addEventListener('error', () => { img.remove(); box.classList.add('placeholder'); });
-    img.src = src;
+    img.addEventListener('error', () => {
+      if (thumb && img.src === thumb) { img.src = src; return; }
+      img.remove(); box.classList.add('placeholder');
+    });
+    img.src = thumb || src;
     box.append(img);
   }
   return box;

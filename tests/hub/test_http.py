@@ -90,6 +90,26 @@ async def test_uploads_are_served_and_traversal_is_refused(hub: RunningHub) -> N
         assert b"secret" not in body
 
 
+async def test_stored_product_images_are_cached_for_good(hub: RunningHub) -> None:
+    """An image stored under the hash of its content (and its thumbnail) is immutable for
+    caches; any other upload is cached for an hour only."""
+    from PIL import Image
+
+    from wrencos_studio.catalog.images import store_product_image
+
+    picture = hub.data_dir / "photo.png"
+    Image.new("RGB", (64, 48), "pink").save(picture)
+    stored = store_product_image(picture, hub.data_dir / "uploads")
+    for url in (stored.url, stored.thumbnail_url):
+        status, headers, _ = await get(hub.http_url + url)
+        assert status == 200 and headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    (hub.data_dir / "uploads" / "products" / "serum.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    )
+    _, headers, _ = await get(hub.http_url + "/uploads/products/serum.png")
+    assert headers["Cache-Control"] == "public, max-age=3600"
+
+
 async def test_unknown_path_is_404(hub: RunningHub) -> None:
     """Anything else is 404."""
     for path in ("/nope", "/static/../../pyproject.toml", "/api/streams"):

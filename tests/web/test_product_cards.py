@@ -7,6 +7,7 @@ product" attaches the product to a support question; the customer's other tabs s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -153,6 +154,21 @@ async def test_a_price_edit_reaches_the_card(site: RunningHub, browser: Any) -> 
     # A picture that loads replaces the placeholder.
     await admin.send({"type": "save_product", "product": {**product, "image": "/static/icon.svg"}})
     await tab.until("document.querySelector('#pinned .thumb:not(.placeholder) img')")
+    assert await tab.page.is_visible("#pinned .thumb img")
+    # A stored product image: the card loads its small thumbnail, not the display size.
+    from PIL import Image
+
+    from wrencos_studio.catalog.images import store_product_image
+
+    photo = site.data_dir / "photo.png"
+    Image.new("RGB", (900, 600), "orange").save(photo)
+    stored = store_product_image(photo, site.data_dir / "uploads")
+    await admin.send({"type": "save_product", "product": {**product, "image": stored.url}})
+    thumb = json.dumps(stored.thumbnail_url)
+    await tab.until(
+        f"document.querySelector('#pinned .thumb img')?.src.endsWith({thumb})"
+        " && document.querySelector('#pinned .thumb img').complete"
+    )
     assert await tab.page.is_visible("#pinned .thumb img")
     assert tab.errors == []
 

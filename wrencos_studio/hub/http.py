@@ -8,6 +8,7 @@ import http
 import json
 import mimetypes
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -142,7 +143,11 @@ class Router:
         if target.stat().st_size > MAX_UPLOAD_BYTES:
             return text(404, "Not found\n")
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        extra = [("Cache-Control", "public, max-age=3600")]
+        # Product images are stored under the hash of their content (catalog/images.py):
+        # a name never gets other bytes, so caches may keep them for a year.
+        immutable = _CONTENT_HASH_NAME.fullmatch(target.name) is not None
+        cache = "public, max-age=31536000, immutable" if immutable else "public, max-age=3600"
+        extra = [("Cache-Control", cache)]
         if target.suffix.lower() == ".svg":
             # An SVG can carry script: never let it run in our origin.
             extra.append(
@@ -335,6 +340,10 @@ _CSP = (
     "connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+#: ``<sha256 hex>.<ext>`` or ``<sha256 hex>.thumb.<ext>``: a name made from the content.
+_CONTENT_HASH_NAME = re.compile(r"[0-9a-f]{32,64}(\.thumb)?\.[a-z0-9]+")
 
 
 def _safe_join(root: Path, rel: str) -> Path | None:
