@@ -104,6 +104,7 @@ class InboxPanel(QWidget):
         b.conversation.connect(self.show_thread)
         b.conversation_status.connect(self.on_conversation_status)
         b.customer_message.connect(self.on_customer_message)
+        b.conversation_updated.connect(self.on_conversation_updated)
 
     # -- the list, a page at a time ------------------------------------------------------
 
@@ -189,6 +190,16 @@ class InboxPanel(QWidget):
         if open_now:
             self._ask_thread(sid, "newest")
 
+    def on_conversation_updated(self, conversation: dict[str, Any]) -> None:
+        """What the hub stored, sent to every station: the row shows it; a thread on
+        screen counts as read (a customer line in it is marked read at once)."""
+        self.conversations_model.update(conversation)
+        self._reselect()
+        self.unread_changed.emit(self.conversations_model.unread())
+        sid = conversation.get("sessionId")
+        if sid == self.current and int(conversation.get("unread", 0)) > 0:
+            spawn(self.bridge.mark_read(str(sid)))
+
     def on_conversation_status(self, msg: dict[str, Any]) -> None:
         if msg.get("status"):
             self.conversations_model.set_status(str(msg["sessionId"]), str(msg["status"]))
@@ -211,6 +222,7 @@ class InboxPanel(QWidget):
         resolved = row.get("status") == "resolved"
         self.resolve_button.setText("Reopen" if resolved else "Mark resolved")
         self._ask_thread(row["sessionId"], "replace")
+        spawn(self.bridge.mark_read(row["sessionId"]))
 
     def load_older(self) -> None:
         """The thread's previous page, unless none is left or one is on its way."""
