@@ -16,6 +16,7 @@ qasync = pytest.importorskip("qasync")
 
 from tests.helpers.testutils import token  # noqa: E402
 from tests.ui.running import Running, join_as_customer, next_of_type  # noqa: E402
+from wrencos_studio.store import repositories as repo  # noqa: E402
 from wrencos_studio.ui.bridge import RemoteBridge  # noqa: E402
 from wrencos_studio.ui.panels.inbox import InboxPanel  # noqa: E402
 
@@ -104,3 +105,92 @@ def test_two_stations_show_the_same_state(
     finally:
         studio.run(station.stop_async())
         studio.run(asyncio.sleep(0.05))
+
+
+def _seed(studio: Running, n: int) -> None:
+    """``n`` conversations at minute ``i``; every 3rd mentions order 1042 in its first
+    line (then writes again), every 5th answered by staff, every 7th resolved."""
+    store = studio.studio.app.store
+
+    async def seed() -> None:
+        for i in range(n):
+            sid = f"sess-{i:04d}"
+            at = f"2026-11-29T{i // 60:02d}:{i % 60:02d}:00.000Z"
+            first = f"Where is order 1042, item {i}?" if i % 3 == 0 else f"Hi, it is {i}"
+            await store.run(repo.add_customer_message, f"m{i}", sid, f"Cust {i}", "C", first, at)
+            await store.run(repo.add_customer_message, f"n{i}", sid, f"Cust {i}", "C", "And?", at)
+            if i % 5 == 0:
+                await store.run(repo.add_staff_message, f"s{i}", sid, "sam", "C", "Answered", at)
+            if i % 7 == 0:
+                await store.run(repo.set_conversation_status, sid, "resolved")
+
+    studio.run(seed())
+
+
+def test_search_and_filter_are_asked_of_the_hub_and_kept_when_paging(
+    studio: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Typing in the search box sends one get_conversations (after a pause) with
+    ``search``; it finds a word of a customer's *first* message; the filter combo sends
+    ``filter``; the next page asks with the same search and filter."""
+    _seed(studio, 300)
+    w = studio.window
+    inbox = w.inbox
+    w.tabs.setCurrentWidget(inbox)
+    inbox.refresh()
+    studio.until(lambda: inbox.conversations_model.rowCount() == 50)
+    every = _sent(studio.studio.bridge, monkeypatch)
+
+    def asked() -> list[dict[str, Any]]:
+        return [m for m in every if m["type"] == "get_conversations"]
+
+    for typed in ("1", "10", "104", "1042"):  # typing: one request once it pauses
+        inbox.search.setText(typed)
+    studio.run(asyncio.sleep(0.1))
+    assert not asked()
+    studio.until(lambda: len(asked()) == 1)
+    assert asked()[0] == {
+        "type": "get_conversations",
+        "limit": 50,
+        "search": "1042",
+        "filter": "open",
+    }
+    expected = [i for i in range(299, -1, -1) if i % 3 == 0 and i % 7 != 0]
+    studio.until(
+        lambda: (
+            [r["sessionId"] for r in inbox.conversations_model.rows]
+            == [f"sess-{i:04d}" for i in expected[:50]]
+        )
+    )
+    assert inbox.conversations_model.more
+
+    inbox.filter.setCurrentText("Unanswered")
+    # Unanswered: the last line is the customer's, resolved or not.
+    want = [i for i in range(299, -1, -1) if i % 3 == 0 and i % 5 != 0]
+    studio.until(
+        lambda: (
+            [r["sessionId"] for r in inbox.conversations_model.rows][:3]
+            == [f"sess-{i:04d}" for i in want[:3]]
+        )
+    )
+    assert asked()[-1]["filter"] == "unanswered" and asked()[-1]["search"] == "1042"
+    before = len(asked())
+    inbox.load_more()
+    studio.until(lambda: inbox.conversations_model.rowCount() == len(want))
+    page = asked()[before]
+    assert page["search"] == "1042" and page["filter"] == "unanswered" and page["before"]
+    ids = [r["sessionId"] for r in inbox.conversations_model.rows]
+    assert ids == [f"sess-{i:04d}" for i in want]
+    assert inbox.filtered.rowCount() == len(want)
+
+    inbox.filter.setCurrentText("Resolved")
+    studio.until(lambda: asked()[-1].get("filter") == "resolved")
+    studio.until(
+        lambda: (
+            bool(inbox.conversations_model.rows)
+            and all(r["status"] == "resolved" for r in inbox.conversations_model.rows)
+        )
+    )
+    inbox.search.setText("")
+    inbox.filter.setCurrentText("All")
+    studio.until(lambda: asked()[-1] == {"type": "get_conversations", "limit": 50})

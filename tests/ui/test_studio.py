@@ -227,7 +227,7 @@ def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
     w.inbox.filter.setCurrentText("Resolved")
     studio.until(lambda: w.inbox.filtered.rowCount() == 1)
     w.inbox.search.setText("no such words")
-    assert w.inbox.filtered.rowCount() == 0
+    studio.until(lambda: w.inbox.filtered.rowCount() == 0)
 
 
 def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ class ConversationFilter(QSortFilterProxyModel):
         model = self.sourceModel()
         row = model.data(model.index(source_row, 0, source_parent), RowRole)
         if self.status == "unanswered":
-            if row.get("status", "open") != "open" or row.get("lastFrom") == "staff":
+            if row.get("lastFrom") == "staff":  # as the hub: resolved or not
                 return False
         elif self.status != "all" and row.get("status", "open") != self.status:
             return False

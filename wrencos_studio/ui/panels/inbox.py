@@ -9,7 +9,13 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QTimer,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,6 +38,10 @@ __all__ = ["InboxPanel"]
 #: Conversations per inbox page, messages per thread page (the hub's defaults).
 CONVERSATIONS_PAGE = 50
 THREAD_PAGE = 100
+#: The search is sent once typing pauses this long (ms).
+SEARCH_DEBOUNCE_MS = 300
+#: The filter combo's entries and what ``get_conversations`` gets as ``filter``.
+FILTERS = {"Open": "open", "Unanswered": "unanswered", "Resolved": "resolved", "All": ""}
 
 
 def _now() -> str:
@@ -57,12 +67,19 @@ class InboxPanel(QWidget):
         self.conversations_model = ConversationsModel()
         self.filtered = ConversationFilter(self.conversations_model)
         self.thread_model = ThreadModel()
+        #: The search and filter the shown pages were asked with (paging keeps them).
+        self.query: tuple[str, str] = ("", "open")
         self.filter = QComboBox()
-        self.filter.addItems(["Open", "Resolved", "All"])
+        self.filter.addItems(list(FILTERS))
         self.filter.currentIndexChanged.connect(self.on_filter_changed)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search name or message…")
-        self.search.textChanged.connect(self.on_filter_changed)
+        self.search.setPlaceholderText("Search every message or a name…")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self.refresh)
+        self.search.textChanged.connect(self.on_search_edited)
         self.conversations = QListView()
         self.conversations.setModel(self.filtered)
         self.conversations.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
@@ -109,9 +126,13 @@ class InboxPanel(QWidget):
     # -- the list, a page at a time ------------------------------------------------------
 
     def refresh(self) -> None:
-        """Load the first page again; it replaces what the list shows."""
+        """Load the first page again, with the search and filter shown; it replaces what
+        the list shows."""
+        self._search_timer.stop()
+        self.query = (self.search.text().strip(), FILTERS.get(self.filter.currentText(), ""))
+        search, filter_ = self.query
         self._lists.append("first")
-        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE))
+        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE, search=search, filter=filter_))
 
     def reload(self) -> None:
         """Connected again: the first page and the open thread replace what is shown (what
@@ -128,7 +149,12 @@ class InboxPanel(QWidget):
         if not model.more or "more" in self._lists:
             return
         self._lists.append("more")
-        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE, model.next_cursor))
+        search, filter_ = self.query
+        spawn(
+            self.bridge.get_conversations(
+                CONVERSATIONS_PAGE, model.next_cursor, search=search, filter=filter_
+            )
+        )
 
     def on_list_scrolled(self, value: int) -> None:
         bar = self.conversations.verticalScrollBar()
@@ -150,8 +176,16 @@ class InboxPanel(QWidget):
         self.unread_changed.emit(self.conversations_model.unread())
 
     def on_filter_changed(self, *_args: Any) -> None:
-        self.filtered.set_filter(self.filter.currentText(), self.search.text())
+        """The hub narrows the list (a page at a time); rows changed live since are kept
+        in step with the filter here."""
+        self.filtered.set_filter(self.filter.currentText(), "")
         self._reselect()
+        if hasattr(self, "bridge"):
+            self.refresh()
+
+    def on_search_edited(self, _text: str) -> None:
+        """Asked once typing pauses (``SEARCH_DEBOUNCE_MS``)."""
+        self._search_timer.start()
 
     def _reselect(self) -> None:
         # Keep the open conversation selected across refreshes without re-fetching it.
