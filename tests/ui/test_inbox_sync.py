@@ -194,3 +194,58 @@ def test_search_and_filter_are_asked_of_the_hub_and_kept_when_paging(
     inbox.search.setText("")
     inbox.filter.setCurrentText("All")
     studio.until(lambda: asked()[-1] == {"type": "get_conversations", "limit": 50})
+
+
+def test_the_context_panel_shows_the_customer_as_a_person(
+    studio: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scripted customer watches, chats, likes, taps a card twice and an unknown one
+    once, then asks about a product: opening the thread asks for the context; the panel
+    shows watching since, the chat lines, the like and the taps by catalog name (the id
+    when unknown); the thread shows the product asked about by name."""
+    w = studio.window
+    bridge = studio.studio.bridge
+    studio.run(bridge.save_product({"productId": "p1", "name": "Serum", "price": 12.5}))
+    studio.run(bridge.request({"type": "start_stream", "title": "Context"}))
+    studio.until(lambda: any(p["productId"] == "p1" for p in w.products.catalog))
+    sent = _sent(bridge, monkeypatch)
+
+    async def script() -> Any:
+        ws = await join_as_customer(studio.url, "sess-ctx-1")
+        await next_of_type(ws, "registered")
+        await ws.send(json.dumps({"type": "chat_message", "username": "Jane", "message": "Wow"}))
+        await next_of_type(ws, "chat_message")
+        await ws.send(json.dumps({"type": "toggle_like"}))
+        await next_of_type(ws, "stream_update")
+        for pid in ("p1", "p1", "p-gone"):
+            await ws.send(json.dumps({"type": "product_tapped", "productId": pid}))
+        await asyncio.sleep(0.2)
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "customer_message",
+                    "message": "Is it vegan?",
+                    "customerName": "Jane",
+                    "productId": "p1",
+                }
+            )
+        )
+        return ws
+
+    ws = studio.run(script())
+    studio.until(lambda: w.inbox.conversations_model.find("sess-ctx-1") is not None)
+    w.inbox.select_row(0)
+    panel = w.inbox.context
+    studio.until(lambda: panel.name_label.text() != "Loading…")
+    assert {"type": "get_customer_context", "sessionId": "sess-ctx-1"} in sent
+    texts = panel.texts()
+    assert "Jane" in texts[0]
+    assert texts[1].startswith("Watching now, since ")
+    assert texts[2] == "Likes this show"
+    assert any("Wow" in t for t in texts)
+    tapped = [panel.tapped_list.item(i).text() for i in range(panel.tapped_list.count())]
+    assert "Serum" in tapped[0] and "2 times" in tapped[0]
+    assert "p-gone" in tapped[1] and "once" in tapped[1]
+    studio.until(lambda: w.inbox.thread_model.rowCount() == 1)
+    assert "About: \u2068Serum\u2069" in w.inbox.thread_model.index(0).data()
+    studio.run(ws.close())

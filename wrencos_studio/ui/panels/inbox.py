@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from wrencos_studio.ui.bridge import HubBridge
 from wrencos_studio.ui.models import ConversationFilter, ConversationsModel, ThreadModel
 from wrencos_studio.ui.models.base import RowRole
+from wrencos_studio.ui.panels.customer import CustomerContextPanel
 from wrencos_studio.ui.tasks import spawn
 from wrencos_studio.ui.widgets import ReplyBox
 
@@ -67,6 +68,8 @@ class InboxPanel(QWidget):
         self.conversations_model = ConversationsModel()
         self.filtered = ConversationFilter(self.conversations_model)
         self.thread_model = ThreadModel()
+        names = self.thread_model.product_names
+        self.context = CustomerContextPanel(lambda pid: names.get(pid, pid))
         #: The search and filter the shown pages were asked with (paging keeps them).
         self.query: tuple[str, str] = ("", "open")
         self.filter = QComboBox()
@@ -114,6 +117,7 @@ class InboxPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
         layout.addLayout(right, 3)
+        layout.addWidget(self.context, 2)
 
     def connect_bridge(self, bridge: HubBridge) -> None:
         self.bridge = b = bridge
@@ -122,6 +126,19 @@ class InboxPanel(QWidget):
         b.conversation_status.connect(self.on_conversation_status)
         b.customer_message.connect(self.on_customer_message)
         b.conversation_updated.connect(self.on_conversation_updated)
+        b.customer_context.connect(self.context.show_context)
+        b.products.connect(self.set_catalog)
+
+    def set_catalog(self, products: list[dict[str, Any]]) -> None:
+        """Products asked about (thread) and tapped (context) show their catalog name."""
+        names = self.thread_model.product_names
+        names.clear()
+        names.update({str(p["productId"]): str(p.get("name", "")) for p in products})
+        rows = self.thread_model.rowCount()
+        if rows:
+            self.thread_model.dataChanged.emit(
+                self.thread_model.index(0), self.thread_model.index(rows - 1)
+            )
 
     # -- the list, a page at a time ------------------------------------------------------
 
@@ -142,6 +159,7 @@ class InboxPanel(QWidget):
         self.refresh()
         if self.current is not None:
             self._ask_thread(self.current, "replace")
+            spawn(self.bridge.get_customer_context(self.current))
 
     def load_more(self) -> None:
         """The next (older) page, unless none is left or one is on its way."""
@@ -257,6 +275,8 @@ class InboxPanel(QWidget):
         self.resolve_button.setText("Reopen" if resolved else "Mark resolved")
         self._ask_thread(row["sessionId"], "replace")
         spawn(self.bridge.mark_read(row["sessionId"]))
+        self.context.clear(row["sessionId"])
+        spawn(self.bridge.get_customer_context(row["sessionId"]))
 
     def load_older(self) -> None:
         """The thread's previous page, unless none is left or one is on its way."""
