@@ -183,7 +183,12 @@ def test_catalog_model_columns(qtmodeltester: Any) -> None:
     model.reset([{"productId": "s", "name": "Serum", "price": 49.9}])
     qtmodeltester.check(model)
     assert model.headerData(1, Qt.Orientation.Horizontal) == "Price"
-    assert model.index(0, 0).data() == "Serum" and model.index(0, 1).data() == "49.90"
+    assert model.index(0, 0).data() == "Serum" and model.index(0, 1).data() == "€49.90"
+    model.reset([{"productId": "s", "name": "Serum", "price": 49.9, "currency": "USD"}])
+    assert model.index(0, 1).data() == "$49.90"
+    model.locale = "de_DE"
+    assert model.price({"price": 14.9, "currency": "EUR"}) == "14,90\xa0€"
+    model.reset([{"productId": "s", "name": "Serum", "price": 49.9}])
     assert model.product(0) == {"productId": "s", "name": "Serum", "price": 49.9}
     assert model.product(1) is None and model.product(-1) is None
 
