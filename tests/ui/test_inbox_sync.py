@@ -249,3 +249,21 @@ def test_the_context_panel_shows_the_customer_as_a_person(
     studio.until(lambda: w.inbox.thread_model.rowCount() == 1)
     assert "About: \u2068Serum\u2069" in w.inbox.thread_model.index(0).data()
     studio.run(ws.close())
+
+
+def test_end_shows_the_summary_and_past_shows(studio: Running) -> None:
+    """End: a dialog with the show's figures, and the past shows from the hub."""
+    w = studio.window
+    bridge = studio.studio.bridge
+    studio.run(bridge.request({"type": "start_stream", "title": "Spring serums"}))
+    studio.run(asyncio.sleep(0.2))
+    studio.run(bridge.request({"type": "stop_stream"}))
+    studio.until(lambda: getattr(w, "summary_dialog", None) is not None)
+    dialog = w.summary_dialog
+    assert dialog.isVisible() and "has ended" in dialog.windowTitle()
+    text = dialog.figures.text()
+    for what in ("Duration", "Peak viewers", "Likes", "Chat lines", "Chatters", "Products"):
+        assert what in text
+    studio.until(lambda: dialog.past.count() == 1)
+    assert "Spring serums" in dialog.past.item(0).text()
+    dialog.close()
