@@ -25,6 +25,10 @@ def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setattr(
         QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
     )
+    # Information boxes are read and closed (they would wait for a click offscreen).
+    monkeypatch.setattr(
+        QMessageBox, "information", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Ok)
+    )
     data = tmp_path / "data"
     data.mkdir()
     # Small frames: the studio and a decoding viewer share this machine's 2 cores.

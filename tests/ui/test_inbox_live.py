@@ -69,7 +69,7 @@ def test_a_long_inbox_loads_a_page_at_a_time(
     sent = _count_requests(studio.studio.bridge, monkeypatch)
     w.inbox.refresh()
     studio.until(lambda: w.inbox.conversations_model.rowCount() == 50)
-    assert sent == [{"type": "get_conversations", "limit": 50}]
+    assert sent == [{"type": "get_conversations", "limit": 50, "filter": "open"}]
     assert _session_ids(studio)[:2] == ["sess-0119", "sess-0118"]
     assert w.inbox.more_button.isVisibleTo(w)
     bar = w.inbox.conversations.verticalScrollBar()

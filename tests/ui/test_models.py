@@ -107,13 +107,88 @@ def test_thread_model_says_who_wrote(qtmodeltester: Any) -> None:
     assert model.index(1).data(Qt.ItemDataRole.ForegroundRole) == Qt.GlobalColor.darkMagenta
 
 
+def test_conversation_updated_replaces_a_row_and_moves_it_on_a_new_line(
+    qtmodeltester: Any,
+) -> None:
+    """A read keeps the row in place; a new line moves it up; an unknown one is inserted;
+    ``answeredBy`` absent on the wire is gone; the list says who answered."""
+    model = ConversationsModel()
+    base = {"customerName": "A", "lastMessage": "hi", "status": "open", "lastFrom": "customer"}
+    model.set_page(
+        [
+            {**base, "sessionId": "a", "lastTimestamp": "2026-11-29T10:02:00Z", "unread": 1},
+            {**base, "sessionId": "b", "lastTimestamp": "2026-11-29T10:01:00Z", "unread": 2},
+        ],
+        False,
+        "",
+    )
+    qtmodeltester.check(model)
+    model.update({**model.rows[1], "unread": 0})
+    assert [r["sessionId"] for r in model.rows] == ["a", "b"] and model.unread() == 1
+    model.update(
+        {
+            **model.rows[1],
+            "lastTimestamp": "2026-11-29T10:03:00Z",
+            "lastMessage": "ok",
+            "lastFrom": "staff",
+            "answeredBy": "sam",
+            "unread": 0,
+        }
+    )
+    assert [r["sessionId"] for r in model.rows] == ["b", "a"]
+    assert "answered by" in model.display(model.rows[0]) and "sam" in model.display(model.rows[0])
+    fresh = {k: v for k, v in model.rows[0].items() if k != "answeredBy"}
+    model.update(fresh)
+    assert "answeredBy" not in model.rows[0]
+    model.update({**base, "sessionId": "c", "lastTimestamp": "2026-11-29T10:04:00Z", "unread": 1})
+    assert [r["sessionId"] for r in model.rows] == ["c", "b", "a"]
+
+
+def test_thread_names_the_customer_and_the_staff_member() -> None:
+    model = ThreadModel()
+    model.product_names = {"p1": "Serum"}
+    model.reset(
+        [
+            {
+                "from": "customer",
+                "timestamp": "2026-11-29T10:15:00Z",
+                "message": "Vegan?",
+                "customerName": "Jane",
+                "productId": "p1",
+            },
+            {
+                "from": "customer",
+                "timestamp": "2026-11-29T10:15:00Z",
+                "message": "And?",
+                "customerName": "Jane",
+                "productId": "p9",
+            },
+            {
+                "from": "staff",
+                "timestamp": "2026-11-29T10:16:00Z",
+                "message": "Yes",
+                "staffUserId": "sam",
+            },
+        ]
+    )
+    texts = _texts(model)
+    assert texts[0] == "Jane · 10:15\nAbout: Serum\nVegan?"
+    assert "About: p9" in texts[1]
+    assert texts[2] == "sam (staff) · 10:16\nYes"
+
+
 def test_catalog_model_columns(qtmodeltester: Any) -> None:
     """Name and price (two decimals) columns; out-of-range rows are no product."""
     model = CatalogModel()
     model.reset([{"productId": "s", "name": "Serum", "price": 49.9}])
     qtmodeltester.check(model)
     assert model.headerData(1, Qt.Orientation.Horizontal) == "Price"
-    assert model.index(0, 0).data() == "Serum" and model.index(0, 1).data() == "49.90"
+    assert model.index(0, 0).data() == "Serum" and model.index(0, 1).data() == "€49.90"
+    model.reset([{"productId": "s", "name": "Serum", "price": 49.9, "currency": "USD"}])
+    assert model.index(0, 1).data() == "$49.90"
+    model.locale = "de_DE"
+    assert model.price({"price": 14.9, "currency": "EUR"}) == "14,90\xa0€"
+    model.reset([{"productId": "s", "name": "Serum", "price": 49.9}])
     assert model.product(0) == {"productId": "s", "name": "Serum", "price": 49.9}
     assert model.product(1) is None and model.product(-1) is None
 

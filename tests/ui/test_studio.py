@@ -227,7 +227,7 @@ def test_resolving_in_the_inbox_and_the_filter(studio: Running) -> None:
     w.inbox.filter.setCurrentText("Resolved")
     studio.until(lambda: w.inbox.filtered.rowCount() == 1)
     w.inbox.search.setText("no such words")
-    assert w.inbox.filtered.rowCount() == 0
+    studio.until(lambda: w.inbox.filtered.rowCount() == 0)
 
 
 def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path: Path) -> None:
@@ -248,10 +248,23 @@ def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path:
     body = studio.run(asyncio.to_thread(lambda: urllib.request.urlopen(http, timeout=5).read()))
     assert body.startswith(b"\xff\xd8")
     sheet = tmp_path / "products.csv"
-    sheet.write_text("name,price,description\nNight Cream,54.50,Peptides\n,3\nMask,free\n")
-    saved, errors = panel.import_csv(str(sheet))
-    assert saved == 1 and len(errors) == 2
+    sheet.write_bytes(
+        "name;price;description\r\nNight Cream;54,50 €;Peptides\r\n;3\r\nMask;free\r\n".encode(
+            "cp1252"
+        )
+    )
+    report = panel.import_csv(str(sheet))
+    assert (report.created, len(report.errors)) == (1, 2)
+    text = panel.report_text(report)
+    assert "line 2: created — Night Cream" in text and "line 3: error" in text
+    assert "line 4: error" in text
     studio.until(lambda: panel.catalog_model.rowCount() == 2)
+    night = next(p for p in panel.catalog if p["name"] == "Night Cream")
+    assert night["price"] == 54.5
+    row = panel.catalog.index(night)
+    assert panel.catalog_model.index(row, 1).data() == "€54.50"
+    again = panel.import_csv(str(sheet))  # the same file again: nothing new
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
 
 
 def test_share_panel_shows_addresses_with_qr_codes(studio: Running) -> None:

@@ -34,6 +34,11 @@ __all__ = ["HubBridge", "LocalBridge", "RemoteBridge"]
 log = logging.getLogger(__name__)
 
 
+def _body(wire: dict[str, Any]) -> dict[str, Any]:
+    """A message's wire keys without its ``type``."""
+    return {k: v for k, v in wire.items() if k != "type"}
+
+
 class HubBridge(QObject):
     """Signals for what the panels show; ``request`` for what they do."""
 
@@ -58,6 +63,10 @@ class HubBridge(QObject):
     chat_message_deleted = Signal(str)
     conversation_status = Signal(dict)
     media_stats = Signal(dict)  # the broadcaster's figures (docs/protocol.md §11.4)
+    conversation_updated = Signal(dict)  # one conversation as ``conversations`` lists it
+    customer_context = Signal(dict)  # the customer behind a conversation
+    stream_summary = Signal(dict)  # the show's figures, right after it ended
+    stream_summaries = Signal(list, bool, str)  # past shows; more; nextCursor
 
     _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
         p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
@@ -80,6 +89,12 @@ class HubBridge(QObject):
         p.ChatMessageDeleted: lambda self, m: self.chat_message_deleted.emit(m.id),
         p.ConversationStatus: lambda self, m: self.conversation_status.emit(m.to_wire()),
         p.MediaStats: lambda self, m: self.media_stats.emit(m.stats),
+        p.ConversationUpdated: lambda self, m: self.conversation_updated.emit(_body(m.to_wire())),
+        p.CustomerContext: lambda self, m: self.customer_context.emit(_body(m.to_wire())),
+        p.StreamSummaryReady: lambda self, m: self.stream_summary.emit(to_json(m.summary)),
+        p.StreamSummaries: lambda self, m: self.stream_summaries.emit(
+            to_json(m.summaries), m.more, m.next_cursor or ""
+        ),
         p.Error: lambda self, m: self.error.emit(m.message),
     }
 
@@ -133,10 +148,35 @@ class HubBridge(QObject):
     async def delete_product(self, product_id: str) -> None:
         await self.request({"type": "delete_product", "productId": product_id})
 
-    async def get_conversations(self, limit: int = 50, before: str | None = None) -> None:
+    async def get_conversations(
+        self,
+        limit: int = 50,
+        before: str | None = None,
+        *,
+        search: str = "",
+        filter: str = "",
+    ) -> None:
         """One inbox page, newest first: the first one, or the one after ``before`` (the
-        previous page's ``nextCursor``)."""
+        previous page's ``nextCursor``); ``search`` (words of any message, or the name)
+        and ``filter`` (``open``, ``resolved``, ``unanswered``) narrow it."""
         msg: dict[str, Any] = {"type": "get_conversations", "limit": limit}
+        if before:
+            msg["before"] = before
+        if search.strip():
+            msg["search"] = search.strip()
+        if filter:
+            msg["filter"] = filter
+        await self.request(msg)
+
+    async def mark_read(self, session_id: str) -> None:
+        """The thread is on screen: its customer lines are read, for every staff member."""
+        await self.request({"type": "mark_conversation_read", "sessionId": session_id})
+
+    async def get_customer_context(self, session_id: str) -> None:
+        await self.request({"type": "get_customer_context", "sessionId": session_id})
+
+    async def get_stream_summaries(self, limit: int = 50, before: str | None = None) -> None:
+        msg: dict[str, Any] = {"type": "get_stream_summaries", "limit": limit}
         if before:
             msg["before"] = before
         await self.request(msg)

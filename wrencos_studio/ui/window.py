@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         b.figures_changed.connect(self.on_figures_changed)
         b.stream_started.connect(self.on_stream_started)
         b.media_stats.connect(self.on_media_stats)
+        b.stream_summary.connect(self.on_stream_summary)
+        b.stream_summaries.connect(self.on_stream_summaries)
         b.error.connect(lambda text: self.statusBar().showMessage(text, 5000))
         b.reconnecting.connect(self.on_reconnecting)
         b.reconnected.connect(self.on_reconnected)
@@ -189,6 +191,20 @@ class MainWindow(QMainWindow):
                 f"{isolate(msg.get('customerName') or 'A customer')} writes",
                 isolate(str(msg.get("message", ""))[:120]),
             )
+
+    def on_stream_summary(self, summary: dict[str, Any]) -> None:
+        """End: the show's figures in a dialog, with the past shows."""
+        from wrencos_studio.ui.dialogs.summary import ShowSummaryDialog
+        from wrencos_studio.ui.tasks import spawn
+
+        self.summary_dialog = ShowSummaryDialog(self, summary)
+        self.summary_dialog.show()
+        spawn(self.studio.bridge.get_stream_summaries(20))
+
+    def on_stream_summaries(self, summaries: list[Any], more: bool, cursor: str) -> None:
+        dialog = getattr(self, "summary_dialog", None)
+        if dialog is not None:
+            dialog.show_past(summaries, more, cursor)
 
     def on_unread_changed(self, unread: int) -> None:
         self.tabs.setTabText(1, f"Inbox ({unread})" if unread else "Inbox")

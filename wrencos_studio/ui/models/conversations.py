@@ -27,7 +27,10 @@ class ConversationsModel(RowsModel):
     def display(self, row: dict[str, Any]) -> str:
         badge = f"  ({row['unread']} new)" if row.get("unread") else ""
         last = str(row.get("lastMessage", ""))[:80]
-        return f"{isolate(row.get('customerName', ''))}{badge}\n{isolate(last)}"
+        by = row.get("answeredBy")
+        answered = f"  · answered by {isolate(str(by))}" if by else ""
+        done = "  · resolved" if row.get("status") == "resolved" else ""
+        return f"{isolate(row.get('customerName', ''))}{badge}{answered}{done}\n{isolate(last)}"
 
     def unread(self) -> int:
         return sum(int(r.get("unread", 0)) for r in self.rows)
@@ -90,6 +93,32 @@ class ConversationsModel(RowsModel):
             self.endMoveRows()
         self.dataChanged.emit(self.index(0), self.index(0))
 
+    def update(self, conversation: dict[str, Any]) -> None:
+        """``conversation_updated``: the row becomes what the hub stored (inserted when
+        not loaded); a new last line moves it to the top, a read or a status does not."""
+        sid = str(conversation.get("sessionId", ""))
+        if not sid:
+            return
+        fresh = {k: v for k, v in conversation.items() if k != "type"}
+        n = self._position(sid)
+        if n < 0:
+            self.beginInsertRows(QModelIndex(), 0, 0)
+            self.rows.insert(0, fresh)
+            self.endInsertRows()
+            return
+        row = self.rows[n]
+        moved = str(fresh.get("lastTimestamp", "")) > str(row.get("lastTimestamp", ""))
+        for key in ("answeredBy", "productId"):  # absent on the wire: none now
+            if key not in fresh:
+                row.pop(key, None)
+        row.update(fresh)
+        if moved and n > 0:
+            self.beginMoveRows(QModelIndex(), n, n, QModelIndex(), 0)
+            self.rows.insert(0, self.rows.pop(n))
+            self.endMoveRows()
+            n = 0
+        self.dataChanged.emit(self.index(n), self.index(n))
+
     def set_status(self, session_id: str, status: str) -> None:
         n = self._position(session_id)
         if n >= 0 and self.rows[n].get("status") != status:
@@ -98,7 +127,9 @@ class ConversationsModel(RowsModel):
 
 
 class ConversationFilter(QSortFilterProxyModel):
-    """Only ``status`` (``open``, ``resolved`` or ``all``) rows matching ``needle``."""
+    """Only ``status`` (``open``, ``resolved``, ``unanswered`` or ``all``) rows matching
+    ``needle`` (the hub narrows each page by search and filter; this keeps rows changed
+    live since then in step with the chosen filter)."""
 
     def __init__(self, source: ConversationsModel) -> None:
         super().__init__()
@@ -120,7 +151,10 @@ class ConversationFilter(QSortFilterProxyModel):
     ) -> bool:
         model = self.sourceModel()
         row = model.data(model.index(source_row, 0, source_parent), RowRole)
-        if self.status != "all" and row.get("status", "open") != self.status:
+        if self.status == "unanswered":
+            if row.get("lastFrom") == "staff":  # as the hub: resolved or not
+                return False
+        elif self.status != "all" and row.get("status", "open") != self.status:
             return False
         text = (row["customerName"] + " " + row["lastMessage"]).lower()
         return not self.needle or self.needle in text
@@ -134,10 +168,21 @@ class ThreadModel(RowsModel):
         super().__init__()
         self.session_id: str | None = None
         self.more = False
+        #: productId -> name, from the catalog (a product asked about shows its name).
+        self.product_names: dict[str, str] = {}
 
     def display(self, row: dict[str, Any]) -> str:
-        who = "Customer" if row["from"] == "customer" else "Shop"
-        return f"{who} · {str(row['timestamp'])[11:16]}\n{isolate_lines(row['message'])}"
+        if row["from"] == "customer":
+            who = isolate(str(row.get("customerName") or "Customer"))
+        else:
+            staff = row.get("staffUserId")
+            who = f"{isolate(str(staff))} (staff)" if staff else "Shop"
+        about = ""
+        if row.get("productId"):
+            pid = str(row["productId"])
+            about = f"\nAbout: {isolate(self.product_names.get(pid, pid))}"
+        text = isolate_lines(row["message"])
+        return f"{who} · {str(row['timestamp'])[11:16]}{about}\n{text}"
 
     def foreground(self, row: dict[str, Any]) -> Any:
         return Qt.GlobalColor.darkMagenta if row["from"] == "staff" else None

@@ -11,6 +11,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
+from wrencos_studio.catalog import DEFAULT_CURRENCY, format_price
 from wrencos_studio.ui.models.base import Index, RowRole, RowsModel
 
 __all__ = ["CatalogModel", "PinnedModel"]
@@ -21,9 +22,16 @@ class CatalogModel(QAbstractTableModel):
 
     HEADERS = ("Product", "Price")
 
-    def __init__(self) -> None:
+    def __init__(self, currency: str = DEFAULT_CURRENCY, locale: str = "en_US") -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []
+        #: The shop's currency (a product naming none has it) and how prices are written.
+        self.currency = currency
+        self.locale = locale
+
+    def price(self, product: dict[str, Any]) -> str:
+        currency = str(product.get("currency") or self.currency)
+        return format_price(float(product.get("price", 0)), currency, self.locale)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
@@ -36,7 +44,7 @@ class CatalogModel(QAbstractTableModel):
             return None
         product = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return product["name"] if index.column() == 0 else f"{product['price']:.2f}"
+            return product["name"] if index.column() == 0 else self.price(product)
         if role == RowRole:
             return product
         return None

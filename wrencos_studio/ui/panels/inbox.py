@@ -9,7 +9,13 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QTimer,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -24,6 +30,7 @@ from PySide6.QtWidgets import (
 from wrencos_studio.ui.bridge import HubBridge
 from wrencos_studio.ui.models import ConversationFilter, ConversationsModel, ThreadModel
 from wrencos_studio.ui.models.base import RowRole
+from wrencos_studio.ui.panels.customer import CustomerContextPanel
 from wrencos_studio.ui.tasks import spawn
 from wrencos_studio.ui.widgets import ReplyBox
 
@@ -32,6 +39,10 @@ __all__ = ["InboxPanel"]
 #: Conversations per inbox page, messages per thread page (the hub's defaults).
 CONVERSATIONS_PAGE = 50
 THREAD_PAGE = 100
+#: The search is sent once typing pauses this long (ms).
+SEARCH_DEBOUNCE_MS = 300
+#: The filter combo's entries and what ``get_conversations`` gets as ``filter``.
+FILTERS = {"Open": "open", "Unanswered": "unanswered", "Resolved": "resolved", "All": ""}
 
 
 def _now() -> str:
@@ -57,12 +68,21 @@ class InboxPanel(QWidget):
         self.conversations_model = ConversationsModel()
         self.filtered = ConversationFilter(self.conversations_model)
         self.thread_model = ThreadModel()
+        names = self.thread_model.product_names
+        self.context = CustomerContextPanel(lambda pid: names.get(pid, pid))
+        #: The search and filter the shown pages were asked with (paging keeps them).
+        self.query: tuple[str, str] = ("", "open")
         self.filter = QComboBox()
-        self.filter.addItems(["Open", "Resolved", "All"])
+        self.filter.addItems(list(FILTERS))
         self.filter.currentIndexChanged.connect(self.on_filter_changed)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search name or message…")
-        self.search.textChanged.connect(self.on_filter_changed)
+        self.search.setPlaceholderText("Search every message or a name…")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self.refresh)
+        self.search.textChanged.connect(self.on_search_edited)
         self.conversations = QListView()
         self.conversations.setModel(self.filtered)
         self.conversations.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
@@ -97,6 +117,7 @@ class InboxPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
         layout.addLayout(right, 3)
+        layout.addWidget(self.context, 2)
 
     def connect_bridge(self, bridge: HubBridge) -> None:
         self.bridge = b = bridge
@@ -104,13 +125,31 @@ class InboxPanel(QWidget):
         b.conversation.connect(self.show_thread)
         b.conversation_status.connect(self.on_conversation_status)
         b.customer_message.connect(self.on_customer_message)
+        b.conversation_updated.connect(self.on_conversation_updated)
+        b.customer_context.connect(self.context.show_context)
+        b.products.connect(self.set_catalog)
+
+    def set_catalog(self, products: list[dict[str, Any]]) -> None:
+        """Products asked about (thread) and tapped (context) show their catalog name."""
+        names = self.thread_model.product_names
+        names.clear()
+        names.update({str(p["productId"]): str(p.get("name", "")) for p in products})
+        rows = self.thread_model.rowCount()
+        if rows:
+            self.thread_model.dataChanged.emit(
+                self.thread_model.index(0), self.thread_model.index(rows - 1)
+            )
 
     # -- the list, a page at a time ------------------------------------------------------
 
     def refresh(self) -> None:
-        """Load the first page again; it replaces what the list shows."""
+        """Load the first page again, with the search and filter shown; it replaces what
+        the list shows."""
+        self._search_timer.stop()
+        self.query = (self.search.text().strip(), FILTERS.get(self.filter.currentText(), ""))
+        search, filter_ = self.query
         self._lists.append("first")
-        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE))
+        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE, search=search, filter=filter_))
 
     def reload(self) -> None:
         """Connected again: the first page and the open thread replace what is shown (what
@@ -120,6 +159,7 @@ class InboxPanel(QWidget):
         self.refresh()
         if self.current is not None:
             self._ask_thread(self.current, "replace")
+            spawn(self.bridge.get_customer_context(self.current))
 
     def load_more(self) -> None:
         """The next (older) page, unless none is left or one is on its way."""
@@ -127,7 +167,12 @@ class InboxPanel(QWidget):
         if not model.more or "more" in self._lists:
             return
         self._lists.append("more")
-        spawn(self.bridge.get_conversations(CONVERSATIONS_PAGE, model.next_cursor))
+        search, filter_ = self.query
+        spawn(
+            self.bridge.get_conversations(
+                CONVERSATIONS_PAGE, model.next_cursor, search=search, filter=filter_
+            )
+        )
 
     def on_list_scrolled(self, value: int) -> None:
         bar = self.conversations.verticalScrollBar()
@@ -149,8 +194,16 @@ class InboxPanel(QWidget):
         self.unread_changed.emit(self.conversations_model.unread())
 
     def on_filter_changed(self, *_args: Any) -> None:
-        self.filtered.set_filter(self.filter.currentText(), self.search.text())
+        """The hub narrows the list (a page at a time); rows changed live since are kept
+        in step with the filter here."""
+        self.filtered.set_filter(self.filter.currentText(), "")
         self._reselect()
+        if hasattr(self, "bridge"):
+            self.refresh()
+
+    def on_search_edited(self, _text: str) -> None:
+        """Asked once typing pauses (``SEARCH_DEBOUNCE_MS``)."""
+        self._search_timer.start()
 
     def _reselect(self) -> None:
         # Keep the open conversation selected across refreshes without re-fetching it.
@@ -189,6 +242,16 @@ class InboxPanel(QWidget):
         if open_now:
             self._ask_thread(sid, "newest")
 
+    def on_conversation_updated(self, conversation: dict[str, Any]) -> None:
+        """What the hub stored, sent to every station: the row shows it; a thread on
+        screen counts as read (a customer line in it is marked read at once)."""
+        self.conversations_model.update(conversation)
+        self._reselect()
+        self.unread_changed.emit(self.conversations_model.unread())
+        sid = conversation.get("sessionId")
+        if sid == self.current and int(conversation.get("unread", 0)) > 0:
+            spawn(self.bridge.mark_read(str(sid)))
+
     def on_conversation_status(self, msg: dict[str, Any]) -> None:
         if msg.get("status"):
             self.conversations_model.set_status(str(msg["sessionId"]), str(msg["status"]))
@@ -211,6 +274,9 @@ class InboxPanel(QWidget):
         resolved = row.get("status") == "resolved"
         self.resolve_button.setText("Reopen" if resolved else "Mark resolved")
         self._ask_thread(row["sessionId"], "replace")
+        spawn(self.bridge.mark_read(row["sessionId"]))
+        self.context.clear(row["sessionId"])
+        spawn(self.bridge.get_customer_context(row["sessionId"]))
 
     def load_older(self) -> None:
         """The thread's previous page, unless none is left or one is on its way."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wrencos_studio.catalog.csv_import import ImportReport, import_products
 from wrencos_studio.ui.bridge import HubBridge
 from wrencos_studio.ui.capabilities import Capabilities
 from wrencos_studio.ui.dialogs import ProductDialog
@@ -127,44 +127,49 @@ class ProductsPanel(QWidget):
         if product is not None:
             spawn(self.bridge.delete_product(product["productId"]))
 
-    def import_csv(self, path: str) -> tuple[int, list[str]]:
-        """Columns name, price[, image, description, url, productId]; returns (saved, errors)."""
-        saved, errors = 0, []
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as fh:
-                for n, row in enumerate(csv.DictReader(fh), start=2):
-                    try:
-                        name = (row.get("name") or "").strip()
-                        price = float((row.get("price") or "0").replace(",", "."))
-                        if not name or price < 0:
-                            raise ValueError("needs a name and a price of 0 or more")
-                    except ValueError as exc:
-                        errors.append(f"line {n}: {exc}")
-                        continue
-                    self.save(
-                        {
-                            "productId": (row.get("productId") or "").strip(),
-                            "name": name,
-                            "price": price,
-                            "image": (row.get("image") or "").strip(),
-                            "description": (row.get("description") or "").strip(),
-                            "url": (row.get("url") or "").strip(),
-                        }
-                    )
-                    saved += 1
-        except (OSError, csv.Error, UnicodeDecodeError) as exc:
-            errors.append(str(exc))
-        return saved, errors
+    def read_csv(self, path: str) -> ImportReport:
+        """What importing ``path`` would do, row by row (nothing is saved)."""
+        return import_products(
+            path, currency=self.catalog_model.currency, existing=list(self.catalog)
+        )
+
+    @staticmethod
+    def report_text(report: ImportReport) -> str:
+        """The report for a person: the totals, then every row's outcome by line."""
+        lines = [report.summary()]
+        if not report.file_error:
+            lines.append("")
+            for row in report.rows:
+                if row.outcome == "error":
+                    lines.append(f"line {row.line}: error — {row.error}")
+                else:
+                    name = (row.product or {}).get("name", "")
+                    lines.append(f"line {row.line}: {row.outcome} — {name}")
+        return "\n".join(lines)
+
+    def import_csv(self, path: str) -> ImportReport:
+        """Read ``path``, show what it would do; on the presenter's yes, save what is new
+        or changed through the hub. Returns the report."""
+        report = self.read_csv(path)
+        text = self.report_text(report)
+        if not report.to_save:
+            QMessageBox.information(self, "Import products", text)
+            return report
+        shown = text if len(report.rows) <= 40 else "\n".join([*text.splitlines()[:42], "…"])
+        answer = QMessageBox.question(
+            self, "Import products", f"{shown}\n\nSave {len(report.to_save)} products?"
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            for product in report.to_save:
+                spawn(self.bridge.save_product(product))
+        return report
 
     def on_import_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import products", "", "CSV files (*.csv)")
-        if not path:
-            return
-        saved, errors = self.import_csv(path)
-        text = f"{saved} products imported."
-        if errors:
-            text += "\n\nSkipped:\n" + "\n".join(errors[:20])
-        QMessageBox.information(self, "Import", text)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import products", "", "CSV files (*.csv *.txt);;All files (*)"
+        )
+        if path:
+            self.import_csv(path)
 
     def toggle(self, product: dict[str, Any]) -> None:
         items = self.pinned_model.toggled(product)
