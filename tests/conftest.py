@@ -112,3 +112,17 @@ async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
         yield running
     finally:
         await running.stop()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
+    """Two hubs sharing one redis-server (the cluster tests)."""
+    a = RunningHub(tmp_path / "a", redis_url=redis_url)
+    b = RunningHub(tmp_path / "b", redis_url=redis_url)
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()

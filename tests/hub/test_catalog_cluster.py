@@ -4,25 +4,8 @@ a show's summary reach the other hub's clients."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.conftest import RunningHub
-
-
-@pytest.fixture
-async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
-    a = RunningHub(tmp_path / "a", redis_url=redis_url)
-    b = RunningHub(tmp_path / "b", redis_url=redis_url)
-    await a.start()
-    await b.start()
-    try:
-        yield a, b
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_pinned_products_edit_reaches_the_other_hub(

@@ -23,19 +23,6 @@ from tests.helpers.testutils import free_port
 from wrencos_studio.hub.cluster import SEND_TIMEOUT_S
 
 
-@pytest.fixture
-async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
-    a = RunningHub(tmp_path / "a", redis_url=redis_url)
-    b = RunningHub(tmp_path / "b", redis_url=redis_url)
-    await a.start()
-    await b.start()
-    try:
-        yield a, b
-    finally:
-        await a.stop()
-        await b.stop()
-
-
 async def test_stream_chat_and_viewers_span_hubs(pair: tuple[RunningHub, RunningHub]) -> None:
     """Going live on one hub reaches customers on the other; chat and viewers are shared."""
     a, b = pair

@@ -287,6 +287,9 @@ class Hub:
 
             features = FEATURES
         self.features: list[Feature] = [cls(self) for cls in features]
+        # Features call each other on hot paths (every register, every like): a dict, not
+        # a scan.
+        self._by_class: dict[type[Feature], Feature] = {type(f): f for f in self.features}
         self._handlers: dict[str, Handler] = {}
         self._appliers: dict[type[Event], Callable[[Any], None]] = {}
         self._replicators: dict[type[Event], Callable[[Any], StoreJob | None]] = {}
@@ -299,11 +302,11 @@ class Hub:
         return self.broker.node_id
 
     def feature(self, cls: type[FeatureT]) -> FeatureT:
-        """The running instance of feature ``cls``."""
-        for f in self.features:
-            if isinstance(f, cls):
-                return f
-        raise LookupError(f"feature {cls.__name__} is not part of this hub")
+        """The running instance of feature ``cls``; LookupError if this hub has none."""
+        found = self._by_class.get(cls)
+        if found is None:
+            raise LookupError(f"feature {cls.__name__} is not part of this hub")
+        return found  # type: ignore[return-value]
 
     def _build_tables(self) -> None:
         for feature in self.features:

@@ -219,7 +219,8 @@ def clean_line(value: str) -> str:
     """One-line text (names, chat): control and bidi characters out, each run of
     whitespace one space, trimmed."""
     if value.isascii() and value.isprintable():
-        return " ".join(value.split(" ")).strip() if "  " not in value else " ".join(value.split())
+        # The common case: no control character, and the only white space is " ".
+        return " ".join(value.split())
     return _normalize(value)
 
 
