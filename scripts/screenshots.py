@@ -85,7 +85,7 @@ async def main() -> None:
             )
             for name, viewport in (
                 ("desktop", {"width": 1280, "height": 860}),
-                ("phone", {"width": 375, "height": 800}),
+                ("phone", {"width": 375, "height": 812}),
             ):
                 page = await browser.new_page(viewport=viewport)
                 await page.goto(url)
