@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from wrencos_studio.media.broadcaster import Broadcaster
     from wrencos_studio.media.encoder import VideoSettings
     from wrencos_studio.media.sources import SourceSpec
+    from wrencos_studio.tunnel import Tunnel, TunnelClient
 
 __all__ = ["App", "StartError", "run_blocking", "run_headless"]
 
@@ -61,6 +62,8 @@ class App:
         self.server: HubServer | None = None
         self.broadcaster: Broadcaster | None = None
         self._broadcaster_link: LocalConnection | None = None
+        #: The public tunnel (``start_tunnel``), while one runs.
+        self.tunnel: Tunnel | None = None
 
     @property
     def port(self) -> int:
@@ -186,6 +189,55 @@ class App:
             self._broadcaster_link.close()
             self._broadcaster_link = None
 
+    # -- the public tunnel ---------------------------------------------------------------------
+
+    async def start_tunnel(
+        self,
+        *,
+        client: TunnelClient | None = None,
+        timeout_s: float | None = None,
+        on_exit: Callable[[str], None] | None = None,
+    ) -> Tunnel:
+        """Share outside this network: start a tunnel client for our port (the first
+        installed one unless ``client`` says which; see ``wrencos_studio.tunnel``), wait
+        for its public address and allow that origin on the WebSocket until the tunnel
+        stops — a tunnel that rewrites ``Host`` would otherwise get 403 for every customer.
+        Replaces a running tunnel. Raises ``TunnelError`` (``NoTunnelClient`` with the
+        install advice) with a sentence for the presenter. ``on_exit(why)`` is called if
+        the client later exits by itself (its origin is no longer allowed by then)."""
+        from wrencos_studio.tunnel import DEFAULT_START_TIMEOUT_S, start_tunnel
+
+        assert self.server is not None, "start() first"
+        await self.stop_tunnel()
+        tunnel = await start_tunnel(
+            self.port,
+            client=client,
+            timeout_s=DEFAULT_START_TIMEOUT_S if timeout_s is None else timeout_s,
+        )
+        server = self.server
+        server.allowed_origins.add(tunnel.origin)
+
+        def exited(gone: Tunnel, why: str) -> None:
+            if self.tunnel is gone:
+                self.tunnel = None
+                server.allowed_origins.discard(gone.origin)
+            if on_exit is not None:
+                on_exit(why)
+
+        tunnel.on_exit = exited
+        self.tunnel = tunnel
+        return tunnel
+
+    async def stop_tunnel(self) -> None:
+        """Stop the public tunnel (and all it started) and stop allowing its origin;
+        no-op without one."""
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is None:
+            return
+        if self.server is not None:
+            self.server.allowed_origins.discard(tunnel.origin)
+        await tunnel.stop()
+
     # -- stopping -------------------------------------------------------------------------
 
     async def end_stream(self) -> None:
@@ -197,6 +249,7 @@ class App:
 
     async def stop(self) -> None:
         """Stop everything that started, in reverse order; safe to call twice."""
+        await self.stop_tunnel()
         await self.stop_broadcaster()
         if self.server is not None:
             await self.server.stop()
@@ -211,14 +264,20 @@ class App:
             self.store = None
 
     def close_now(self) -> None:
-        """Last resort when the event loop is gone: stop capturing, close the database."""
+        """Last resort when the event loop is gone: kill the tunnel, stop capturing, close
+        the database."""
+        if self.tunnel is not None:
+            self.tunnel.kill_now()
+            self.tunnel = None
         if self.broadcaster is not None and self.broadcaster.pipeline is not None:
             self.broadcaster.pipeline.stop()
         if self.store is not None:
             self.store.close_sync()
 
 
-def run_blocking(settings: Settings, source: str = "none", demo: bool = False) -> int:
+def run_blocking(
+    settings: Settings, source: str = "none", demo: bool = False, share_tunnel: bool = False
+) -> int:
     """Run :func:`run_headless` on its own event loop until it ends: uvloop where it is
     installed (its sockets and callbacks cost less per message, which is most of a busy
     hub's time), else asyncio's own; ``WRENCOS_EVENT_LOOP=asyncio`` forces asyncio's, e.g.
@@ -231,8 +290,10 @@ def run_blocking(settings: Settings, source: str = "none", demo: bool = False) -
         except ImportError:
             pass
         else:
-            return uvloop.run(run_headless(settings, source=source, demo=demo))
-    return asyncio.run(run_headless(settings, source=source, demo=demo))
+            return uvloop.run(
+                run_headless(settings, source=source, demo=demo, share_tunnel=share_tunnel)
+            )
+    return asyncio.run(run_headless(settings, source=source, demo=demo, share_tunnel=share_tunnel))
 
 
 async def run_headless(
@@ -240,12 +301,15 @@ async def run_headless(
     on_ready: Callable[[str], None] | None = None,
     source: str = "none",
     demo: bool = False,
+    share_tunnel: bool = False,
 ) -> int:
     """``serve``: run until SIGINT/SIGTERM; 0 on a clean stop, 2 if it could not start.
 
     Prints ``listening on http://HOST:PORT`` (tests and scripts wait for it) and the
     customer addresses. ``source`` is a ``--source`` value (``none``: no broadcaster);
-    ``demo`` adds a demo catalog and goes live with two pins.
+    ``demo`` adds a demo catalog and goes live with two pins. ``share_tunnel`` starts a
+    public tunnel (``App.start_tunnel``) and prints ``public page: URL``; if none can
+    start, it says why on stderr and serves the network alone.
     """
     import sys
 
@@ -279,6 +343,8 @@ async def run_headless(
         print(f"listening on {url}", flush=True)
         for page in customer_urls(settings.host, app.port):
             print(f"customer page: {page}", flush=True)
+        if share_tunnel:
+            await _share_tunnel(app)
         if on_ready is not None:
             on_ready(url)
         await stop.wait()
@@ -287,6 +353,22 @@ async def run_headless(
         await app.stop()
     log.info("stopped cleanly")
     return 0
+
+
+async def _share_tunnel(app: App) -> None:
+    import sys
+
+    from wrencos_studio.tunnel import TunnelError
+
+    def exited(why: str) -> None:
+        print(f"wrencos-studio: the public page is gone: {why}", file=sys.stderr, flush=True)
+
+    try:
+        tunnel = await app.start_tunnel(on_exit=exited)
+    except TunnelError as exc:
+        print(f"wrencos-studio: cannot share outside this network: {exc}", file=sys.stderr)
+        return
+    print(f"public page: {tunnel.url}/", flush=True)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the hub headless (no window, no Qt)")
     _add_server_options(serve)
+    serve.add_argument(
+        "--share-tunnel",
+        action="store_true",
+        help="also share outside this network: start an installed tunnel client "
+        "(cloudflared, ngrok or tailscale funnel) and print its public page",
+    )
 
     sub.add_parser("devices", help="list the cameras this machine shows")
 
@@ -291,6 +297,11 @@ def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     from wrencos_studio.app import run_blocking
 
     try:
-        return run_blocking(settings, source=args.source, demo=demo)
+        return run_blocking(
+            settings,
+            source=args.source,
+            demo=demo,
+            share_tunnel=bool(getattr(args, "share_tunnel", False)),
+        )
     except KeyboardInterrupt:
         return 0

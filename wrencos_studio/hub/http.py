@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from wrencos_studio.hub.engine import Hub
     from wrencos_studio.hub.server import ServerStats
 
-__all__ = ["WEB_ROOT", "Router", "origin_allowed"]
+__all__ = ["WEB_ROOT", "AllowedOrigins", "Router", "origin_allowed"]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "resources" / "web"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -67,11 +67,93 @@ def _strip_default_port(scheme: str, netloc: str) -> str:
     return netloc
 
 
-def origin_allowed(origin: str | None, headers: Headers, allowed: tuple[str, ...]) -> bool:
-    """No Origin (a non-browser client), the server's own host, or a listed origin."""
+def normalize_origin(origin: str) -> str:
+    """``scheme://host[:port]`` lower-cased, without a trailing slash or a default port:
+    the form a browser sends in ``Origin`` (RFC 6454 serialization), so that
+    ``https://Shop.example:443/`` and ``https://shop.example`` compare equal."""
+    origin = origin.strip().rstrip("/")
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return origin
+    if not parts.scheme or not parts.netloc:
+        return origin
+    scheme = parts.scheme.lower()
+    return f"{scheme}://{_strip_default_port(scheme, parts.netloc)}"
+
+
+class AllowedOrigins:
+    """The extra origins that may open the WebSocket: the configured ones
+    (``WRENCOS_ALLOWED_ORIGINS``, fixed) and those added while the server runs (a public
+    tunnel's address, added when it starts and discarded when it stops).
+
+    ``origin in allowed`` compares normalized origins (:func:`normalize_origin`); ``"*"``
+    among the configured ones allows every origin. Only the event loop's thread changes
+    it, so no lock is needed.
+    """
+
+    def __init__(self, configured: tuple[str, ...] = ()) -> None:
+        self.configured = configured
+        self._any = "*" in configured
+        self._fixed = frozenset(normalize_origin(o) for o in configured if o != "*")
+        #: Added at run time: normalized origin -> how many holders added it (two
+        #: tunnels to one address: stopping one must not lock out the other's customers).
+        self._runtime: dict[str, int] = {}
+
+    def add(self, origin: str) -> str:
+        """Allow ``origin`` (e.g. ``https://abc.trycloudflare.com``) until :meth:`discard`;
+        returns it normalized. ValueError unless it is an ``http(s)://host`` origin."""
+        try:
+            parts = urlsplit(origin.strip().rstrip("/"))
+            parts.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError:
+            parts = urlsplit("")
+        if (
+            parts.scheme.lower() not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(f"{origin!r} is not an origin (https://host[:port])")
+        normal = normalize_origin(origin)
+        self._runtime[normal] = self._runtime.get(normal, 0) + 1
+        return normal
+
+    def discard(self, origin: str) -> None:
+        """Undo one :meth:`add` of ``origin`` (no-op if it was not added at run time; a
+        configured origin stays allowed)."""
+        normal = normalize_origin(origin)
+        count = self._runtime.get(normal, 0)
+        if count <= 1:
+            self._runtime.pop(normal, None)
+        else:
+            self._runtime[normal] = count - 1
+
+    @property
+    def runtime(self) -> tuple[str, ...]:
+        """The origins added at run time, normalized, in the order they were added."""
+        return tuple(self._runtime)
+
+    def __contains__(self, origin: object) -> bool:
+        if not isinstance(origin, str):
+            return False
+        if self._any:
+            return True
+        normal = normalize_origin(origin)
+        return normal in self._fixed or normal in self._runtime
+
+
+def origin_allowed(
+    origin: str | None, headers: Headers, allowed: AllowedOrigins | tuple[str, ...]
+) -> bool:
+    """No Origin (a non-browser client), the server's own host, or an allowed origin
+    (the contract: anything else is refused with 403)."""
     if origin is None:
         return True
-    if "*" in allowed or origin in allowed or origin.rstrip("/") in allowed:
+    if not isinstance(allowed, AllowedOrigins):
+        allowed = AllowedOrigins(allowed)
+    if origin in allowed:
         return True
     try:
         parts = urlsplit(origin)

@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from wrencos_studio.hub.engine import Hub, Outgoing
-from wrencos_studio.hub.http import Router, origin_allowed, text
+from wrencos_studio.hub.http import AllowedOrigins, Router, origin_allowed, text
 from wrencos_studio.hub.listener import (
     DescriptorGuard,
     QuietAcceptErrors,
@@ -214,6 +214,9 @@ class HubServer:
         self.settings = hub.settings
         self.stats = ServerStats()
         self.router = Router(hub, self.stats)
+        #: Who else may open the WebSocket: the configured origins, plus those added while
+        #: running (``App.start_tunnel`` adds a public tunnel's address, then removes it).
+        self.allowed_origins = AllowedOrigins(self.settings.allowed_origins)
         #: The ``/media`` WebSocket route, while this process broadcasts (the composition
         #: root sets it); None: such connections are refused with 1008.
         self.media_route: MediaRoute | None = None
@@ -308,7 +311,7 @@ class HubServer:
         upgrade = request.headers.get("Upgrade", "")
         if "websocket" in upgrade.lower():
             origin = request.headers.get("Origin")
-            if not origin_allowed(origin, request.headers, self.settings.allowed_origins):
+            if not origin_allowed(origin, request.headers, self.allowed_origins):
                 self.stats.origin_refused += 1
                 log.info("refused WebSocket from origin %r", origin)
                 return text(403, "Origin not allowed\n")
