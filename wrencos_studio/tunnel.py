@@ -304,7 +304,7 @@ def _last_words(lines: deque[str], client: TunnelClient) -> str:
 async def _exited(process: asyncio.subprocess.Process) -> int:
     """The client's exit code, once it exited. Not ``process.wait()``: that also waits
     for its output pipe to close, which a helper it started may hold open for ever."""
-    while process.returncode is None:
+    while process.returncode is None:  # noqa: ASYNC110 (asyncio offers no exit event)
         await asyncio.sleep(0.1)
     return process.returncode
 
