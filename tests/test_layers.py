@@ -15,9 +15,11 @@ ALLOWED: dict[str, set[str]] = {
     "catalog": {"store"},
     "hub": {"store", "catalog", "clock", "codec", "config"},
     "media": {"hub", "clock", "config"},
-    "app": {"hub", "media", "store", "config", "addresses", "demo", "clock"},
+    # Public tunnels (cloudflared, ngrok, tailscale funnel): processes only, no project layer.
+    "tunnel": set(),
+    "app": {"hub", "media", "store", "config", "addresses", "demo", "clock", "tunnel"},
     "demo": {"app", "store", "clock"},
-    "ui": {"app", "hub", "media", "catalog", "codec", "config", "addresses", "clock"},
+    "ui": {"app", "hub", "media", "catalog", "codec", "config", "addresses", "clock", "tunnel"},
 }
 
 
