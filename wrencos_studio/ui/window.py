@@ -57,7 +57,8 @@ class MainWindow(QMainWindow):
         self.inbox = InboxPanel()
         self.products = ProductsPanel(caps, studio.store_image)
         self.audience = AudiencePanel()
-        self.share = SharePanel()
+        # "Share outside this network" runs a tunnel on this machine: the studio only.
+        self.share = SharePanel(studio if caps.can_broadcast else None)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.chat, "Chat")
         self.tabs.addTab(self.inbox, "Inbox")
