@@ -246,6 +246,22 @@ async def test_app_stop_stops_the_tunnel(hub: RunningHub, standins: Path) -> Non
     await _until_gone(helpers)
 
 
+async def test_stopping_while_the_client_starts(
+    hub: RunningHub, standins: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quitting while a client is still starting cancels the start and ends the client."""
+    assert hub.app is not None and hub.server is not None
+    monkeypatch.setenv("WRENCOS_STANDIN_MODE", "mute")
+    starting = asyncio.ensure_future(hub.app.start_tunnel(client=NGROK, timeout_s=60))
+    async with asyncio.timeout(5):
+        while not _helpers(standins):
+            await asyncio.sleep(0.05)
+    await hub.app.stop()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    await _until_gone(_helpers(standins))
+
+
 async def test_no_tunnel_outlives_the_interpreter(standins: Path, tmp_path: Path) -> None:
     """A program that exits with its tunnel still running leaves no process behind (atexit)."""
     script = tmp_path / "leave.py"

@@ -64,6 +64,7 @@ class App:
         self._broadcaster_link: LocalConnection | None = None
         #: The public tunnel (``start_tunnel``), while one runs.
         self.tunnel: Tunnel | None = None
+        self._tunnel_starting: asyncio.Future[Tunnel] | None = None
 
     @property
     def port(self) -> int:
@@ -209,12 +210,23 @@ class App:
 
         assert self.server is not None, "start() first"
         await self.stop_tunnel()
-        tunnel = await start_tunnel(
-            self.port,
-            client=client,
-            timeout_s=DEFAULT_START_TIMEOUT_S if timeout_s is None else timeout_s,
+        # A task, so that stopping (the studio quitting while the client is still
+        # starting) can cancel it: start_tunnel then ends the client it started.
+        starting = asyncio.ensure_future(
+            start_tunnel(
+                self.port,
+                client=client,
+                timeout_s=DEFAULT_START_TIMEOUT_S if timeout_s is None else timeout_s,
+            )
         )
+        self._tunnel_starting = starting
+        try:
+            tunnel = await starting
+        finally:
+            if self._tunnel_starting is starting:
+                self._tunnel_starting = None
         server = self.server
+        assert server is not None  # stop() cancels a tunnel still starting first
         server.allowed_origins.add(tunnel.origin)
 
         def exited(gone: Tunnel, why: str) -> None:
@@ -229,8 +241,13 @@ class App:
         return tunnel
 
     async def stop_tunnel(self) -> None:
-        """Stop the public tunnel (and all it started) and stop allowing its origin;
-        no-op without one."""
+        """Stop the public tunnel (and all it started) and stop allowing its origin; a
+        tunnel still starting is cancelled (its ``start_tunnel`` raises CancelledError).
+        No-op without one."""
+        starting, self._tunnel_starting = self._tunnel_starting, None
+        if starting is not None and not starting.done():
+            starting.cancel()
+            await asyncio.wait({starting})  # its client ended; raises nothing here
         tunnel, self.tunnel = self.tunnel, None
         if tunnel is None:
             return
