@@ -283,10 +283,18 @@ class Tunnel:
         _LIVE_GROUPS.discard(self.process.pid)
         if self._stopping:
             return
-        # The client itself may be gone while a helper it started still runs.
+        # The client itself is gone, a helper it started may still run: end the group.
+        # The pipe closes when the last of them is gone (the reader has its last words).
         _kill_group(self.process.pid, signal.SIGTERM)
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._reader, 1.0)  # its last words, from the pipe
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reader), 1.0)
+        except TimeoutError:
+            _kill_group(self.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        except asyncio.CancelledError:
+            if not self._stopping:  # we are cancelled, not the reader by stop()
+                raise
+        if self._stopping:  # stop() was called meanwhile: it was asked for, say nothing
+            return
         why = f"{self.client.name} stopped (exit code {code})"
         why += _last_words(self._lines, self.client)
         log.warning("%s", why)
@@ -295,7 +303,8 @@ class Tunnel:
 
 
 def _last_words(lines: deque[str], client: TunnelClient) -> str:
-    """ "; its last output line: "…"" for an error message (or that it printed nothing)."""
+    """The end of an error message: the client's last output line, or that it printed
+    nothing."""
     if not lines:
         return "; it printed nothing."
     return f'; its last output line: "{client.said(lines[-1])}"'
