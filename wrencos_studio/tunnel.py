@@ -243,7 +243,7 @@ class Tunnel:
         self.on_exit: Callable[[Tunnel, str], None] | None = None
         self._lines = lines
         self._reader = reader
-        self._stopping = False
+        self._stop_asked = asyncio.Event()  # stop() or kill_now() was called
         self._watch = asyncio.get_running_loop().create_task(
             self._watch_exit(), name=f"tunnel-{client.executable}-exit"
         )
@@ -264,7 +264,7 @@ class Tunnel:
     async def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
         """Stop the client and every process it started: SIGTERM to its group, SIGKILL
         to the group after ``grace_s``. Safe to call twice."""
-        self._stopping = True
+        self._stop_asked.set()
         await _end(self.process, grace_s)
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -274,14 +274,14 @@ class Tunnel:
 
     def kill_now(self) -> None:
         """Last resort when the event loop is gone: SIGKILL the client's group."""
-        self._stopping = True
+        self._stop_asked.set()
         _kill_group(self.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         _LIVE_GROUPS.discard(self.process.pid)
 
     async def _watch_exit(self) -> None:
         code = await _exited(self.process)
         _LIVE_GROUPS.discard(self.process.pid)
-        if self._stopping:
+        if self._stop_asked.is_set():
             return
         # The client itself is gone, a helper it started may still run: end the group.
         # The pipe closes when the last of them is gone (the reader has its last words).
@@ -291,9 +291,9 @@ class Tunnel:
         except TimeoutError:
             _kill_group(self.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         except asyncio.CancelledError:
-            if not self._stopping:  # we are cancelled, not the reader by stop()
+            if not self._stop_asked.is_set():  # we are cancelled, not the reader by stop()
                 raise
-        if self._stopping:  # stop() was called meanwhile: it was asked for, say nothing
+        if self._stop_asked.is_set():  # stop() was called meanwhile: it was asked for, say nothing
             return
         why = f"{self.client.name} stopped (exit code {code})"
         why += _last_words(self._lines, self.client)

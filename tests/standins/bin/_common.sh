@@ -13,14 +13,18 @@ if [ -n "${WRENCOS_STANDIN_LOG:-}" ]; then
     echo "argv $0 $*" >> "$WRENCOS_STANDIN_LOG"
 fi
 
-stay_running() {
-    # A helper process, as real clients have (cloudflared's connections, tailscale's
-    # watcher): stopping the tunnel must end it too.
+# A helper process, as real clients have (cloudflared's connections, tailscale's
+# watcher): stopping the tunnel must end it too. Started (and logged) before anything is
+# printed, so a test that has read the address knows the helper's pid.
+if [ "$mode" != "exit" ]; then
     sleep 100000 &
     helper=$!
     if [ -n "${WRENCOS_STANDIN_LOG:-}" ]; then
         echo "helper $helper" >> "$WRENCOS_STANDIN_LOG"
     fi
+fi
+
+stay_running() {
     while :; do
         wait "$helper" 2>/dev/null && break
         # "wait" returns early when a trapped signal arrives: keep waiting.
