@@ -217,6 +217,7 @@ async def test_stop_kills_a_client_that_ignores_sigterm(
     assert loop.time() - began >= 0.5
     assert tunnel.process.returncode == -signal.SIGKILL
     await _until_gone(helpers)
+    await asyncio.wait_for(tunnel.stop(), 1)  # again: nothing left to do
 
 
 async def test_client_dying_later_withdraws_its_origin(hub: RunningHub, standins: Path) -> None:

@@ -263,7 +263,12 @@ class Tunnel:
 
     async def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
         """Stop the client and every process it started: SIGTERM to its group, SIGKILL
-        to the group after ``grace_s``. Safe to call twice."""
+        to the group after ``grace_s``. Safe to call twice (the second does nothing: a
+        group id is not signalled again once its processes may be gone and the id reused)."""
+        if self._stop_asked.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            return
         self._stop_asked.set()
         await _end(self.process, grace_s)
         self._reader.cancel()
