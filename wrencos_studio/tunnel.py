@@ -142,8 +142,9 @@ CLOUDFLARED = TunnelClient(
     install=(
         "cloudflared (free, no account needed): "
         "https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/"
-        "downloads/ — e.g. `sudo apt install cloudflared` from Cloudflare's package "
-        "repository, `brew install cloudflared`, or `winget install Cloudflare.cloudflared`"
+        "downloads/ (Linux: sudo apt install cloudflared, from Cloudflare's package "
+        "repository; macOS: brew install cloudflared; Windows: winget install "
+        "Cloudflare.cloudflared)"
     ),
 )
 NGROK = TunnelClient(
@@ -152,8 +153,8 @@ NGROK = TunnelClient(
     argv=lambda exe, port: [exe, "http", str(port), "--log", "stdout", "--log-format", "json"],
     find_url=_ngrok_url,
     install=(
-        "ngrok (free account): https://ngrok.com/download — then once "
-        "`ngrok config add-authtoken <your token>`"
+        "ngrok (free account): https://ngrok.com/download, then once: "
+        "ngrok config add-authtoken YOUR-TOKEN"
     ),
     said=_ngrok_said,
 )
