@@ -229,3 +229,79 @@ def test_end_dialog_and_past_shows_give_every_figure(
     )
     assert isinstance(dialog.actions_area, QVBoxLayout) and dialog.actions_area.count() == 0
     dialog.close()
+
+
+def test_pinning_from_the_studio_keeps_the_link_and_an_edit_reaches_the_phone(
+    studio: Running,
+) -> None:
+    """A product saved in the studio with a shop link, pinned by double-click: the phone's
+    pin carries url, currency and description; the presenter's price edit reaches the
+    phone within a second, link kept."""
+    import time
+
+    panel = studio.window.products
+    product = {
+        "productId": "serum",
+        "name": "Hydrating Serum",
+        "price": 24.9,
+        "url": "https://shop.example/serum?ref=live",
+        "description": "30 ml",
+    }
+    panel.save(product)
+    studio.until(lambda: panel.catalog_model.rowCount() == 1)
+    studio.run(studio.studio.bridge.request({"type": "start_stream", "title": "Links"}))
+
+    async def pin_then_edit() -> tuple[dict[str, Any], dict[str, Any], float]:
+        ws = await join_as_customer(studio.url, "linker")
+        await next_of_type(ws, "registered")
+        await next_of_type(ws, "pinned_products_updated")  # the join's (empty) pins
+        panel.on_product_double_clicked(0, 0)
+        pinned = await next_of_type(ws, "pinned_products_updated")
+        t0 = time.monotonic()
+        panel.save({**panel.catalog[0], "price": 19.9})
+        edited = await next_of_type(ws, "pinned_products_updated")
+        took = time.monotonic() - t0
+        await ws.close()
+        return pinned, edited, took
+
+    pinned, edited, took = studio.run(pin_then_edit())
+    [card] = pinned["pinnedProducts"]
+    assert card["url"] == "https://shop.example/serum?ref=live"
+    assert (card["currency"], card["description"], card["price"]) == ("EUR", "30 ml", 24.9)
+    [card] = edited["pinnedProducts"]
+    assert (card["price"], card["url"]) == (19.9, "https://shop.example/serum?ref=live")
+    assert took < 1.0
+
+
+def test_the_product_dialog_prices_in_the_shop_currency(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new product defaults to WRENCOS_CURRENCY; a product keeps its own; a currency
+    that is not ISO 4217 is refused with a message and nothing is accepted."""
+    from PySide6.QtWidgets import QMessageBox, QWidget
+
+    from wrencos_studio.ui.dialogs.product import ProductDialog
+    from wrencos_studio.ui.panels.products import studio_money
+
+    monkeypatch.setenv("WRENCOS_CURRENCY", "gbp")
+    monkeypatch.setenv("WRENCOS_LOCALE", "en_GB")
+    assert studio_money() == ("GBP", "en_GB")
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    dialog = ProductDialog(parent, {}, studio_money()[0])
+    dialog.name.setText("Soap")
+    dialog.accept()
+    accepted = ProductDialog.DialogCode.Accepted.value
+    assert dialog.result() == accepted
+    assert dialog.result_product()[0]["currency"] == "GBP"
+    kept = ProductDialog(parent, {"name": "Balm", "price": 3, "currency": "USD"}, "GBP")
+    assert kept.result_product()[0]["currency"] == "USD"
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a: warnings.append(a[2])))
+    bad = ProductDialog(parent, {"name": "Mask"}, "GBP")
+    bad.currency.setText("XYZ")  # three letters, but no ISO 4217 code
+    bad.accept()
+    assert bad.result() != accepted
+    assert warnings and "ISO 4217" in warnings[0]
+    monkeypatch.setenv("WRENCOS_LOCALE", "nonsense")
+    assert studio_money() == ("GBP", "en_US"), "the start refuses it; the panel never breaks"
