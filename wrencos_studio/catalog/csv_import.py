@@ -318,16 +318,22 @@ def _row(
     return ImportRow(line, "unchanged" if same else "updated", merged)
 
 
-def export_products(products: Iterable[Product]) -> str:
+def export_products(products: Iterable[Product | Mapping[str, Any]]) -> str:
     """The catalog as CSV text (comma, CRLF, a header of :data:`EXPORT_COLUMNS`, prices
-    with a decimal point): what :func:`import_products` reads back unchanged."""
+    with a decimal point): what :func:`import_products` reads back unchanged.
+    ``products``: ``store.rows.Product`` objects or product dicts as ``products`` sends
+    them (camelCase keys; a missing field is written empty)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for p in products:
-        writer.writerow(
-            [p.product_id, p.name, _price_text(p.price), p.currency, p.url, p.image, p.description]
-        )
+        row: list[Any]
+        if isinstance(p, Product):
+            row = [p.product_id, p.name, p.price, p.currency, p.url, p.image, p.description]
+        else:
+            row = [p.get(column, "") for column in EXPORT_COLUMNS]
+        row[2] = _price_text(float(row[2] or 0))
+        writer.writerow(row)
     return out.getvalue()
 
 

@@ -35,8 +35,6 @@ from wrencos_studio.catalog.money import (
     shop_currency,
     shop_locale,
 )
-from wrencos_studio.codec import CodecError, from_json
-from wrencos_studio.store.rows import Product
 from wrencos_studio.ui.bridge import HubBridge
 from wrencos_studio.ui.capabilities import Capabilities
 from wrencos_studio.ui.dialogs import ProductDialog
@@ -209,12 +207,7 @@ class ProductsPanel(QWidget):
         """Write the catalog as the panel has it to ``path`` (CSV, UTF-8 with a BOM so
         spreadsheets read accents right; what the import reads back unchanged). Returns
         the number of products written; OSError when the file cannot be written."""
-        products = []
-        for row in self.catalog:
-            try:
-                products.append(from_json(Product, {"updatedAt": "", **row}))
-            except CodecError:
-                continue  # a row of another hub's version: the rest is still exported
+        products = list(self.catalog)
         Path(path).write_text("\ufeff" + export_products(products), "utf-8", newline="")
         return len(products)
 
