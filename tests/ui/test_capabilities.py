@@ -62,4 +62,4 @@ def test_studio_window_has_them_all(tmp_path: Path, qtbot: Any) -> None:
     assert _buttons(window) >= EDITING
     pinned = window.products.pinned
     assert pinned.dragDropMode() == pinned.DragDropMode.InternalMove
-    assert [a.text() for a in window.menuBar().actions()] == ["Catalog", "Shows", "Settings…"]
+    assert [a.text() for a in window.menuBar().actions()] == ["Settings…", "Catalog", "Shows"]
