@@ -2,7 +2,8 @@
 
     scripts/netns-run .venv/bin/python scripts/screenshots.py
 
-writes docs/screenshots/customer-page-{desktop,phone}.png.
+writes docs/screenshots/customer-page-{desktop,phone,landscape}.png (1280x800, 375x812 and a
+390x844 phone on its side, 844x390).
 """
 
 from __future__ import annotations
@@ -32,6 +33,28 @@ CHAT = [
     ("Shop", "Yes, fully fragrance free."),
     ("Lee", "Love the bottle design!"),
 ]
+
+
+async def pin_whole_catalog(port: str, secret: str) -> None:
+    """The presenter pins a third product during the show: the strip holds more than a
+    screen, the newest card highlighted and scrolled wholly into view."""
+    from wrencos_studio.hub.auth import mint_token
+
+    async with connect(f"ws://127.0.0.1:{port}") as ws:
+        await ws.send(json.dumps({"type": "register_admin", "token": mint_token(secret, "shop")}))
+        await ws.recv()
+        await ws.send(json.dumps({"type": "get_products"}))
+        while (msg := json.loads(await ws.recv()))["type"] != "products":
+            pass
+        pins = [
+            {**p, "displayOrder": i + 1}
+            for i, p in enumerate(
+                {"productId": p["productId"], "price": p["price"]} for p in msg["products"]
+            )
+        ]
+        await ws.send(json.dumps({"type": "pin_products", "pinnedProducts": pins}))
+        while json.loads(await ws.recv())["type"] != "pinned_products_updated":
+            pass
 
 
 async def main() -> None:
@@ -77,6 +100,7 @@ async def main() -> None:
                     json.dumps({"type": "chat_message", "username": name, "message": text})
                 )
                 await asyncio.sleep(0.2)
+        await pin_whole_catalog(port, env["WRENCOS_JWT_SECRET"])
         out = ROOT / "docs" / "screenshots"
         out.mkdir(parents=True, exist_ok=True)
         async with async_playwright() as pw:
@@ -84,8 +108,9 @@ async def main() -> None:
                 executable_path="/usr/bin/chromium", headless=True, args=ARGS
             )
             for name, viewport in (
-                ("desktop", {"width": 1280, "height": 860}),
+                ("desktop", {"width": 1280, "height": 800}),
                 ("phone", {"width": 375, "height": 812}),
+                ("landscape", {"width": 844, "height": 390}),
             ):
                 page = await browser.new_page(viewport=viewport)
                 await page.goto(url)

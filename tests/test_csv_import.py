@@ -228,3 +228,19 @@ def test_export_and_template_read_back(tmp_path: Path) -> None:
     assert import_products(path, existing=catalog).unchanged == 2
     template = import_products(TEMPLATE_CSV)
     assert template.errors == [] and template.created == 1
+
+
+def test_broken_quoting_is_a_row_of_the_preview_after_the_rows_before_it(
+    tmp_path: Path,
+) -> None:
+    """The preview shows the rows read before the break with their outcomes, then the
+    line where the quote opens as an error; nothing is saved."""
+    lines = ["name,price", "A,1", "B,x", 'C,2,"oops', *[f"R{i},{i}" for i in range(8)]]
+    report = import_products(write(tmp_path, "broken.csv", "\n".join(lines) + "\n"))
+    assert [(r.line, r.outcome) for r in report.rows] == [
+        (2, "created"),
+        (3, "error"),
+        (4, "error"),
+    ]
+    assert report.rows[-1].error is not None and "never closed" in report.rows[-1].error
+    assert report.to_save == []

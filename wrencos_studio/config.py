@@ -115,6 +115,8 @@ class Settings:
     shop_url_pattern: str = ""
     #: The shop's ISO 4217 currency (``WRENCOS_CURRENCY``): products that name none.
     currency: str = "EUR"
+    #: How the studio writes prices (``WRENCOS_LOCALE``, else the system's; Babel names).
+    price_locale: str = "en_US"
     # Media (the broadcaster).
     video_width: int = 1280
     video_height: int = 720
@@ -139,6 +141,9 @@ class Settings:
                 setattr(settings, key, value)
         settings.data_dir = Path(settings.data_dir).expanduser()
         settings.currency = check_shop_currency(settings.currency)
+        from wrencos_studio.catalog.money import shop_locale
+
+        settings.price_locale = shop_locale()  # ValueError for a bad WRENCOS_LOCALE
         if not settings.jwt_secret:
             settings.jwt_secret = load_or_create_secret(settings.data_dir)
         return settings

@@ -428,9 +428,42 @@ function showPinned(items) {
   tag.textContent = 'NEW';
   newest.prepend(tag);
   // Into the strip's view, without scrolling the page (the video stays where it is).
-  if (ul.scrollWidth > ul.clientWidth && added.length) {
-    ul.scrollTo({ left: newest.offsetLeft - ul.offsetLeft - 8, behavior: 'smooth' });
-  }
+  if (added.length) revealInStrip(ul, newest, before.size > 0);
+}
+
+/**
+ * Scroll the horizontal strip `ul` so that card `li` is wholly in view and the first card
+ * in view starts at the strip's edge: never a card cut in half on the left (the newest
+ * pin is usually the last one, where scrolling to the end used to leave the card before
+ * it cut). When the end of the strip would stop short of that, a tail space
+ * (`--strip-tail`) lets it scroll far enough. Does nothing where the strip is a column
+ * (desktop). `smooth`: animate (a pin added while watching), else jump (page load).
+ */
+function revealInStrip(ul, li, smooth) {
+  ul.style.setProperty('--strip-tail', '0px');
+  const view = ul.clientWidth;
+  if (!li || ul.scrollWidth <= view + 1) return;
+  const origin = ul.getBoundingClientRect().left - ul.scrollLeft;
+  const left = (el) => el.getBoundingClientRect().left - origin;
+  const right = left(li) + li.getBoundingClientRect().width;
+  const cards = [...ul.children];
+  const start = cards.find((c) => right - left(c) <= view + 0.5) || li;
+  const target = Math.round(left(start) - left(cards[0]));
+  const max = ul.scrollWidth - view;
+  if (target > max) ul.style.setProperty('--strip-tail', `${Math.ceil(target - max)}px`);
+  ul.scrollTo({ left: target, behavior: smooth ? 'smooth' : 'auto' });
+}
+
+// A phone turned on its side (or a window resized): the newest pin stays wholly in view.
+if ('ResizeObserver' in window) {
+  let width = 0;
+  new ResizeObserver(([entry]) => {
+    const w = Math.round(entry.contentRect.width);
+    if (w === width) return;
+    width = w;
+    const ul = $('pinned');
+    revealInStrip(ul, ul.querySelector('li.newest'), false);
+  }).observe($('pinned'));
 }
 
 // -- support chat ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from wrencos_studio.store.rows import (
     ChatLine,
     ConversationSummary,
     Product,
+    ProductTapCount,
     ProductTaps,
     StreamSummary,
     SupportLine,
@@ -88,7 +89,9 @@ def test_wire_keys_are_camel_case_made_in_one_place() -> None:
     }
 
 
-SUMMARY = StreamSummary("s", "Show", "t1", "t2", 60, 3, 2, 5, 2, 1)
+SUMMARY = StreamSummary(
+    "s", "Show", "t1", "t2", 60, 3, 2, 5, 2, 1, 1.5, 2, [ProductTapCount("p1", "Serum", 4)]
+)
 
 
 def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
@@ -129,6 +132,9 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.StreamInfo(False, None, None, None, ""),
         p.NextStreamSet(None),
         p.MediaStats({"source": "none"}),
+        p.ProductTapsUpdated(
+            "st", [ProductTapCount("p1", "Serum", 3, "t"), ProductTapCount("p2", "x", 0)]
+        ),
         p.WebrtcRegistered("peer", "customer"),
         p.WebrtcBroadcasterAvailable("b"),
         p.WebrtcBroadcastStopped("b"),

@@ -45,7 +45,12 @@ def test_station_window_has_no_go_live_pinning_or_catalog_editing(
     assert not _buttons(window) & EDITING
     assert {"Send", "Send reply", "Mark resolved"} <= _buttons(window)
     assert window.products.pinned.dragDropMode() == window.products.pinned.DragDropMode.NoDragDrop
-    assert not window.menuBar().actions()
+    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
+    assert "Settings…" not in menus  # staff may export the catalog and read past shows
+    assert [a.text() for a in menus["Catalog"].actions()] == [
+        "Export catalog to CSV…",
+        "Save CSV template…",
+    ]
     assert "staff station" in window.windowTitle()
 
 
@@ -57,4 +62,4 @@ def test_studio_window_has_them_all(tmp_path: Path, qtbot: Any) -> None:
     assert _buttons(window) >= EDITING
     pinned = window.products.pinned
     assert pinned.dragDropMode() == pinned.DragDropMode.InternalMove
-    assert [a.text() for a in window.menuBar().actions()] == ["Settings…"]
+    assert [a.text() for a in window.menuBar().actions()] == ["Settings…", "Catalog", "Shows"]

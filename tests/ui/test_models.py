@@ -321,3 +321,29 @@ def test_thread_pages(qtmodeltester: Any) -> None:
     assert [r["id"] for r in model.rows] == [f"m{i}" for i in range(11)]
     model.set_newest("b", [line(1)], False)
     assert [r["id"] for r in model.rows] == ["m1"] and model.session_id == "b"
+
+
+def test_pinned_model_shows_taps_and_pin_time_while_live() -> None:
+    """`set_taps` adds "N taps · pinned HH:MM" (local time) to each live pin; a pin
+    without a `pinnedAt` (nothing live) shows its name alone; 1 tap is singular."""
+    from datetime import UTC, datetime
+
+    from wrencos_studio.ui.models.products import PinnedModel, local_time
+
+    model = PinnedModel()
+    model.reset([{"productId": "a", "name": "Serum"}, {"productId": "b", "name": "Balm"}])
+    changed: list[Any] = []
+    model.dataChanged.connect(lambda *args: changed.append(args))
+    at = "2026-11-29T18:03:12.250Z"
+    model.set_taps(
+        [
+            {"productId": "a", "name": "Serum", "taps": 1, "pinnedAt": at},
+            {"productId": "b", "name": "Balm", "taps": 0},
+        ]
+    )
+    local = datetime(2026, 11, 29, 18, 3, 12, tzinfo=UTC).astimezone().strftime("%H:%M")
+    assert local_time(at) == local
+    assert model.index(0).data() == f"Serum — 1 tap · pinned {local}"
+    assert model.index(1).data() == "Balm"
+    assert changed, "the view must repaint"
+    assert local_time("not a time") == "" and local_time(None) == ""

@@ -258,6 +258,8 @@ def test_catalog_editing_with_an_image_and_csv_import(studio: Running, tmp_path:
     text = panel.report_text(report)
     assert "line 2: created — Night Cream" in text and "line 3: error" in text
     assert "line 4: error" in text
+    assert panel.import_dialog is not None
+    panel.import_dialog.import_button.click()  # the preview's Import
     studio.until(lambda: panel.catalog_model.rowCount() == 2)
     night = next(p for p in panel.catalog if p["name"] == "Night Cream")
     assert night["price"] == 54.5

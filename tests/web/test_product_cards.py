@@ -188,6 +188,24 @@ async def box(tab: Tab, selector: str) -> dict[str, float]:
     return dict(b)
 
 
+async def cut_cards(tab: Tab) -> list[str]:
+    """The pinned cards only partly inside the strip's visible width (names)."""
+    return list(
+        await tab.page.evaluate(
+            """() => {
+              const ul = document.getElementById('pinned');
+              const v = ul.getBoundingClientRect();
+              return [...ul.children].filter((li) => {
+                const r = li.getBoundingClientRect();
+                const inside = r.left >= v.left - 1 && r.right <= v.right + 1;
+                const outside = r.right <= v.left + 1 || r.left >= v.right - 1;
+                return !inside && !outside;
+              }).map((li) => li.querySelector('.name').textContent);
+            }"""
+        )
+    )
+
+
 async def test_phone_layout_keeps_video_products_and_chat_on_one_screen(
     site: RunningHub, browser: Any, tmp_path: Path
 ) -> None:
@@ -226,6 +244,7 @@ async def test_phone_layout_keeps_video_products_and_chat_on_one_screen(
     assert first_line["y"] + first_line["height"] <= height
     assert text_box["y"] + text_box["height"] <= height
     assert newest["x"] >= 0 and newest["x"] + newest["width"] <= PHONE_TALL["width"] + 1
+    assert await cut_cards(phone) == [], "no card cut in half by the strip's edges"
     width = await phone.page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE_TALL["width"], "no sideways scrolling of the page"
     # Chatting keeps the video where it is: the page itself does not scroll.
@@ -261,6 +280,10 @@ async def test_phone_layout_keeps_video_products_and_chat_on_one_screen(
         assert c["y"] + c["height"] <= viewport["height"], f"{name}: the chat input is on screen"
         assert v["x"] + v["width"] <= c["x"], f"{name}: chat beside the video"
         assert s["y"] < viewport["height"], f"{name}: products on screen"
+        assert await cut_cards(tab) == [], f"{name}: no card cut in half"
+        assert await tab.texts("#pinned li.newest .name") == ["Clay Mask"]
+        newest = await box(tab, "#pinned li.newest")
+        assert newest["x"] + newest["width"] <= viewport["width"] + 1, f"{name}: newest in view"
         if name == "desktop":
             assert s["x"] + s["width"] <= v["x"], "desktop: products beside the video"
         assert await tab.page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]

@@ -74,7 +74,9 @@ class ImportReport:
     ``rows`` holds every data row in file order (``line`` is the line it starts on,
     ``outcome`` one of created / updated / unchanged / error); ``file_error`` is set
     when the file as a whole cannot be read (an unterminated quote, no name or price
-    column, an unreadable file), and then no row is imported at all. ``to_save`` are
+    column, an unreadable file), and then no row is imported at all; with broken
+    quoting, ``rows`` still holds the rows read before it and, last, an error row at
+    the line where it breaks. ``to_save`` are
     the products to send as ``save_product`` (wire form: ``productId`` — ``""`` for a
     new product without an id, so the hub makes one — ``name``, ``price``, ``currency``,
     ``url``, ``image``, ``description``). ``delimiter`` and ``encoding`` say how the file
@@ -235,6 +237,7 @@ def import_products(
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=report.delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
     last_line = 0
+    broken: ImportRow | None = None  # the row where the quoting breaks, if it does
     try:
         for record in reader:
             records.append((last_line + 1, record))
@@ -242,16 +245,15 @@ def import_products(
     except csv.Error as exc:
         start = last_line + 1
         if "end of data" in str(exc) or "EOF" in str(exc):
-            report.file_error = (
-                f'line {start}: a quoted field is never closed (a " without its pair); '
-                "fix the file and import it again"
-            )
+            why = 'a quoted field is never closed (a " without its pair)'
+            report.file_error = f"line {start}: {why}; fix the file and import it again"
+            broken = ImportRow(start, "error", error=f"{why}: every line from here is lost")
         else:
             report.file_error = f"line {reader.line_num}: broken quoting ({exc})"
-        return report
+            broken = ImportRow(reader.line_num, "error", error=f"broken quoting ({exc})")
     records = [(n, r) for n, r in records if any(cell.strip() for cell in r)]
     if not records:
-        report.file_error = "the file is empty"
+        report.file_error = report.file_error or "the file is empty"
         return report
     header_line, header = records[0]
     mapping = _map_columns(header)
@@ -267,6 +269,10 @@ def import_products(
     seen: dict[str, int] = {}
     for line, record in records[1:]:
         report.rows.append(_row(line, record, mapping, currency, locale, by_id, by_name, seen))
+    if broken is not None:
+        # The rows before the break are shown as they would be; none is saved
+        # (``to_save`` is empty while ``file_error`` is set).
+        report.rows.append(broken)
     return report
 
 
@@ -312,16 +318,22 @@ def _row(
     return ImportRow(line, "unchanged" if same else "updated", merged)
 
 
-def export_products(products: Iterable[Product]) -> str:
+def export_products(products: Iterable[Product | Mapping[str, Any]]) -> str:
     """The catalog as CSV text (comma, CRLF, a header of :data:`EXPORT_COLUMNS`, prices
-    with a decimal point): what :func:`import_products` reads back unchanged."""
+    with a decimal point): what :func:`import_products` reads back unchanged.
+    ``products``: ``store.rows.Product`` objects or product dicts as ``products`` sends
+    them (camelCase keys; a missing field is written empty)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for p in products:
-        writer.writerow(
-            [p.product_id, p.name, _price_text(p.price), p.currency, p.url, p.image, p.description]
-        )
+        row: list[Any]
+        if isinstance(p, Product):
+            row = [p.product_id, p.name, p.price, p.currency, p.url, p.image, p.description]
+        else:
+            row = [p.get(column, "") for column in EXPORT_COLUMNS]
+        row[2] = _price_text(float(row[2] or 0))
+        writer.writerow(row)
     return out.getvalue()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 
@@ -14,12 +15,25 @@ from babel.numbers import (
     parse_decimal,
 )
 
-__all__ = ["DEFAULT_CURRENCY", "PriceError", "format_price", "is_currency", "parse_price"]
+__all__ = [
+    "DEFAULT_CURRENCY",
+    "DEFAULT_LOCALE",
+    "PriceError",
+    "check_locale",
+    "format_price",
+    "is_currency",
+    "parse_price",
+    "shop_currency",
+    "shop_locale",
+]
 
 #: The shop's currency when ``WRENCOS_CURRENCY`` is not set.
 DEFAULT_CURRENCY = "EUR"
+#: How prices are written when neither ``WRENCOS_LOCALE`` nor the system names a locale.
+DEFAULT_LOCALE = "en_US"
 
 _CODE = re.compile(r"[A-Z]{3}")
+_LOCALE_NAME = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8}){0,3}")
 _KNOWN: frozenset[str] = frozenset(list_currencies())
 
 #: Symbols that name one currency wherever they are written.
@@ -36,6 +50,52 @@ class PriceError(ValueError):
 def is_currency(code: object) -> bool:
     """True for three capital letters that Babel knows as an ISO 4217 currency."""
     return isinstance(code, str) and _CODE.fullmatch(code) is not None and code in _KNOWN
+
+
+def check_locale(value: str, setting: str = "WRENCOS_LOCALE") -> str:
+    """A locale name as Babel knows it (``de_DE``, ``de-DE``, ``fr_CH``, ``en``),
+    normalised to Babel's spelling (``de_DE``). ValueError, naming ``setting``, for
+    anything Babel does not know (``xx_YY``, ``german``, empty)."""
+    text = value.strip()
+    try:
+        # Babel's parser is lenient ("en_US;x" reads as "en"): the shape is checked first.
+        if not _LOCALE_NAME.fullmatch(text):
+            raise ValueError("not a locale name")
+        return str(Locale.parse(text.replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ValueError(
+            f"{setting}={value!r} is not a locale Babel knows (e.g. en_US, de_DE, fr_FR)"
+        ) from None
+
+
+def shop_locale(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+    """How the studio writes prices: ``WRENCOS_LOCALE`` when set (a bad value raises
+    ValueError, see :func:`check_locale`); else the system's locale (``LC_ALL``,
+    ``LC_MONETARY``, ``LANG``) when it names a real one; else :data:`DEFAULT_LOCALE`."""
+    env = os.environ if environ is None else environ
+    if env.get("WRENCOS_LOCALE"):
+        return check_locale(env["WRENCOS_LOCALE"])
+    for name in ("LC_ALL", "LC_MONETARY", "LANG"):
+        system = env.get(name, "").split(".")[0].split("@")[0]
+        if system and system not in ("C", "POSIX"):
+            try:
+                return check_locale(system, name)
+            except ValueError:
+                break  # an odd system setting is not the shop's mistake: the default
+    return DEFAULT_LOCALE
+
+
+def shop_currency(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+    """The shop's currency: ``WRENCOS_CURRENCY`` (an ISO 4217 code, any case; anything
+    else raises ValueError) or :data:`DEFAULT_CURRENCY` (the contract's default)."""
+    env = os.environ if environ is None else environ
+    value = env.get("WRENCOS_CURRENCY") or DEFAULT_CURRENCY
+    code = value.strip().upper()
+    if not is_currency(code):
+        raise ValueError(
+            f"WRENCOS_CURRENCY={value!r} is not an ISO 4217 currency code (e.g. EUR, USD)"
+        )
+    return code
 
 
 def format_price(amount: float | Decimal, currency: str, locale: str = "en_US") -> str:

@@ -158,6 +158,17 @@ MIGRATIONS: list[str] = [
         INSERT INTO support_fts (rowid, message) VALUES (new.seq, new.message);
     END;
     """,
+    # 6 (issue 11, numbered 6 on its branch: 4 and 5 are other branches'; renumber at
+    # merge): a show's average viewers (viewer-seconds, kept while live; the average at
+    # the end), the support conversations a customer wrote in during it, and its taps per
+    # product (JSON: [{"productId", "name", "taps"}]).
+    """
+    ALTER TABLE streams ADD COLUMN viewer_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE streams ADD COLUMN average_viewers REAL;
+    ALTER TABLE streams ADD COLUMN support_conversations INTEGER;
+    ALTER TABLE streams ADD COLUMN product_taps TEXT;
+    CREATE INDEX product_taps_by_stream ON product_taps (stream_id, product_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

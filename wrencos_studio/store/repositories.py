@@ -14,6 +14,7 @@ from wrencos_studio.store.rows import (
     EndedStream,
     PendingReply,
     Product,
+    ProductTapCount,
     ProductTaps,
     StreamRow,
     StreamSummary,
@@ -41,16 +42,19 @@ __all__ = [
     "load_pinned",
     "mark_conversation_read",
     "mark_delivered",
+    "pinned_taps",
     "product_taps",
     "products_by_ids",
     "recent_chat",
     "replace_pinned",
+    "save_viewer_seconds",
     "session_public_ids",
     "sessions_with_undelivered",
     "set_like",
     "start_stream",
     "stream_likers",
     "stream_summaries",
+    "stream_viewer_seconds",
     "undelivered_replies",
     "update_stream_peak",
     "upsert_product",
@@ -102,10 +106,12 @@ def end_stream(
     ended_at: str,
     peak: int,
     summary: StreamSummary | None = None,
+    viewer_seconds: float | None = None,
 ) -> StreamSummary | None:
     """Record a stream's end and its summary: ``summary`` as another hub computed it,
-    or (None) counted here from this database. Returns the summary (None: no such
-    stream)."""
+    or (None) counted here from this database. ``viewer_seconds`` is the integral of the
+    viewer count over the show (the hub keeps it; None: what was saved last), from which
+    the average viewers come. Returns the summary (None: no such stream)."""
     conn.execute(
         "UPDATE streams SET ended_at = ?, peak_viewers = MAX(peak_viewers, ?) WHERE id = ?",
         (ended_at, peak, stream_id),
@@ -124,6 +130,7 @@ def end_stream(
             " WHERE id = ?",
             (stream_id,),
         )
+        _count_shop_figures(conn, stream_id, viewer_seconds)
     else:
         conn.execute(
             "UPDATE streams SET peak_viewers = MAX(peak_viewers, ?), likes = MAX(likes, ?),"
@@ -137,6 +144,16 @@ def end_stream(
                 stream_id,
             ),
         )
+        conn.execute(
+            "UPDATE streams SET average_viewers = ?, support_conversations = ?,"
+            " product_taps = ? WHERE id = ?",
+            (
+                summary.average_viewers,
+                summary.support_conversations,
+                _taps_json(summary.product_taps),
+                stream_id,
+            ),
+        )
     row = conn.execute(f"{_STREAM_SUMMARY_SELECT} WHERE id = ?", (stream_id,)).fetchone()
     return _stream_summary(row) if row is not None else None
 
@@ -144,8 +161,114 @@ def end_stream(
 _STREAM_SUMMARY_SELECT = (
     "SELECT rowid, id, title, started_at, ended_at, peak_viewers, likes,"
     " COALESCE(chat_lines, 0) AS chat_lines, COALESCE(chatters, 0) AS chatters,"
-    " COALESCE(products_pinned, 0) AS products_pinned FROM streams"
+    " COALESCE(products_pinned, 0) AS products_pinned,"
+    " COALESCE(average_viewers, 0) AS average_viewers,"
+    " COALESCE(support_conversations, 0) AS support_conversations,"
+    " COALESCE(product_taps, '[]') AS product_taps FROM streams"
 )
+
+
+def _count_shop_figures(
+    conn: sqlite3.Connection, stream_id: str, viewer_seconds: float | None
+) -> None:
+    """The average viewers, support conversations and taps per product of a stream that
+    just ended (its ``ended_at`` is set), counted from this database."""
+    if viewer_seconds is not None:
+        conn.execute(
+            "UPDATE streams SET viewer_seconds = ? WHERE id = ?", (viewer_seconds, stream_id)
+        )
+    row = conn.execute(
+        "SELECT started_at, ended_at, viewer_seconds FROM streams WHERE id = ?", (stream_id,)
+    ).fetchone()
+    if row is None:
+        return
+    seconds = _exact_seconds(row["started_at"], row["ended_at"])
+    average = round(float(row["viewer_seconds"]) / seconds, 1) if seconds > 0 else 0.0
+    # A conversation counts when a customer wrote in it while the show was live
+    # (timestamps are all ISO 8601 UTC with milliseconds: they compare as text).
+    conversations = conn.execute(
+        "SELECT COUNT(DISTINCT session_id) FROM support_messages"
+        " WHERE sender = 'customer' AND created_at >= ? AND created_at <= ?",
+        (row["started_at"], row["ended_at"]),
+    ).fetchone()[0]
+    taps = conn.execute(
+        "SELECT k.product_id, COALESCE(p.name, k.product_id) AS name,"
+        " (SELECT COUNT(*) FROM product_taps t WHERE t.stream_id = ?"
+        "  AND t.product_id = k.product_id) AS taps"
+        " FROM (SELECT product_id FROM stream_pins WHERE stream_id = ?"
+        "  UNION SELECT product_id FROM product_taps WHERE stream_id = ?) AS k"
+        " LEFT JOIN products p ON p.id = k.product_id"
+        " ORDER BY taps DESC, name COLLATE NOCASE, k.product_id",
+        (stream_id, stream_id, stream_id),
+    ).fetchall()
+    counted = [ProductTapCount(r["product_id"], r["name"], int(r["taps"])) for r in taps]
+    conn.execute(
+        "UPDATE streams SET average_viewers = ?, support_conversations = ?, product_taps = ?"
+        " WHERE id = ?",
+        (average, int(conversations), _taps_json(counted), stream_id),
+    )
+
+
+def _taps_json(taps: list[ProductTapCount]) -> str:
+    return json.dumps(
+        [{"productId": t.product_id, "name": t.name, "taps": t.taps} for t in taps],
+        ensure_ascii=False,
+    )
+
+
+def _taps_from_json(text: str) -> list[ProductTapCount]:
+    try:
+        items = json.loads(text)
+        return [ProductTapCount(str(i["productId"]), str(i["name"]), int(i["taps"])) for i in items]
+    except (ValueError, TypeError, KeyError):
+        return []  # a damaged cell loses this figure, never the summary
+
+
+def _exact_seconds(start: str, end: str) -> float:
+    from datetime import datetime
+
+    try:
+        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except ValueError:
+        return 0.0
+    return max(0.0, delta.total_seconds())
+
+
+def save_viewer_seconds(conn: sqlite3.Connection, stream_id: str, viewer_seconds: float) -> None:
+    """Keep the live stream's viewer-seconds so far (a restart goes on from there)."""
+    conn.execute(
+        "UPDATE streams SET viewer_seconds = ? WHERE id = ? AND ended_at IS NULL",
+        (viewer_seconds, stream_id),
+    )
+
+
+def stream_viewer_seconds(conn: sqlite3.Connection, stream_id: str) -> float:
+    """The viewer-seconds saved for a stream (0 if none)."""
+    row = conn.execute("SELECT viewer_seconds FROM streams WHERE id = ?", (stream_id,)).fetchone()
+    return float(row["viewer_seconds"]) if row is not None else 0.0
+
+
+def pinned_taps(conn: sqlite3.Connection, stream_id: str | None) -> list[ProductTapCount]:
+    """Each pinned product, in pin order, with its card taps during ``stream_id`` and
+    when it was pinned in it (``pinned_at`` None, taps 0 when nothing is live)."""
+    rows = conn.execute(
+        "SELECT pp.product_id, pp.item, s.pinned_at,"
+        " (SELECT COUNT(*) FROM product_taps t WHERE t.stream_id = ?"
+        "  AND t.product_id = pp.product_id) AS taps"
+        " FROM pinned_products pp LEFT JOIN stream_pins s"
+        "  ON s.stream_id = ? AND s.product_id = pp.product_id"
+        " ORDER BY pp.position",
+        (stream_id or "", stream_id or ""),
+    ).fetchall()
+    out = []
+    for r in rows:
+        try:
+            name = str(json.loads(r["item"]).get("name") or r["product_id"])
+        except (ValueError, AttributeError):
+            name = r["product_id"]
+        taps = int(r["taps"]) if stream_id else 0
+        out.append(ProductTapCount(r["product_id"], name, taps, r["pinned_at"]))
+    return out
 
 
 def _stream_summary(r: sqlite3.Row) -> StreamSummary:
@@ -160,6 +283,9 @@ def _stream_summary(r: sqlite3.Row) -> StreamSummary:
         chat_lines=int(r["chat_lines"]),
         chatters=int(r["chatters"]),
         products_pinned=int(r["products_pinned"]),
+        average_viewers=float(r["average_viewers"]),
+        support_conversations=int(r["support_conversations"]),
+        product_taps=_taps_from_json(r["product_taps"]),
     )
 
 
@@ -682,15 +808,23 @@ def customer_chat(
 
 def replace_pinned(conn: sqlite3.Connection, items: list[Row], at: str | None = None) -> None:
     """The pinned list; while a stream is live, each product also counts as pinned in
-    it (``stream_pins``, first time only) for its summary."""
+    it (``stream_pins``: when it was pinned this time) for its summary and the studio."""
+    before = {r[0] for r in conn.execute("SELECT product_id FROM pinned_products")}
     conn.execute("DELETE FROM pinned_products")
     if items:
         from wrencos_studio.clock import utc_now_iso
 
+        # ``pinned_at`` is when the product was pinned this time: a product pinned again
+        # after being unpinned starts again (the studio shows it beside its taps).
         conn.executemany(
-            "INSERT OR IGNORE INTO stream_pins (stream_id, product_id, pinned_at)"
-            " SELECT id, ?, ? FROM streams WHERE ended_at IS NULL",
-            [(str(item.get("productId", "")), at or utc_now_iso()) for item in items],
+            "INSERT INTO stream_pins (stream_id, product_id, pinned_at)"
+            " SELECT id, ?, ? FROM streams WHERE ended_at IS NULL"
+            " ON CONFLICT (stream_id, product_id) DO UPDATE SET pinned_at = excluded.pinned_at"
+            " WHERE ?",
+            [
+                (pid, at or utc_now_iso(), pid not in before)
+                for pid in (str(item.get("productId", "")) for item in items)
+            ],
         )
     conn.executemany(
         "INSERT INTO pinned_products (position, product_id, item) VALUES (?, ?, ?)",

@@ -9,7 +9,7 @@ currency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wrencos_studio.codec import wire_key
 
@@ -20,6 +20,7 @@ __all__ = [
     "EndedStream",
     "PendingReply",
     "Product",
+    "ProductTapCount",
     "ProductTaps",
     "StreamRow",
     "StreamSummary",
@@ -101,6 +102,18 @@ class ProductTaps:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductTapCount:
+    """How often customers tapped one product's card during a stream (its summary, and
+    the studio's live figures: ``pinned_at`` is when it was pinned, None when it is not
+    pinned now)."""
+
+    product_id: str
+    name: str
+    taps: int
+    pinned_at: str | None = wire_key(omit_none=True, default=None)
+
+
+@dataclass(frozen=True, slots=True)
 class PendingReply:
     """A staff reply not yet confirmed read by the customer (``uid`` is its id)."""
 
@@ -135,7 +148,8 @@ class StreamSummary:
     """The figures of a show that ended: ``duration_seconds`` from start to end,
     ``peak_viewers``, ``likes`` (at the end), ``chat_lines`` (not deleted),
     ``chatters`` (customers who wrote in the chat), ``products_pinned`` (distinct
-    products pinned while it was live)."""
+    products pinned while it was live), ``average_viewers``, ``support_conversations``
+    and ``product_taps`` (below)."""
 
     stream_id: str
     title: str
@@ -147,6 +161,13 @@ class StreamSummary:
     chat_lines: int
     chatters: int
     products_pinned: int
+    # Issue 11's further figures (defaults: a summary from another hub's older build).
+    #: Time-weighted mean of the viewer count from start to end, to 0.1.
+    average_viewers: float = 0.0
+    #: Support conversations with a customer message written while it was live.
+    support_conversations: int = 0
+    #: Taps per product: every product pinned or tapped in it, most tapped first.
+    product_taps: list[ProductTapCount] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class HubBridge(QObject):
     customer_context = Signal(dict)  # the customer behind a conversation
     stream_summary = Signal(dict)  # the show's figures, right after it ended
     stream_summaries = Signal(list, bool, str)  # past shows; more; nextCursor
+    product_taps = Signal(list)  # the pins' live taps: [{productId, name, taps, pinnedAt?}]
 
     _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
         p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
@@ -95,6 +96,7 @@ class HubBridge(QObject):
         p.StreamSummaries: lambda self, m: self.stream_summaries.emit(
             to_json(m.summaries), m.more, m.next_cursor or ""
         ),
+        p.ProductTapsUpdated: lambda self, m: self.product_taps.emit(to_json(m.pins)),
         p.Error: lambda self, m: self.error.emit(m.message),
     }
 
@@ -199,6 +201,10 @@ class HubBridge(QObject):
         await self.request(
             {"type": "resolve_conversation", "sessionId": session_id, "resolved": resolved}
         )
+
+    async def get_product_taps(self) -> None:
+        """The pins' taps now (``product_taps``), and from then on whenever they change."""
+        await self.request({"type": "get_product_taps"})
 
     async def get_media_stats(self) -> None:
         await self.request({"type": "get_media_stats"})

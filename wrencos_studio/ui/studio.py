@@ -115,12 +115,15 @@ class Studio(QObject):
         s = self.settings
         port = self.port_override if self.port_override is not None else int(s["port"])
         origins = tuple(o.strip() for o in str(s["allowed_origins"]).split(",") if o.strip())
-        settings = Settings.from_env(
-            port=port,
-            data_dir=self.data_dir,
-            ice_servers=s["ice_servers"],
-            allowed_origins=origins or None,
-        )
+        try:
+            settings = Settings.from_env(
+                port=port,
+                data_dir=self.data_dir,
+                ice_servers=s["ice_servers"],
+                allowed_origins=origins or None,
+            )
+        except ValueError as exc:  # a bad WRENCOS_CURRENCY / WRENCOS_LOCALE: said in words
+            raise OSError(str(exc)) from exc
         self.app = App(settings)
         try:
             await self.app.start()

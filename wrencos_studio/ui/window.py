@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         if caps.can_edit_settings:
             settings_action = self.menuBar().addAction("Settings…")
             settings_action.triggered.connect(self.on_settings_clicked)
+        # Shop (issue 11): the Catalog menu (CSV import/export/template) and Past shows.
+        self.products.add_menus(self.menuBar())
         splitter = QSplitter()
         if self.broadcast is not None:
             splitter.addWidget(self.broadcast)

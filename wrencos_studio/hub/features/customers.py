@@ -3,6 +3,8 @@ the context staff see beside a support thread (``get_customer_context``)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from wrencos_studio.clock import utc_now_iso
 from wrencos_studio.hub import events as ev
 from wrencos_studio.hub import protocol as p
@@ -19,14 +21,24 @@ from wrencos_studio.hub.engine import (
 from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import repositories as repo
 
-__all__ = ["CONTEXT_CHAT_LINES", "Customers"]
+__all__ = ["CONTEXT_CHAT_LINES", "TAPS_INTERVAL_S", "Customers"]
 
 #: ``customer_context`` carries at most this many of the customer's chat lines (newest).
 CONTEXT_CHAT_LINES = 100
+#: ``product_taps_updated`` goes to staff at most 4 times a second: a crowd tapping a
+#: card is one repaint per interval, with the latest counts.
+TAPS_INTERVAL_S = 0.25
 
 
 class Customers(Feature):
-    """``product_tapped`` and ``get_customer_context``; presence per session on this hub.
+    """``product_tapped``, ``get_product_taps`` and ``get_customer_context``; presence
+    per session on this hub.
+
+    Staff see the pinned cards' taps live: an admin connection that sent
+    ``get_product_taps`` gets the figures at once and then, after every tap or pin
+    change (on any hub), a ``product_taps_updated``, throttled (leading and trailing) to
+    one per ``TAPS_INTERVAL_S`` and counted from the store when it is sent. Connections
+    that never asked get nothing (a staff station without the products panel).
 
     Presence is this hub's: a session is *watching* while one of its connections is open
     here, *since* its first connection here opened. Registering writes nothing (a storm
@@ -38,6 +50,9 @@ class Customers(Feature):
         super().__init__(hub)
         self._since: dict[str, str] = {}  # sessionId -> first connection here (ISO)
         self._session_of: dict[int, str] = {}  # connection id -> its sessionId
+        self._taps_timer: asyncio.TimerHandle | None = None
+        self._taps_watchers: set[Client] = set()  # admin connections that asked
+        self._taps_sent_at = -1e9
 
     # -- presence -------------------------------------------------------------------------
 
@@ -55,6 +70,7 @@ class Customers(Feature):
                 self._forget_if_gone(previous)
 
     def disconnected(self, client: Client) -> None:
+        self._taps_watchers.discard(client)
         sid = self._session_of.pop(client.id, None)
         if sid is not None:
             self._forget_if_gone(sid)
@@ -94,7 +110,44 @@ class Customers(Feature):
 
     @applies(ev.ProductTapped)
     def _tapped(self, event: ev.ProductTapped) -> None:
-        """Nothing to show live: staff read taps with ``get_customer_context``."""
+        self.taps_changed()
+
+    # -- taps per pinned product, live, for staff -------------------------------------------
+
+    @handles(p.GetProductTaps)
+    async def get_product_taps(self, client: Client, msg: p.GetProductTaps) -> None:
+        self._taps_watchers.add(client)
+        self.hub.send(client, await self._taps_message())
+
+    def taps_changed(self) -> None:
+        """A tap, a pin change or a stream start: staff get the new figures soon (at
+        most one ``product_taps_updated`` per ``TAPS_INTERVAL_S``)."""
+        if self._taps_timer is not None or not self._taps_watchers:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._taps_sent_at + TAPS_INTERVAL_S - loop.time()
+        self._taps_timer = loop.call_later(max(0.0, wait), self._send_taps)
+
+    def _send_taps(self) -> None:
+        self._taps_timer = None
+        self._taps_sent_at = asyncio.get_running_loop().time()
+        self.hub.spawn(self._broadcast_taps())
+
+    async def _broadcast_taps(self) -> None:
+        message = await self._taps_message()
+        # Still admins: a connection that registered as a customer since gets nothing.
+        self.hub.broadcast(message, to=self._taps_watchers & self.hub.admins)
+
+    async def _taps_message(self) -> p.ProductTapsUpdated:
+        stream = self.hub.stream
+        stream_id = stream.stream_id if stream is not None else None
+        pins = await self.hub.store.run(repo.pinned_taps, stream_id)
+        return p.ProductTapsUpdated(stream_id, pins)
+
+    def flush(self) -> None:
+        if self._taps_timer is not None:
+            self._taps_timer.cancel()
+            self._taps_timer = None
 
     # -- the context panel ----------------------------------------------------------------
 

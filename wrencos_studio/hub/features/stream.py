@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Iterator
 
 from wrencos_studio.clock import utc_now_iso
@@ -43,6 +44,11 @@ class Stream(Feature):
         self._update_timer: asyncio.TimerHandle | None = None
         self._last_update_at = -1e9
         self._held = 0
+        # The average viewers of the show: the viewer count integrated over time
+        # (viewer-seconds), from the monotonic clock; kept with the peak, once a second.
+        self._viewer_seconds = 0.0
+        self._counted = 0  # the viewer count since _counted_at
+        self._counted_at = time.monotonic()
 
     def load(self) -> None:
         store = self.hub.store
@@ -51,6 +57,9 @@ class Stream(Feature):
             # The process stopped while live (crash or restart): the stream goes on.
             likers = store.run_sync(repo.stream_likers, live.id)
             self.hub.stream = LiveStream.from_row(live, likers)
+            # Nobody watched while the process was down: the integral goes on from here.
+            self._viewer_seconds = store.run_sync(repo.stream_viewer_seconds, live.id)
+            self._counted, self._counted_at = 0, time.monotonic()
 
     async def join(self, snapshot: Snapshot | None) -> None:
         hub = self.hub
@@ -108,7 +117,10 @@ class Stream(Feature):
         hub.feature(Chat).forget_history()
         self._last_count = hub.viewer_count
         stream.peak_viewers = max(stream.peak_viewers, self._last_count)
+        self._viewer_seconds, self._counted = 0.0, hub.viewer_count
+        self._counted_at = time.monotonic()
         hub.broadcast(p.StreamStarted(stream.data(hub.viewer_count)))
+        hub.feature(Customers).taps_changed()  # products pinned before are pinned from now
 
     # -- ending -------------------------------------------------------------------------
 
@@ -132,7 +144,12 @@ class Stream(Feature):
             # The summary is counted in the same job that ends the stream: nothing of the
             # show can be added between the two.
             summary = await hub.store.run(
-                repo.end_stream, stream.stream_id, ended, stream.peak_viewers
+                repo.end_stream,
+                stream.stream_id,
+                ended,
+                stream.peak_viewers,
+                None,
+                self.viewer_seconds(),
             )
             await hub.broker.release_stream(stream.stream_id)
         finally:
@@ -178,13 +195,25 @@ class Stream(Feature):
         self._last_update_at = asyncio.get_running_loop().time()
         hub.broadcast(p.StreamUpdate(hub.viewer_count, len(stream.liked_by), stream.likers()))
 
+    def viewer_seconds(self) -> float:
+        """The live show's viewer count integrated over time so far (viewer-seconds):
+        divided by its duration, the average viewers of its summary."""
+        now = time.monotonic()
+        self._viewer_seconds += self._counted * max(0.0, now - self._counted_at)
+        self._counted_at = now
+        self._counted = self.hub.viewer_count if self.hub.stream is not None else 0
+        return self._viewer_seconds
+
     @applies(ev.ViewersCounted)
     def _viewers(self, event: ev.ViewersCounted) -> None:
         hub = self.hub
+        self.viewer_seconds()  # up to now at the old count
         hub.viewers = event.count
+        self._counted = hub.viewer_count if hub.stream is not None else 0
         stream = hub.stream
-        if stream is not None and hub.viewer_count > stream.peak_viewers:
-            stream.peak_viewers = hub.viewer_count
+        if stream is not None:
+            if hub.viewer_count > stream.peak_viewers:
+                stream.peak_viewers = hub.viewer_count
             self._schedule_peak_flush()
         if not self._held:
             self._viewers_changed()
@@ -223,7 +252,8 @@ class Stream(Feature):
         self.send_update()
 
     def _schedule_peak_flush(self) -> None:
-        # A storm of joins must not be a storm of writes: the peak is saved once a second.
+        # A storm of joins must not be a storm of writes: the peak and the viewer-seconds
+        # are saved once a second.
         if self._peak_flush is not None:
             return
         loop = asyncio.get_running_loop()
@@ -235,6 +265,11 @@ class Stream(Feature):
         if stream is not None:
             self.hub.spawn(
                 self.hub.store.run(repo.update_stream_peak, stream.stream_id, stream.peak_viewers)
+            )
+            self.hub.spawn(
+                self.hub.store.run(
+                    repo.save_viewer_seconds, stream.stream_id, self.viewer_seconds()
+                )
             )
 
     def flush(self) -> None:
@@ -268,3 +303,4 @@ def _start_job(data: p.StreamData) -> StoreJob:
 
 
 from wrencos_studio.hub.features.chat import Chat  # noqa: E402
+from wrencos_studio.hub.features.customers import Customers  # noqa: E402

@@ -63,6 +63,7 @@ __all__ = [
     "GetCustomerContext",
     "GetMediaStats",
     "GetMyConversation",
+    "GetProductTaps",
     "GetProducts",
     "GetRoom",
     "GetStreamInfo",
@@ -873,6 +874,15 @@ class GetStreamSummaries:
     TYPE: ClassVar[str]
     limit: float | None = field(check=_page_limit, default=None)
     before: str | None = _id_field("before", optional=True)
+
+
+@message("get_product_taps", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetProductTaps:
+    """The pinned products' card taps during the live stream and when each was pinned:
+    answered with ``product_taps_updated`` (issue 11)."""
+
+    TYPE: ClassVar[str]
 
 
 @message("get_products", access=Access.STAFF)

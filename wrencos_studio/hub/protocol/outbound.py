@@ -19,6 +19,7 @@ from wrencos_studio.store.rows import (
     ChatLine,
     ConversationSummary,
     Product,
+    ProductTapCount,
     ProductTaps,
     StreamSummary,
     SupportLine,
@@ -48,6 +49,7 @@ __all__ = [
     "Pong",
     "ProductDeleted",
     "ProductSaved",
+    "ProductTapsUpdated",
     "Products",
     "Registered",
     "StaffReply",
@@ -246,6 +248,16 @@ class MediaStats(OutboundMessage):
     """The broadcaster's figures as ``media.broadcaster.Broadcaster.stats`` makes them."""
 
     stats: dict[str, Any]
+
+
+@outbound("product_taps_updated")
+@dataclass(frozen=True, slots=True)
+class ProductTapsUpdated(OutboundMessage):
+    """To staff: each pinned product, in pin order, with its card taps during the live
+    stream ``stream_id`` (None: nothing live, every count 0) and when it was pinned."""
+
+    stream_id: str | None
+    pins: list[ProductTapCount]
 
 
 # -- chat and moderation ----------------------------------------------------------------------

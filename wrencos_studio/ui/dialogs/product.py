@@ -16,13 +16,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wrencos_studio.catalog.money import DEFAULT_CURRENCY, is_currency
+
 __all__ = ["ProductDialog"]
 
 
 class ProductDialog(QDialog):
     """Add or edit a product: name, price, description, link, image file."""
 
-    def __init__(self, parent: QWidget, product: dict[str, Any]) -> None:
+    def __init__(
+        self, parent: QWidget, product: dict[str, Any], shop_currency: str = DEFAULT_CURRENCY
+    ) -> None:
+        """``shop_currency``: what a new product is priced in (``WRENCOS_CURRENCY``)."""
         super().__init__(parent)
         self.setWindowTitle("Product")
         self.product = product
@@ -32,6 +37,9 @@ class ProductDialog(QDialog):
         self.price.setRange(0, 1_000_000)
         self.price.setDecimals(2)
         self.price.setValue(float(product.get("price", 0)))
+        self.currency = QLineEdit(str(product.get("currency") or shop_currency))
+        self.currency.setMaxLength(3)
+        self.currency.setToolTip("ISO 4217 code, e.g. EUR, USD, GBP")
         self.description = QLineEdit(product.get("description", ""))
         self.url = QLineEdit(product.get("url", ""))
         self.image = QLineEdit()
@@ -41,6 +49,7 @@ class ProductDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Name", self.name)
         form.addRow("Price", self.price)
+        form.addRow("Currency", self.currency)
         form.addRow("Description", self.description)
         form.addRow("Shop link", self.url)
         form.addRow("Image", self.image)
@@ -63,6 +72,11 @@ class ProductDialog(QDialog):
         if not self.name.text().strip():
             QMessageBox.warning(self, "Product", "A product needs a name.")
             return
+        if not is_currency(self.currency.text().strip().upper()):
+            QMessageBox.warning(
+                self, "Product", "The currency must be an ISO 4217 code, e.g. EUR, USD, GBP."
+            )
+            return
         super().accept()
 
     def result_product(self) -> tuple[dict[str, Any], str | None]:
@@ -70,6 +84,7 @@ class ProductDialog(QDialog):
             "productId": self.product.get("productId", ""),
             "name": self.name.text().strip(),
             "price": self.price.value(),
+            "currency": self.currency.text().strip().upper(),
             "description": self.description.text().strip(),
             "url": self.url.text().strip(),
             "image": self.product.get("image", ""),

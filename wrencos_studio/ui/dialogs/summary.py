@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QListWidget, QV
 
 from wrencos_studio.ui.text import isolate
 
-__all__ = ["ShowSummaryDialog", "duration", "summary_lines"]
+__all__ = ["ShowSummaryDialog", "duration", "summary_figures", "summary_lines", "tap_lines"]
 
 
 def duration(seconds: int) -> str:
@@ -17,15 +17,39 @@ def duration(seconds: int) -> str:
     return f"{h:d}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
+def summary_figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every figure of a ``stream_summary`` as (label, value), in the order people read
+    them (docs/protocol.md ``stream_summary``); taps per product are apart
+    (:func:`tap_lines`)."""
     return [
-        f"Duration: {duration(int(summary.get('durationSeconds', 0)))}",
-        f"Peak viewers: {summary.get('peakViewers', 0)}",
-        f"Likes: {summary.get('likes', 0)}",
-        f"Chat lines: {summary.get('chatLines', 0)}",
-        f"Chatters: {summary.get('chatters', 0)}",
-        f"Products pinned: {summary.get('productsPinned', 0)}",
+        ("Duration", duration(int(summary.get("durationSeconds", 0)))),
+        ("Peak viewers", str(summary.get("peakViewers", 0))),
+        ("Average viewers", f"{float(summary.get('averageViewers', 0)):.1f}"),
+        ("Likes", str(summary.get("likes", 0))),
+        ("Chat lines", str(summary.get("chatLines", 0))),
+        ("Chatters", str(summary.get("chatters", 0))),
+        ("Support conversations", str(summary.get("supportConversations", 0))),
+        ("Products pinned", str(summary.get("productsPinned", 0))),
     ]
+
+
+def tap_lines(summary: dict[str, Any]) -> list[str]:
+    """``Serum: 12 taps`` per product of the show, most tapped first (as the hub sends)."""
+    lines = []
+    for item in summary.get("productTaps") or []:
+        taps = int(item.get("taps", 0))
+        name = isolate(str(item.get("name") or item.get("productId", "")))
+        lines.append(f"{name}: {taps} tap{'' if taps == 1 else 's'}")
+    return lines
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The figures as ``Label: value`` lines, then the taps per product (if any)."""
+    lines = [f"{label}: {value}" for label, value in summary_figures(summary)]
+    taps = tap_lines(summary)
+    if taps:
+        lines += ["", "Taps per product:", *(f"  {line}" for line in taps)]
+    return lines
 
 
 class ShowSummaryDialog(QDialog):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -14,7 +15,19 @@ from PySide6.QtCore import (
 from wrencos_studio.catalog import DEFAULT_CURRENCY, format_price
 from wrencos_studio.ui.models.base import Index, RowRole, RowsModel
 
-__all__ = ["CatalogModel", "PinnedModel"]
+__all__ = ["CatalogModel", "PinnedModel", "local_time"]
+
+
+def local_time(iso: Any) -> str:
+    """``2026-11-29T18:03:12.250Z`` -> ``18:03`` in this computer's time zone ("" for
+    anything that is not an ISO 8601 time)."""
+    if not isinstance(iso, str) or not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return moment.astimezone().strftime("%H:%M")
 
 
 class CatalogModel(QAbstractTableModel):
@@ -67,10 +80,31 @@ class CatalogModel(QAbstractTableModel):
 
 class PinnedModel(RowsModel):
     """What customers see pinned, in order. A drag in the view is a ``moveRows`` here
-    (``rowsMoved`` tells the panel to send the new order); the hub's update resets it."""
+    (``rowsMoved`` tells the panel to send the new order); the hub's update resets it.
+
+    While a stream is live each row also shows its figures (``set_taps``, from
+    ``product_taps_updated``): ``Serum — 12 taps · pinned 18:03`` (the local time it
+    was pinned); with nothing live, the name alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: productId -> ``{"taps", "pinnedAt"?}`` as the hub last counted them.
+        self.taps: dict[str, dict[str, Any]] = {}
 
     def display(self, row: dict[str, Any]) -> str:
-        return f"{row.get('name', row.get('productId'))}"
+        name = f"{row.get('name', row.get('productId'))}"
+        figures = self.taps.get(str(row.get("productId")))
+        pinned_at = local_time(figures.get("pinnedAt")) if figures is not None else ""
+        if figures is None or not pinned_at:
+            return name  # nothing live: no taps to count
+        taps = int(figures.get("taps", 0))
+        return f"{name} — {taps} tap{'' if taps == 1 else 's'} · pinned {pinned_at}"
+
+    def set_taps(self, pins: list[dict[str, Any]]) -> None:
+        """The hub's latest counts (``product_taps_updated``'s ``pins``) replace the old."""
+        self.taps = {str(p.get("productId")): p for p in pins}
+        if self.rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)

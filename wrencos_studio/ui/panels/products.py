@@ -1,8 +1,10 @@
-"""The catalog and the pinned strip: a click pins or unpins, a drag reorders."""
+"""The catalog and the pinned strip: a click pins or unpins, a drag reorders; the
+catalog's CSV import (with its preview), export and template, and the Past shows."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListView,
+    QMenuBar,
     QMessageBox,
     QPushButton,
     QTableView,
@@ -20,21 +23,50 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wrencos_studio.catalog.csv_import import ImportReport, import_products
+from wrencos_studio.catalog.csv_import import (
+    TEMPLATE_CSV,
+    ImportReport,
+    export_products,
+    import_products,
+)
+from wrencos_studio.catalog.money import (
+    DEFAULT_CURRENCY,
+    DEFAULT_LOCALE,
+    shop_currency,
+    shop_locale,
+)
 from wrencos_studio.ui.bridge import HubBridge
 from wrencos_studio.ui.capabilities import Capabilities
 from wrencos_studio.ui.dialogs import ProductDialog
+from wrencos_studio.ui.dialogs.import_preview import ImportPreviewDialog
 from wrencos_studio.ui.models import CatalogModel, PinnedModel
 from wrencos_studio.ui.tasks import spawn
 
-__all__ = ["ProductsPanel"]
+__all__ = ["ProductsPanel", "studio_money"]
+
+
+def studio_money() -> tuple[str, str]:
+    """The shop's currency and price locale (``WRENCOS_CURRENCY``, ``WRENCOS_LOCALE``;
+    :mod:`wrencos_studio.catalog.money`), for everything the studio writes or defaults
+    a price with. A bad value gives the defaults here: the studio's start refuses it
+    with the setting's name (``Settings.from_env``) before anyone sees a price."""
+    try:
+        currency = shop_currency()
+    except ValueError:
+        currency = DEFAULT_CURRENCY
+    try:
+        locale = shop_locale()
+    except ValueError:
+        locale = DEFAULT_LOCALE
+    return currency, locale
 
 
 class ProductsPanel(QWidget):
     """The catalog; a click pins or unpins; the pinned strip reorders by drag and drop.
 
     Without ``can_pin`` the strip is only shown; without ``can_manage_catalog`` the catalog
-    is read-only (a staff station)."""
+    is read-only (a staff station). Prices are written in the shop's currency and
+    locale (:func:`studio_money`)."""
 
     bridge: HubBridge  # from connect_bridge(), once the studio runs
 
@@ -42,7 +74,10 @@ class ProductsPanel(QWidget):
         super().__init__()
         self.capabilities = capabilities
         self.store_image = store_image
-        self.catalog_model = CatalogModel()
+        self.currency, self.locale = studio_money()
+        self.import_dialog: ImportPreviewDialog | None = None
+        self.past_shows: Any = None  # the Past shows dialog, once opened
+        self.catalog_model = CatalogModel(self.currency, self.locale)
         self.pinned_model = PinnedModel()
         self.table = QTableView()
         self.table.setModel(self.catalog_model)
@@ -80,6 +115,9 @@ class ProductsPanel(QWidget):
             csv_button.clicked.connect(self.on_import_clicked)
             for b in (add, edit, delete, csv_button):
                 buttons.addWidget(b)
+        export = QPushButton("Export CSV…")
+        export.clicked.connect(self.on_export_clicked)
+        buttons.addWidget(export)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(hint))
         layout.addWidget(self.table)
@@ -99,9 +137,12 @@ class ProductsPanel(QWidget):
         b.product_deleted.connect(lambda _p: self.refresh())
         b.pinned_changed.connect(self.pinned_model.reset)  # replaces the strip, no merge
         b.stream_stopped.connect(lambda _id: self.pinned_model.reset([]))  # pins end with it
+        b.product_taps.connect(self.pinned_model.set_taps)  # live taps and pin times
 
     def refresh(self) -> None:
+        """Fetch the catalog and the pins' taps (the hub then keeps sending those)."""
         spawn(self.bridge.get_products())
+        spawn(self.bridge.get_product_taps())
 
     def current_row(self) -> int:
         return self.table.currentIndex().row()
@@ -117,7 +158,7 @@ class ProductsPanel(QWidget):
 
     def edit_product(self, row: int | None) -> None:
         current = (self.catalog_model.product(row) if row is not None else None) or {}
-        dialog = ProductDialog(self, current)
+        dialog = ProductDialog(self, current, self.currency)
         if dialog.exec():
             product, image = dialog.result_product()
             self.save(product, image)
@@ -129,9 +170,7 @@ class ProductsPanel(QWidget):
 
     def read_csv(self, path: str) -> ImportReport:
         """What importing ``path`` would do, row by row (nothing is saved)."""
-        return import_products(
-            path, currency=self.catalog_model.currency, existing=list(self.catalog)
-        )
+        return import_products(path, currency=self.currency, existing=list(self.catalog))
 
     @staticmethod
     def report_text(report: ImportReport) -> str:
@@ -148,21 +187,77 @@ class ProductsPanel(QWidget):
         return "\n".join(lines)
 
     def import_csv(self, path: str) -> ImportReport:
-        """Read ``path``, show what it would do; on the presenter's yes, save what is new
-        or changed through the hub. Returns the report."""
+        """Read ``path`` and show every row's outcome in the preview
+        (``self.import_dialog``, window-modal); nothing is saved unless the presenter
+        clicks Import there, which sends what is new or changed through the hub.
+        Returns the report."""
         report = self.read_csv(path)
-        text = self.report_text(report)
-        if not report.to_save:
-            QMessageBox.information(self, "Import products", text)
-            return report
-        shown = text if len(report.rows) <= 40 else "\n".join([*text.splitlines()[:42], "…"])
-        answer = QMessageBox.question(
-            self, "Import products", f"{shown}\n\nSave {len(report.to_save)} products?"
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            for product in report.to_save:
-                spawn(self.bridge.save_product(product))
+        dialog = ImportPreviewDialog(self.window(), report, Path(path).name, self.locale)
+        dialog.accepted.connect(lambda: self.save_imported(report))
+        self.import_dialog = dialog
+        dialog.open()
         return report
+
+    def save_imported(self, report: ImportReport) -> None:
+        """Import clicked: each new or changed product goes to the hub as ``save_product``."""
+        for product in report.to_save:
+            spawn(self.bridge.save_product(product))
+
+    def export_csv(self, path: str) -> int:
+        """Write the catalog as the panel has it to ``path`` (CSV, UTF-8 with a BOM so
+        spreadsheets read accents right; what the import reads back unchanged). Returns
+        the number of products written; OSError when the file cannot be written."""
+        products = list(self.catalog)
+        Path(path).write_text("\ufeff" + export_products(products), "utf-8", newline="")
+        return len(products)
+
+    @staticmethod
+    def save_template(path: str) -> None:
+        """Write the CSV template (its columns documented in docs/catalog.md)."""
+        Path(path).write_text(TEMPLATE_CSV, "utf-8", newline="")
+
+    def on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export catalog to CSV", "catalog.csv", "CSV files (*.csv)"
+        )
+        if path:
+            try:
+                n = self.export_csv(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Export catalog", f"Nothing was written: {exc}")
+                return
+            QMessageBox.information(self, "Export catalog", f"{n} products written to {path}")
+
+    def on_template_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save CSV template", "catalog-template.csv", "CSV files (*.csv)"
+        )
+        if path:
+            try:
+                self.save_template(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "CSV template", f"Nothing was written: {exc}")
+
+    def open_past_shows(self) -> Any:
+        """The Past shows dialog (one at a time; it asks the hub for its pages)."""
+        from wrencos_studio.ui.dialogs.past_shows import PastShowsDialog
+
+        if self.past_shows is None or not self.past_shows.isVisible():
+            self.past_shows = PastShowsDialog(self.window(), self.bridge)
+        self.past_shows.show()
+        self.past_shows.raise_()
+        return self.past_shows
+
+    def add_menus(self, menu_bar: QMenuBar) -> None:
+        """The window's Catalog menu (import, export, template) and Shows menu (Past
+        shows): one call from the window, whatever its layout."""
+        catalog = menu_bar.addMenu("Catalog")
+        if self.capabilities.can_manage_catalog:
+            catalog.addAction("Import CSV…").triggered.connect(self.on_import_clicked)
+        catalog.addAction("Export catalog to CSV…").triggered.connect(self.on_export_clicked)
+        catalog.addAction("Save CSV template…").triggered.connect(self.on_template_clicked)
+        shows = menu_bar.addMenu("Shows")
+        shows.addAction("Past shows…").triggered.connect(self.open_past_shows)
 
     def on_import_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
