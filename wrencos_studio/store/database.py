@@ -158,6 +158,17 @@ MIGRATIONS: list[str] = [
         INSERT INTO support_fts (rowid, message) VALUES (new.seq, new.message);
     END;
     """,
+    # 4: support's live feel (issue 12) — when the customer's page had a staff reply on
+    # screen ("Seen"), and the canned replies every staff member shares.
+    """
+    ALTER TABLE support_messages ADD COLUMN seen_at TEXT;
+    CREATE TABLE canned_replies (
+        shortcut   TEXT PRIMARY KEY,
+        text       TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
