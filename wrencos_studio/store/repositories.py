@@ -438,9 +438,7 @@ def mark_delivered(conn: sqlite3.Connection, uids: list[str], at: str) -> None:
     )
 
 
-def mark_replies_seen(
-    conn: sqlite3.Connection, session_id: str, uid: str, at: str
-) -> str | None:
+def mark_replies_seen(conn: sqlite3.Connection, session_id: str, uid: str, at: str) -> str | None:
     """The customer's page had staff reply ``uid`` of its own conversation on screen:
     it and every earlier staff reply not yet seen count as seen at ``at``. Returns the
     time the reply counts as seen from (``at``, or an earlier time it was seen); None
@@ -593,7 +591,8 @@ def conversation_messages(
         upper = int(row["seq"])
     rows = conn.execute(
         "SELECT m.uid, m.sender, m.message, m.created_at, m.staff_user_id, m.product_id,"
-        " m.seen_at, c.customer_name FROM support_messages m JOIN conversations c USING (session_id)"
+        " m.seen_at, c.customer_name"
+        " FROM support_messages m JOIN conversations c USING (session_id)"
         " WHERE m.session_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
         (session_id, upper, limit + 1),
     ).fetchall()

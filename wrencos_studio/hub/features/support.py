@@ -334,7 +334,6 @@ class Support(Feature):
         if pending:
             self._confirm_delivery(sid, [r.uid for r in pending], [client])
 
-
     # -- live feel: typing, "seen", canned replies (issue 12) -----------------------------
 
     def disconnected(self, client: Client) -> None:
