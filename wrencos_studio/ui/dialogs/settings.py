@@ -1,10 +1,12 @@
-"""The studio's settings: port, ICE servers, origins, video quality, microphone, data folder."""
+"""The studio's settings: port, ICE servers, origins, video quality, microphone, data folder,
+and whether new support messages chime and notify."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -60,6 +62,10 @@ class SettingsDialog(QDialog):
             self.microphone.setEditText(current)
         self.data_dir = QLineEdit(str(studio.data_dir))
         self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
+        self.alert_sound = QCheckBox("Play a sound")
+        self.alert_sound.setChecked(bool(s["alert_sound"]))
+        self.alert_notifications = QCheckBox("Show a notification (tray, or in the window)")
+        self.alert_notifications.setChecked(bool(s["alert_notifications"]))
         form = QFormLayout(self)
         form.addRow("Port", self.port)
         form.addRow("ICE servers", self.ice)
@@ -69,6 +75,8 @@ class SettingsDialog(QDialog):
         form.addRow("Video bitrate", self.bitrate)
         form.addRow("Microphone (camera sources)", self.microphone)
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
+        form.addRow("New support message", self.alert_sound)
+        form.addRow("", self.alert_notifications)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -94,6 +102,8 @@ class SettingsDialog(QDialog):
         text = self.microphone.currentText().strip()
         index = self.microphone.findText(text)
         s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
+        s["alert_sound"] = self.alert_sound.isChecked()  # applies at once
+        s["alert_notifications"] = self.alert_notifications.isChecked()
         s.save()
         folder = self.data_dir.text().strip()
         if folder and Path(folder).expanduser() != self.studio.data_dir:
