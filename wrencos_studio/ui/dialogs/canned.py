@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -32,6 +33,8 @@ __all__ = ["CannedRepliesDialog", "check_shortcut"]
 SHORTCUT = re.compile(r"/?[A-Za-z0-9][A-Za-z0-9_-]*")
 SHORTCUT_MAX_CHARS = 32
 TEXT_MAX_CHARS = 2000
+#: A list row's shortcut.
+SHORTCUT_ROLE = Qt.ItemDataRole.UserRole
 
 
 def check_shortcut(text: str) -> str:
@@ -100,8 +103,9 @@ class CannedRepliesDialog(QDialog):
         try:
             self.list.clear()
             for reply in replies:
-                item = QListWidgetItem(f"/{reply['shortcut']}  {isolate(str(reply['text']))[:60]}")
-                item.setData(256, reply["shortcut"])
+                preview = " ".join(str(reply["text"]).split())[:60]
+                item = QListWidgetItem(f"/{reply['shortcut']}  {isolate(preview)}")
+                item.setData(SHORTCUT_ROLE, reply["shortcut"])
                 self.list.addItem(item)
                 if reply["shortcut"] == self.editing:
                     self.list.setCurrentItem(item)
@@ -110,12 +114,12 @@ class CannedRepliesDialog(QDialog):
 
     def shortcuts(self) -> list[str]:
         """The shortcuts listed, in order (for tests and screen readers)."""
-        return [str(self.list.item(i).data(256)) for i in range(self.list.count())]
+        return [str(self.list.item(i).data(SHORTCUT_ROLE)) for i in range(self.list.count())]
 
     def on_reply_selected(self, item: QListWidgetItem | None, _old: Any = None) -> None:
         if item is None:
             return
-        shortcut = str(item.data(256))
+        shortcut = str(item.data(SHORTCUT_ROLE))
         reply = next((r for r in self.replies if r["shortcut"] == shortcut), None)
         if reply is None:
             return

@@ -4,7 +4,6 @@ one conversation's thread, each loaded a page at a time and kept up to date in p
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -166,15 +165,6 @@ class ConversationsModel(RowsModel):
             self.dataChanged.emit(self.index(n), self.index(n))
 
 
-def _local_hhmm(timestamp: str) -> str:
-    """An ISO 8601 UTC time as this machine's HH:MM (the raw text when unreadable)."""
-    try:
-        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return timestamp[11:16]
-    return when.astimezone().strftime("%H:%M")
-
-
 class ConversationFilter(QSortFilterProxyModel):
     """Only ``status`` (``open``, ``resolved``, ``unanswered`` or ``all``) rows matching
     ``needle`` (the hub narrows each page by search and filter; this keeps rows changed
@@ -233,7 +223,7 @@ class ThreadModel(RowsModel):
         text = isolate_lines(row["message"])
         seen = ""
         if row.get("seenAt") and row is self.last_staff_row():
-            seen = f"\nSeen {_local_hhmm(str(row['seenAt']))}"
+            seen = f"\nSeen {str(row['seenAt'])[11:16]}"  # UTC, as the lines' own times
         return f"{who} · {str(row['timestamp'])[11:16]}{about}\n{text}{seen}"
 
     def last_staff_row(self) -> dict[str, Any] | None:

@@ -115,7 +115,7 @@ class InboxPanel(QWidget):
         # Typing indicators (customer_typing / staff_typing), gone when their time is up.
         self.typing_label = QLabel("")
         self.typing_label.setStyleSheet("color: #666; font-style: italic")
-        self._typing_sent = -TYPING_SEND_S  # monotonic time of the last staff_typing
+        self._typing_sent = ("", 0.0)  # the last staff_typing: (sessionId, monotonic time)
         self._other_staff: dict[str, tuple[str, float]] = {}  # sid -> (userId, until)
         self._typing_timer = QTimer(self)
         self._typing_timer.setInterval(TYPING_CHECK_MS)
@@ -433,9 +433,10 @@ class InboxPanel(QWidget):
         if not hasattr(self, "bridge") or not self.bridge.online:
             return
         now = time.monotonic()
-        if now - self._typing_sent < TYPING_SEND_S:
+        last_sid, last_at = self._typing_sent
+        if last_sid == self.current and now - last_at < TYPING_SEND_S:
             return
-        self._typing_sent = now
+        self._typing_sent = (self.current, now)
         spawn(self.bridge.typing(self.current))
 
     def on_replies_seen(self, msg: dict[str, Any]) -> None:
@@ -452,9 +453,11 @@ class InboxPanel(QWidget):
         """The manager of the shared canned replies (add, edit, delete)."""
         from wrencos_studio.ui.dialogs.canned import CannedRepliesDialog
 
-        self.canned_dialog = CannedRepliesDialog(self, self.bridge)
+        if getattr(self, "canned_dialog", None) is None:  # one manager, shown again
+            self.canned_dialog = CannedRepliesDialog(self, self.bridge)
         self.canned_dialog.show_replies(self.canned)
         self.canned_dialog.show()
+        self.canned_dialog.raise_()
 
     async def _send_reply(self, session_id: str, text: str) -> None:
         await self.bridge.reply(session_id, text)
