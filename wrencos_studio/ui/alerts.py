@@ -71,6 +71,7 @@ class Toast(QLabel):
         self.hide()
 
     def show_message(self, title: str, body: str) -> None:
+        """Show ``title`` over ``body`` (plain text) for ``TOAST_MS``."""
         self.setText(f"{title}\n{body}" if body else title)
         self.adjustSize()
         parent = self.parentWidget()
@@ -169,6 +170,7 @@ class Alerts(QObject):
             return True
 
     def on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        """A click on the tray icon brings the window forward."""
         if reason in (
             QSystemTrayIcon.ActivationReason.Trigger,
             QSystemTrayIcon.ActivationReason.DoubleClick,
@@ -176,6 +178,7 @@ class Alerts(QObject):
             self.bring_window_forward()
 
     def bring_window_forward(self) -> None:
+        """The window on top and focused (a notification or the tray icon clicked)."""
         self.window.showNormal()
         self.window.raise_()
         self.window.activateWindow()

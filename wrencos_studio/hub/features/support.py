@@ -337,6 +337,7 @@ class Support(Feature):
     # -- live feel: typing, "seen", canned replies (issue 12) -----------------------------
 
     def disconnected(self, client: Client) -> None:
+        """Forget when the closed connection last typed."""
         self._typing_at.pop(client.id, None)
 
     def _typing_allowed(self, client: Client) -> bool:

@@ -117,6 +117,7 @@ class CannedRepliesDialog(QDialog):
         return [str(self.list.item(i).data(SHORTCUT_ROLE)) for i in range(self.list.count())]
 
     def on_reply_selected(self, item: QListWidgetItem | None, _old: Any = None) -> None:
+        """A reply picked in the list: its shortcut and text are edited."""
         if item is None:
             return
         shortcut = str(item.data(SHORTCUT_ROLE))
@@ -130,6 +131,7 @@ class CannedRepliesDialog(QDialog):
         self.delete_button.setEnabled(True)
 
     def on_new_clicked(self) -> None:
+        """Empty fields for a new reply."""
         self.editing = ""
         self.list.clearSelection()
         self.shortcut.clear()
@@ -161,6 +163,7 @@ class CannedRepliesDialog(QDialog):
         spawn(self.bridge.save_canned_reply(shortcut, text, previous))
 
     def on_delete_clicked(self) -> None:
+        """Delete the reply being edited (every station's list follows)."""
         if not self.editing:
             return
         spawn(self.bridge.delete_canned_reply(self.editing))
