@@ -63,13 +63,14 @@ class ConversationsModel(RowsModel):
         by = row.get("answeredBy")
         answered = f"  · answered by {isolate(str(by))}" if by else ""
         done = "  · resolved" if row.get("status") == "resolved" else ""
+        # When the last line was written (UTC, as the thread's times): who answered when.
+        at = str(row.get("lastTimestamp", ""))[11:16]
+        when = f"  · {at}" if at else ""
+        head = f"{isolate(row.get('customerName', ''))}{badge}{answered}{when}{done}"
         who = self.typing_now(row.get("sessionId"))
         if who is not None:
-            return (
-                f"{isolate(row.get('customerName', ''))}{badge}{answered}{done}\n"
-                f"{isolate(who)} is typing…"
-            )
-        return f"{isolate(row.get('customerName', ''))}{badge}{answered}{done}\n{isolate(last)}"
+            return f"{head}\n{isolate(who)} is typing…"
+        return f"{head}\n{isolate(last)}"
 
     def unread(self) -> int:
         return sum(int(r.get("unread", 0)) for r in self.rows)
