@@ -217,7 +217,8 @@ def test_alerts_use_the_tray_or_a_toast_and_respect_mute(qtbot: Any) -> None:
 
 def test_the_window_alerts_and_the_settings_mute_it(studio: Running) -> None:
     """A customer message makes the window alert (tray where a tray exists, else the
-    toast); the settings dialog's mute switches are saved and obeyed at once."""
+    toast); the settings dialog's mute switches (also a station's alerts-only dialog)
+    are saved and obeyed at once."""
     from wrencos_studio.ui.dialogs import SettingsDialog
     from wrencos_studio.ui.studio import StudioSettings
 
@@ -251,6 +252,16 @@ def test_the_window_alerts_and_the_settings_mute_it(studio: Running) -> None:
     studio.until(lambda: w.inbox.conversations_model.find("sess-alert-2") is not None)
     studio.run(asyncio.sleep(0.2))
     assert given == []
+
+    # A station's "Alerts…": only the two switches, saved the same way.
+    only = SettingsDialog(w, studio.studio, alerts_only=True)
+    assert not only.alert_sound.isChecked() and not hasattr(only, "port")
+    only.alert_notifications.setChecked(True)
+    only.accept()
+    saved = StudioSettings(Path(studio.studio.data_dir))
+    assert saved["alert_sound"] is False and saved["alert_notifications"] is True
+    studio.run(write("sess-alert-3", "Anyone?"))
+    studio.until(lambda: given == [("tray" if alerts.tray is not None else "toast")])
 
 
 def test_typing_expires_and_seen_marks_earlier_replies() -> None:

@@ -65,6 +65,11 @@ class MainWindow(QMainWindow):
         if caps.can_edit_settings:
             settings_action = self.menuBar().addAction("Settings…")
             settings_action.triggered.connect(self.on_settings_clicked)
+        else:  # a station mutes its own alerts (ui/alerts.py); the rest is the studio's
+            alerts_action = self.menuBar().addAction("Alerts…")
+            alerts_action.triggered.connect(
+                lambda: SettingsDialog(self, studio, alerts_only=True).exec()
+            )
         splitter = QSplitter()
         if self.broadcast is not None:
             splitter.addWidget(self.broadcast)

@@ -23,13 +23,33 @@ __all__ = ["SettingsDialog"]
 
 
 class SettingsDialog(QDialog):
-    """Port, ICE servers, allowed origins, video quality: saved, used at the next start."""
+    """Port, ICE servers, allowed origins, video quality: saved, used at the next start;
+    the alerts for new support messages (sound, notifications): saved, used at once.
 
-    def __init__(self, parent: QWidget, studio: Studio) -> None:
+    ``alerts_only``: just the alert switches (a staff station's "Alerts…": the rest of
+    the settings are the studio machine's)."""
+
+    def __init__(self, parent: QWidget, studio: Studio, *, alerts_only: bool = False) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Settings")
+        self.setWindowTitle("Alerts" if alerts_only else "Settings")
         s = studio.settings
         self.studio = studio
+        self.alerts_only = alerts_only
+        self.alert_sound = QCheckBox("Play a sound")
+        self.alert_sound.setChecked(bool(s["alert_sound"]))
+        self.alert_notifications = QCheckBox("Show a notification (tray, or in the window)")
+        self.alert_notifications.setChecked(bool(s["alert_notifications"]))
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        if alerts_only:
+            form = QFormLayout(self)
+            form.addRow("New support message", self.alert_sound)
+            form.addRow("", self.alert_notifications)
+            form.addRow(buttons)
+            return
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
         self.port.setValue(int(s["port"]) or 3000)
@@ -62,10 +82,6 @@ class SettingsDialog(QDialog):
             self.microphone.setEditText(current)
         self.data_dir = QLineEdit(str(studio.data_dir))
         self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
-        self.alert_sound = QCheckBox("Play a sound")
-        self.alert_sound.setChecked(bool(s["alert_sound"]))
-        self.alert_notifications = QCheckBox("Show a notification (tray, or in the window)")
-        self.alert_notifications.setChecked(bool(s["alert_notifications"]))
         form = QFormLayout(self)
         form.addRow("Port", self.port)
         form.addRow("ICE servers", self.ice)
@@ -77,15 +93,18 @@ class SettingsDialog(QDialog):
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
         form.addRow("New support message", self.alert_sound)
         form.addRow("", self.alert_notifications)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
     def accept(self) -> None:
         from wrencos_studio.media.broadcaster import parse_ice_servers
+
+        if self.alerts_only:
+            s = self.studio.settings
+            s["alert_sound"] = self.alert_sound.isChecked()
+            s["alert_notifications"] = self.alert_notifications.isChecked()
+            s.save()
+            super().accept()
+            return
 
         try:
             parse_ice_servers(self.ice.text())
