@@ -41,7 +41,7 @@ async def test_customer_typing_reaches_every_admin_and_is_limited(hub: RunningHu
 async def test_staff_typing_reaches_the_customers_tabs_and_other_staff(hub: RunningHub) -> None:
     """`staff_typing` gives every tab of that session `shop_typing` (no staff name), the
     other stations `staff_typing` with the typist; the typist and other customers get
-    nothing."""
+    nothing. The once-a-second limit is per conversation."""
     alice = await hub.admin("alice")
     sam = await hub.admin("sam", role="staff")
     tab1 = await hub.customer("sess-typing-2")
@@ -57,6 +57,12 @@ async def test_staff_typing_reaches_the_customers_tabs_and_other_staff(hub: Runn
     assert (got["sessionId"], got["userId"]) == ("sess-typing-2", "sam")
     assert await sam.sync() == []
     assert await stranger.quiet(0.2) == []
+    # Within the second: the same thread again is dropped, another thread is not.
+    await sam.send({"type": "staff_typing", "sessionId": "sess-typing-2"})
+    await sam.send({"type": "staff_typing", "sessionId": "sess-typing-3"})
+    assert await stranger.expect("shop_typing", timeout=1.0)
+    assert [m["sessionId"] for m in await alice.quiet(0.3)] == ["sess-typing-3"]
+    assert await tab1.quiet(0.2) == []
 
 
 async def test_typing_checks(hub: RunningHub) -> None:

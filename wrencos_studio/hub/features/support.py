@@ -67,8 +67,9 @@ class Support(Feature):
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
-        #: connection id -> when its last typing was passed on (monotonic seconds).
-        self._typing_at: dict[int, float] = {}
+        #: connection id -> conversation -> when its last typing there was passed on
+        #: (monotonic seconds): a staff member answering two customers types in both.
+        self._typing_at: dict[int, dict[str, float]] = {}
         #: sessionId -> the name its customer last wrote under (for ``customer_typing``).
         self._names: dict[str, str] = {}
 
@@ -340,14 +341,20 @@ class Support(Feature):
         """Forget when the closed connection last typed."""
         self._typing_at.pop(client.id, None)
 
-    def _typing_allowed(self, client: Client) -> bool:
-        """At most one typing a second per connection is passed on (server-side limit;
-        the pages' own throttle is one per 3 s)."""
+    def _typing_allowed(self, client: Client, sid: str) -> bool:
+        """At most one typing a second per connection and conversation is passed on
+        (the server's limit; the clients' own is one per 3 s). The conversations a
+        connection typed in are bounded by its ``general`` rate bucket; entries older
+        than the interval are dropped as new ones come."""
         now = time.monotonic()
-        last = self._typing_at.get(client.id)
+        times = self._typing_at.setdefault(client.id, {})
+        last = times.get(sid)
         if last is not None and now - last < TYPING_RELAY_S:
             return False
-        self._typing_at[client.id] = now
+        if len(times) > 16:  # forget conversations typed in more than a second ago
+            for old in [k for k, at in times.items() if now - at >= TYPING_RELAY_S]:
+                del times[old]
+        times[sid] = now
         return True
 
     @handles(p.Typing)
@@ -355,7 +362,7 @@ class Support(Feature):
         sid = client.session_id
         if client.kind != CUSTOMER or sid is None:
             raise ProtocolError(p.ERR_NOT_REGISTERED)
-        if not self._typing_allowed(client):
+        if not self._typing_allowed(client, sid):
             return
         name = msg.customer_name or self._names.get(sid) or default_customer_name(sid)
         self.hub.emit(ev.CustomerTyping(sid, name))
@@ -368,7 +375,7 @@ class Support(Feature):
 
     @handles(p.StaffTyping)
     async def staff_typing(self, client: Client, msg: p.StaffTyping) -> None:
-        if not self._typing_allowed(client):
+        if not self._typing_allowed(client, msg.session_id):
             return
         origin = f"{self.hub.node_id}:{client.id}"
         self.hub.emit(ev.StaffTyping(msg.session_id, client.user_id or "", origin))
