@@ -44,6 +44,8 @@ FRAME_MAX_BYTES = 64 * 1024
 #: rest are dropped quietly (pages send one every 3 s while typing; the indicator shows
 #: for ``outbound.TYPING_SHOWN_MS``).
 TYPING_RELAY_S = 1.0
+#: Names of the customers who wrote, kept for ``customer_typing`` (at most this many).
+NAMES_KEPT = 10_000
 #: ``nextCursor`` is opaque to clients; here it is a position in the inbox order.
 CURSOR_PREFIX = "c"
 
@@ -141,6 +143,8 @@ class Support(Feature):
     @applies(ev.CustomerWrote)
     def _customer_wrote(self, event: ev.CustomerWrote) -> None:
         hub = self.hub
+        if len(self._names) >= NAMES_KEPT:  # a cache: the default name is a fine fallback
+            self._names.clear()
         self._names[event.session_id] = event.customer_name
         hub.broadcast(
             p.CustomerMessageReceived(
