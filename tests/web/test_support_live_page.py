@@ -71,7 +71,7 @@ async def test_typing_both_ways(site: RunningHub, browser: Any) -> None:
     assert await tab.page.inner_text("#help-typing") == "Shop is typing…"
     started = asyncio.get_running_loop().time()
     await tab.until("document.getElementById('help-typing').hidden", timeout=8)
-    assert 4.0 < asyncio.get_running_loop().time() - started < 6.5
+    assert 3.5 < asyncio.get_running_loop().time() - started < 7.0
 
     await staff.send({"type": "staff_typing", "sessionId": sid})
     await tab.until(TYPING_SHOWN)
