@@ -45,6 +45,9 @@ const state = {
   // is that action's; its pong with no error means the hub took it.
   awaitingPong: [],
   helpUnread: 0,
+  typingSentAt: 0, // when this tab last sent `typing` (ms since the epoch)
+  shopTypingTimer: null, // hides "Shop is typing…" when its time is up
+  seenReported: null, // the newest staff reply id this tab reported as seen
 };
 
 const send = (msg) => {
@@ -536,8 +539,49 @@ function setHelpOpen(open) {
     state.helpUnread = 0;
     $('help-badge').hidden = true;
     $('help-text').focus();
+    reportSeen();
   }
 }
+
+// -- typing and "seen" (issue 12) -------------------------------------------------------
+
+/** At most one `typing` every 3 s while the customer types in the help box. */
+const TYPING_EVERY_MS = 3000;
+
+$('help-text').addEventListener('input', () => {
+  if (!$('help-text').value.trim() || !state.registered) return;
+  const now = Date.now();
+  if (now - state.typingSentAt < TYPING_EVERY_MS) return;
+  state.typingSentAt = now;
+  send({ type: 'typing', customerName: load('wrencos.name') || undefined });
+});
+
+/** "Shop is typing…" for `ms`, unless refreshed; a reply ends it at once. */
+function showShopTyping(ms) {
+  clearTimeout(state.shopTypingTimer);
+  $('help-typing').hidden = false;
+  state.shopTypingTimer = setTimeout(hideShopTyping, ms);
+}
+
+function hideShopTyping() {
+  clearTimeout(state.shopTypingTimer);
+  $('help-typing').hidden = true;
+}
+
+/**
+ * The newest staff reply is on screen (the help panel open, the page visible): tell the
+ * shop once per reply, so staff see "Seen" under it.
+ */
+function reportSeen() {
+  if ($('help').hidden || document.visibilityState !== 'visible' || !state.registered) return;
+  const replies = $('help-messages').querySelectorAll('li.staff[data-id]');
+  if (!replies.length) return;
+  const id = replies[replies.length - 1].dataset.id;
+  if (id === state.seenReported) return;
+  if (send({ type: 'reply_seen', id })) state.seenReported = id;
+}
+
+document.addEventListener('visibilitychange', reportSeen);
 
 $('help-button').addEventListener('click', () => setHelpOpen($('help').hidden));
 $('help-close').addEventListener('click', () => { setHelpOpen(false); $('help-button').focus(); });
@@ -603,17 +647,22 @@ function handle(msg) {
       $('slow-mode').textContent = msg.slowModeSeconds ? `Slow mode: one message every ${msg.slowModeSeconds} s` : '';
       break;
     case 'pinned_products_updated': showPinned(msg.pinnedProducts || []); break;
-    case 'my_conversation': showThread(msg.messages || []); break;
+    case 'my_conversation': showThread(msg.messages || []); reportSeen(); break;
     case 'my_message':
       // This customer wrote from another tab: the thread shows it too (once, by its id).
       addHelp({ from: 'customer', message: msg.message, timestamp: msg.timestamp, id: msg.id, productId: msg.productId });
       break;
     case 'staff_reply':
+      hideShopTyping();
       if (addHelp({ from: 'staff', message: msg.message, timestamp: msg.timestamp, id: msg.id }) && $('help').hidden) {
         state.helpUnread += 1;
         $('help-badge').textContent = state.helpUnread;
         $('help-badge').hidden = false;
       }
+      reportSeen();
+      break;
+    case 'shop_typing':
+      showShopTyping(typeof msg.expiresInMs === 'number' ? msg.expiresInMs : 5000);
       break;
     case 'pong': {
       const action = state.awaitingPong.shift();

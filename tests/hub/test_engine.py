@@ -19,6 +19,7 @@ from wrencos_studio.hub.engine import Feature, Hub, handles
 from wrencos_studio.hub.features import FEATURES, Page
 from wrencos_studio.store import Store
 from wrencos_studio.store.rows import (
+    CannedReply,
     ChatLine,
     ConversationSummary,
     Product,
@@ -141,6 +142,11 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.WebrtcNewCustomer("c"),
         p.WebrtcCustomerLeft("c"),
         p.WebrtcRelay("webrtc_answer", "c", "b", {"type": "answer", "sdp": "v=0"}),
+        p.CustomerIsTyping("s1", "Ana"),
+        p.ShopIsTyping(),
+        p.StaffIsTyping("s1", "sam"),
+        p.RepliesSeen("s1", "u1", "t"),
+        p.CannedReplies([CannedReply("ship", "Ships today", "t", "sam")]),
     ]
     assert {type(m) for m in samples} == set(p.OUTBOUND.values())
     for message in samples:

@@ -69,6 +69,11 @@ SERVER_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "stream_summaries": {"summaries": (list,), "more": (bool,)},
     "error": {"message": (str,)},
     "pong": {},
+    "customer_typing": {"sessionId": (str,), "customerName": (str,), "expiresInMs": (int,)},
+    "shop_typing": {"expiresInMs": (int,)},
+    "staff_typing": {"sessionId": (str,), "userId": (str,), "expiresInMs": (int,)},
+    "replies_seen": {"sessionId": (str,), "id": (str,), "seenAt": (str,)},
+    "canned_replies": {"replies": (list,)},
 }
 
 

@@ -56,3 +56,44 @@ async def test_conversation_updated_on_both_hubs(pair: tuple[RunningHub, Running
     )
     assert [t["productId"] for t in ctx["tapped"]] == ["serum"]
     assert ctx["watching"] is True  # its second tab is on this hub
+
+
+async def test_typing_seen_and_canned_replies_on_both_hubs(
+    pair: tuple[RunningHub, RunningHub],
+) -> None:
+    """Typing, "seen" and canned replies made on one hub reach the other hub's staff and
+    customer tabs; the seen mark and the canned reply are stored on both."""
+    a, b = pair
+    alice = await a.admin("alice")
+    bob = await b.admin("bob", role="staff")
+    tab_a = await a.customer("sess-feel-hubs")
+    tab_b = await b.customer("sess-feel-hubs")
+    await tab_a.send({"type": "customer_message", "message": "Hi", "customerName": "Ida"})
+    await bob.expect("conversation_updated", timeout=1.0)
+    await tab_a.send({"type": "typing"})
+    got = await bob.expect("customer_typing", timeout=1.0)
+    assert (got["sessionId"], got["customerName"]) == ("sess-feel-hubs", "Ida")
+
+    await bob.send({"type": "staff_typing", "sessionId": "sess-feel-hubs"})
+    for tab in (tab_a, tab_b):
+        await tab.expect("shop_typing", timeout=1.0)
+    assert (await alice.expect("staff_typing", timeout=1.0))["userId"] == "bob"
+
+    await bob.send({"type": "staff_message", "sessionId": "sess-feel-hubs", "content": "Hello"})
+    reply = await tab_a.expect("staff_reply")
+    await tab_a.send({"type": "reply_seen", "id": reply["id"]})
+    seen = await bob.expect("replies_seen", timeout=1.0)
+    assert seen["id"] == reply["id"]
+
+    await alice.send({"type": "save_canned_reply", "shortcut": "hi", "text": "Hello!"})
+    got = await bob.expect("canned_replies", timeout=1.0)
+    assert [r["shortcut"] for r in got["replies"]] == ["hi"]
+    for station in (alice, bob):  # stored on both hubs
+        thread = await station.request(
+            {"type": "get_conversation", "sessionId": "sess-feel-hubs"}, "conversation"
+        )
+        assert [m.get("seenAt") for m in thread["messages"] if m["from"] == "staff"] == [
+            seen["seenAt"]
+        ]
+        listed = await station.request({"type": "get_canned_replies"}, "canned_replies")
+        assert [r["text"] for r in listed["replies"]] == ["Hello!"]

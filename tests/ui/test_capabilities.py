@@ -37,8 +37,8 @@ def test_capabilities_of_studio_and_station(who: str) -> None:
 def test_station_window_has_no_go_live_pinning_or_catalog_editing(
     tmp_path: Path, qtbot: Any
 ) -> None:
-    """A station's window: no preview or Go Live, no pin or catalog buttons, no settings,
-    a pinned strip that cannot be dragged; chat and inbox are there."""
+    """A station's window: no preview or Go Live, no pin or catalog buttons, no settings
+    (its own alerts only), a pinned strip that cannot be dragged; chat and inbox are there."""
     window = MainWindow(Station("ws://127.0.0.1:9/", "token", tmp_path))
     qtbot.addWidget(window)
     assert window.broadcast is None and not window.live
@@ -51,6 +51,8 @@ def test_station_window_has_no_go_live_pinning_or_catalog_editing(
         "Export catalog to CSV…",
         "Save CSV template…",
     ]
+    # No settings: only the switches of its own alerts.
+    assert "Alerts…" in menus
     assert "staff station" in window.windowTitle()
 
 

@@ -137,6 +137,7 @@ def test_conversation_updated_replaces_a_row_and_moves_it_on_a_new_line(
     )
     assert [r["sessionId"] for r in model.rows] == ["b", "a"]
     assert "answered by" in model.display(model.rows[0]) and "sam" in model.display(model.rows[0])
+    assert "· 10:03" in model.display(model.rows[0])  # and when
     fresh = {k: v for k, v in model.rows[0].items() if k != "answeredBy"}
     model.update(fresh)
     assert "answeredBy" not in model.rows[0]

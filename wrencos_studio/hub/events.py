@@ -18,10 +18,12 @@ from wrencos_studio.store.rows import ChatLine, Product, StreamSummary
 __all__ = [
     "EVENTS",
     "BroadcasterChanged",
+    "CannedRepliesChanged",
     "ChatDeleted",
     "ChatPosted",
     "ConversationRead",
     "ConversationStatusChanged",
+    "CustomerTyping",
     "CustomerWrote",
     "Event",
     "LikeChanged",
@@ -33,7 +35,9 @@ __all__ = [
     "ProductSaved",
     "ProductTapped",
     "RepliesDelivered",
+    "RepliesSeen",
     "StaffReplied",
+    "StaffTyping",
     "StreamStarted",
     "StreamStopped",
     "ViewersCounted",
@@ -242,3 +246,49 @@ class PeerMessage(Event):
     target: str
     peer_id: str
     message: dict[str, Any]
+
+
+# -- support's live feel (issue 12) ------------------------------------------------------
+
+
+@event("customer_typing")
+@dataclass(frozen=True, slots=True)
+class CustomerTyping(Event):
+    """A customer is typing to support (nothing stored)."""
+
+    session_id: str
+    customer_name: str
+
+
+@event("staff_typing")
+@dataclass(frozen=True, slots=True)
+class StaffTyping(Event):
+    """A staff member is typing a reply (nothing stored); ``origin`` is
+    ``node:connection`` of the typist, who is not told about itself."""
+
+    session_id: str
+    staff_user_id: str
+    origin: str
+
+
+@event("replies_seen")
+@dataclass(frozen=True, slots=True)
+class RepliesSeen(Event):
+    """The customer's page had staff reply ``uid`` (and the earlier ones) on screen."""
+
+    session_id: str
+    uid: str
+    at: str
+
+
+@event("canned_replies")
+@dataclass(frozen=True, slots=True)
+class CannedRepliesChanged(Event):
+    """A canned reply was saved (``text`` set; ``previous``: the shortcut it replaced)
+    or deleted (``text`` None)."""
+
+    shortcut: str
+    text: str | None
+    at: str
+    by: str | None
+    previous: str | None = None

@@ -158,8 +158,18 @@ MIGRATIONS: list[str] = [
         INSERT INTO support_fts (rowid, message) VALUES (new.seq, new.message);
     END;
     """,
-    # 6 (issue 11, numbered 6 on its branch: 4 and 5 are other branches'; renumber at
-    # merge): a show's average viewers (viewer-seconds, kept while live; the average at
+    # 4: support's live feel (issue 12) — when the customer's page had a staff reply on
+    # screen ("Seen"), and the canned replies every staff member shares.
+    """
+    ALTER TABLE support_messages ADD COLUMN seen_at TEXT;
+    CREATE TABLE canned_replies (
+        shortcut   TEXT PRIMARY KEY,
+        text       TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+    ) WITHOUT ROWID;
+    """,
+    # 6 (issue 11): a show's average viewers (viewer-seconds, kept while live; the average at
     # the end), the support conversations a customer wrote in during it, and its taps per
     # product (JSON: [{"productId", "name", "taps"}]).
     """

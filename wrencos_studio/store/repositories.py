@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from wrencos_studio.store.rows import (
+    CannedReply,
     ChatLine,
     ConversationSummary,
     CustomerFacts,
@@ -26,10 +27,12 @@ __all__ = [
     "add_customer_message",
     "add_product_tap",
     "add_staff_message",
+    "canned_replies",
     "conversation_messages",
     "conversation_summary",
     "customer_chat",
     "customer_facts",
+    "delete_canned_reply",
     "delete_product",
     "end_stream",
     "fill_missing_currency",
@@ -42,11 +45,13 @@ __all__ = [
     "load_pinned",
     "mark_conversation_read",
     "mark_delivered",
+    "mark_replies_seen",
     "pinned_taps",
     "product_taps",
     "products_by_ids",
     "recent_chat",
     "replace_pinned",
+    "save_canned_reply",
     "save_viewer_seconds",
     "session_public_ids",
     "sessions_with_undelivered",
@@ -559,6 +564,26 @@ def mark_delivered(conn: sqlite3.Connection, uids: list[str], at: str) -> None:
     )
 
 
+def mark_replies_seen(conn: sqlite3.Connection, session_id: str, uid: str, at: str) -> str | None:
+    """The customer's page had staff reply ``uid`` of its own conversation on screen:
+    it and every earlier staff reply not yet seen count as seen at ``at``. Returns the
+    time the reply counts as seen from (``at``, or an earlier time it was seen); None
+    when ``uid`` is not a staff reply of ``session_id`` (nothing changes)."""
+    row = conn.execute(
+        "SELECT seq, seen_at FROM support_messages WHERE uid = ? AND session_id = ?"
+        " AND sender = 'staff'",
+        (uid, session_id),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        "UPDATE support_messages SET seen_at = ? WHERE session_id = ? AND sender = 'staff'"
+        " AND seq <= ? AND seen_at IS NULL",
+        (at, session_id, row["seq"]),
+    )
+    return str(row["seen_at"] or at)
+
+
 def undelivered_replies(conn: sqlite3.Connection, session_id: str) -> list[PendingReply]:
     """Staff replies to a session not yet confirmed read, oldest first."""
     rows = conn.execute(
@@ -692,7 +717,8 @@ def conversation_messages(
         upper = int(row["seq"])
     rows = conn.execute(
         "SELECT m.uid, m.sender, m.message, m.created_at, m.staff_user_id, m.product_id,"
-        " c.customer_name FROM support_messages m JOIN conversations c USING (session_id)"
+        " m.seen_at, c.customer_name"
+        " FROM support_messages m JOIN conversations c USING (session_id)"
         " WHERE m.session_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
         (session_id, upper, limit + 1),
     ).fetchall()
@@ -706,6 +732,7 @@ def conversation_messages(
             staff_user_id=(r["staff_user_id"] or None) if r["sender"] == "staff" else None,
             customer_name=r["customer_name"] if r["sender"] == "customer" else None,
             product_id=r["product_id"],
+            seen_at=r["seen_at"] if r["sender"] == "staff" else None,
         )
         for r in rows[:limit]
     ]
@@ -908,3 +935,52 @@ def products_by_ids(conn: sqlite3.Connection, product_ids: list[str]) -> dict[st
 def fill_missing_currency(conn: sqlite3.Connection, currency: str) -> None:
     """Products saved before currencies existed are in the shop's currency."""
     conn.execute("UPDATE products SET currency = ? WHERE currency = ''", (currency,))
+
+
+# -- canned replies ------------------------------------------------------------------
+
+#: At most this many canned replies are kept (each list goes to every staff member).
+CANNED_REPLIES_MAX = 200
+
+
+def canned_replies(conn: sqlite3.Connection) -> list[CannedReply]:
+    """Every canned reply, by shortcut."""
+    rows = conn.execute(
+        "SELECT shortcut, text, updated_at, updated_by FROM canned_replies ORDER BY shortcut"
+    ).fetchall()
+    return [CannedReply(r["shortcut"], r["text"], r["updated_at"], r["updated_by"]) for r in rows]
+
+
+def save_canned_reply(
+    conn: sqlite3.Connection,
+    shortcut: str,
+    text: str,
+    at: str,
+    by: str | None,
+    previous: str | None = None,
+) -> bool:
+    """Add or replace the canned reply ``shortcut`` (renamed from ``previous``, if
+    given: that one is removed). False, and nothing changes, when it would be a new one
+    beyond :data:`CANNED_REPLIES_MAX`."""
+    exists = conn.execute(
+        "SELECT 1 FROM canned_replies WHERE shortcut IN (?, ?)", (shortcut, previous or shortcut)
+    ).fetchone()
+    if exists is None:
+        (count,) = conn.execute("SELECT COUNT(*) FROM canned_replies").fetchone()
+        if count >= CANNED_REPLIES_MAX:
+            return False
+    if previous is not None and previous != shortcut:
+        conn.execute("DELETE FROM canned_replies WHERE shortcut = ?", (previous,))
+    conn.execute(
+        "INSERT INTO canned_replies (shortcut, text, updated_at, updated_by) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (shortcut) DO UPDATE SET text = excluded.text,"
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (shortcut, text, at, by),
+    )
+    return True
+
+
+def delete_canned_reply(conn: sqlite3.Connection, shortcut: str) -> bool:
+    """Remove canned reply ``shortcut``; False: there was none."""
+    cur = conn.execute("DELETE FROM canned_replies WHERE shortcut = ?", (shortcut,))
+    return cur.rowcount > 0

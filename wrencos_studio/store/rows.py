@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from wrencos_studio.codec import wire_key
 
 __all__ = [
+    "CannedReply",
     "ChatLine",
     "ConversationSummary",
     "CustomerFacts",
@@ -89,6 +90,19 @@ class SupportLine:
     staff_user_id: str | None = wire_key(omit_none=True, default=None)
     customer_name: str | None = wire_key(omit_none=True, default=None)
     product_id: str | None = wire_key(omit_none=True, default=None)
+    #: A staff line the customer's page had on screen: when (ISO 8601 UTC; "Seen").
+    seen_at: str | None = wire_key(omit_none=True, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class CannedReply:
+    """A saved reply every staff member shares: typing ``/shortcut`` in the reply box
+    inserts ``text``. ``updated_by`` is the userId of who saved it last."""
+
+    shortcut: str
+    text: str
+    updated_at: str
+    updated_by: str | None = wire_key(omit_none=True, default=None)
 
 
 @dataclass(frozen=True, slots=True)

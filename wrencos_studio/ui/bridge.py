@@ -68,6 +68,11 @@ class HubBridge(QObject):
     stream_summary = Signal(dict)  # the show's figures, right after it ended
     stream_summaries = Signal(list, bool, str)  # past shows; more; nextCursor
     product_taps = Signal(list)  # the pins' live taps: [{productId, name, taps, pinnedAt?}]
+    # Support's live feel (issue 12): typing both ways, "seen", canned replies.
+    customer_typing = Signal(dict)  # {sessionId, customerName, expiresInMs}
+    staff_typing = Signal(dict)  # another station types: {sessionId, userId, expiresInMs}
+    replies_seen = Signal(dict)  # {sessionId, id, seenAt}
+    canned_replies = Signal(list)  # every canned reply: [{shortcut, text, updatedAt, …}]
 
     _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
         p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
@@ -98,6 +103,10 @@ class HubBridge(QObject):
         ),
         p.ProductTapsUpdated: lambda self, m: self.product_taps.emit(to_json(m.pins)),
         p.Error: lambda self, m: self.error.emit(m.message),
+        p.CustomerIsTyping: lambda self, m: self.customer_typing.emit(_body(m.to_wire())),
+        p.StaffIsTyping: lambda self, m: self.staff_typing.emit(_body(m.to_wire())),
+        p.RepliesSeen: lambda self, m: self.replies_seen.emit(_body(m.to_wire())),
+        p.CannedReplies: lambda self, m: self.canned_replies.emit(to_json(m.replies)),
     }
 
     @property
@@ -205,6 +214,25 @@ class HubBridge(QObject):
     async def get_product_taps(self) -> None:
         """The pins' taps now (``product_taps``), and from then on whenever they change."""
         await self.request({"type": "get_product_taps"})
+
+    async def typing(self, session_id: str) -> None:
+        """This station types a reply to ``session_id`` (the inbox sends one every 3 s
+        at most): the customer sees "Shop is typing…", other stations who types."""
+        await self.request({"type": "staff_typing", "sessionId": session_id})
+
+    async def get_canned_replies(self) -> None:
+        await self.request({"type": "get_canned_replies"})
+
+    async def save_canned_reply(self, shortcut: str, text: str, previous: str = "") -> None:
+        """Add or change a canned reply (``previous``: the shortcut it had, if renamed);
+        every station gets the new list (``canned_replies``)."""
+        msg: dict[str, Any] = {"type": "save_canned_reply", "shortcut": shortcut, "text": text}
+        if previous and previous != shortcut:
+            msg["previousShortcut"] = previous
+        await self.request(msg)
+
+    async def delete_canned_reply(self, shortcut: str) -> None:
+        await self.request({"type": "delete_canned_reply", "shortcut": shortcut})
 
     async def get_media_stats(self) -> None:
         await self.request({"type": "get_media_stats"})

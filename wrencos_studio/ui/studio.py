@@ -42,6 +42,9 @@ class StudioSettings:
         "description": "",
         "host_name": "Shop",
         "microphone": "",
+        # Alerts for new support messages (ui/alerts.py): the chime, the notifications.
+        "alert_sound": True,
+        "alert_notifications": True,
     }
 
     def __init__(self, data_dir: Path) -> None:

@@ -8,15 +8,14 @@ from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
-    QSystemTrayIcon,
     QTabWidget,
 )
 
+from wrencos_studio.ui.alerts import Alerts
 from wrencos_studio.ui.dialogs import SettingsDialog
 from wrencos_studio.ui.panels import (
     AudiencePanel,
@@ -28,7 +27,6 @@ from wrencos_studio.ui.panels import (
 )
 from wrencos_studio.ui.studio import Studio
 from wrencos_studio.ui.tasks import spawn
-from wrencos_studio.ui.text import isolate
 
 __all__ = ["MainWindow"]
 
@@ -68,6 +66,11 @@ class MainWindow(QMainWindow):
         if caps.can_edit_settings:
             settings_action = self.menuBar().addAction("Settings…")
             settings_action.triggered.connect(self.on_settings_clicked)
+        else:  # a station mutes its own alerts (ui/alerts.py); the rest is the studio's
+            alerts_action = self.menuBar().addAction("Alerts…")
+            alerts_action.triggered.connect(
+                lambda: SettingsDialog(self, studio, alerts_only=True).exec()
+            )
         # Shop (issue 11): the Catalog menu (CSV import/export/template) and Past shows.
         self.products.add_menus(self.menuBar())
         splitter = QSplitter()
@@ -89,11 +92,12 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.connection_label)
         bar.addPermanentWidget(self.figures_label)
         bar.addPermanentWidget(self.health_label)
-        self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
+        # New customer messages: chime, tray notification or toast (ui/alerts.py).
+        self.alerts = Alerts(self, studio.settings)
 
         studio.status.connect(self.statusBar().showMessage)
         self.inbox.unread_changed.connect(self.on_unread_changed)
-        self.inbox.customer_wrote.connect(self.on_customer_wrote)
+        self.inbox.customer_wrote.connect(self.alerts.customer_wrote)
         self._figures = QTimer(self)
         self._figures.setSingleShot(True)
         self._figures.setInterval(FIGURES_MS)
@@ -185,15 +189,6 @@ class MainWindow(QMainWindow):
 
     def show_figures(self) -> None:
         self.audience.show_figures(self.viewers, self.likes)
-
-    def on_customer_wrote(self, msg: dict[str, Any]) -> None:
-        # A sound and a notification even while the window has focus: staff must notice.
-        QApplication.beep()
-        if self.tray is not None:
-            self.tray.showMessage(
-                f"{isolate(msg.get('customerName') or 'A customer')} writes",
-                isolate(str(msg.get("message", ""))[:120]),
-            )
 
     def on_stream_summary(self, summary: dict[str, Any]) -> None:
         """End: the show's figures in a dialog, with the past shows."""

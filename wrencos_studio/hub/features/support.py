@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 
 from wrencos_studio.clock import utc_now_iso
 from wrencos_studio.hub import events as ev
@@ -15,6 +16,7 @@ from wrencos_studio.hub.engine import (
     CUSTOMER,
     Client,
     Feature,
+    Hub,
     Outgoing,
     StoreJob,
     applies,
@@ -25,13 +27,25 @@ from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.rows import PendingReply
 
-__all__ = ["CONVERSATIONS_PAGE", "THREAD_PAGE", "Support", "default_customer_name"]
+__all__ = [
+    "CONVERSATIONS_PAGE",
+    "THREAD_PAGE",
+    "TYPING_RELAY_S",
+    "Support",
+    "default_customer_name",
+]
 
 #: Default page sizes of the inbox list and a thread (Trust rules, rule 6).
 CONVERSATIONS_PAGE = 50
 THREAD_PAGE = 100
 #: No frame to a customer is larger.
 FRAME_MAX_BYTES = 64 * 1024
+#: A connection's ``typing``/``staff_typing`` is passed on at most this often (s); the
+#: rest are dropped quietly (pages send one every 3 s while typing; the indicator shows
+#: for ``outbound.TYPING_SHOWN_MS``).
+TYPING_RELAY_S = 1.0
+#: Names of the customers who wrote, kept for ``customer_typing`` (at most this many).
+NAMES_KEPT = 10_000
 #: ``nextCursor`` is opaque to clients; here it is a position in the inbox order.
 CURSOR_PREFIX = "c"
 
@@ -52,6 +66,14 @@ def default_customer_name(sid: str) -> str:
 
 class Support(Feature):
     """``customer_message``, ``staff_message``, the inbox, and delivery of replies."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(hub)
+        #: connection id -> conversation -> when its last typing there was passed on
+        #: (monotonic seconds): a staff member answering two customers types in both.
+        self._typing_at: dict[int, dict[str, float]] = {}
+        #: sessionId -> the name its customer last wrote under (for ``customer_typing``).
+        self._names: dict[str, str] = {}
 
     def load(self) -> None:
         store = self.hub.store
@@ -121,6 +143,9 @@ class Support(Feature):
     @applies(ev.CustomerWrote)
     def _customer_wrote(self, event: ev.CustomerWrote) -> None:
         hub = self.hub
+        if len(self._names) >= NAMES_KEPT:  # a cache: the default name is a fine fallback
+            self._names.clear()
+        self._names[event.session_id] = event.customer_name
         hub.broadcast(
             p.CustomerMessageReceived(
                 event.session_id,
@@ -303,7 +328,7 @@ class Support(Feature):
         sid = client.session_id
         rows, more = await hub.store.run(repo.conversation_messages, sid, THREAD_PAGE)
         # Which staff member answered is for staff; the customer sees "the shop".
-        rows = [dataclasses.replace(r, staff_user_id=None) for r in rows]
+        rows = [dataclasses.replace(r, staff_user_id=None, seen_at=None) for r in rows]
         out = Outgoing(p.MyConversation(rows, more))
         while len(out.payload) > FRAME_MAX_BYTES and rows:  # a customer frame: <= 64 KiB
             rows = rows[1:]
@@ -313,6 +338,125 @@ class Support(Feature):
         pending = hub.pending_replies.get(sid)
         if pending:
             self._confirm_delivery(sid, [r.uid for r in pending], [client])
+
+    # -- live feel: typing, "seen", canned replies (issue 12) -----------------------------
+
+    def disconnected(self, client: Client) -> None:
+        """Forget when the closed connection last typed."""
+        self._typing_at.pop(client.id, None)
+
+    def _typing_allowed(self, client: Client, sid: str) -> bool:
+        """At most one typing a second per connection and conversation is passed on
+        (the server's limit; the clients' own is one per 3 s). The conversations a
+        connection typed in are bounded by its ``general`` rate bucket; entries older
+        than the interval are dropped as new ones come."""
+        now = time.monotonic()
+        times = self._typing_at.setdefault(client.id, {})
+        last = times.get(sid)
+        if last is not None and now - last < TYPING_RELAY_S:
+            return False
+        if len(times) > 16:  # forget conversations typed in more than a second ago
+            for old in [k for k, at in times.items() if now - at >= TYPING_RELAY_S]:
+                del times[old]
+        times[sid] = now
+        return True
+
+    @handles(p.Typing)
+    async def typing(self, client: Client, msg: p.Typing) -> None:
+        sid = client.session_id
+        if client.kind != CUSTOMER or sid is None:
+            raise ProtocolError(p.ERR_NOT_REGISTERED)
+        if not self._typing_allowed(client, sid):
+            return
+        name = msg.customer_name or self._names.get(sid) or default_customer_name(sid)
+        self.hub.emit(ev.CustomerTyping(sid, name))
+
+    @applies(ev.CustomerTyping)
+    def _customer_typing(self, event: ev.CustomerTyping) -> None:
+        hub = self.hub
+        if hub.admins:
+            hub.broadcast(p.CustomerIsTyping(event.session_id, event.customer_name), to=hub.admins)
+
+    @handles(p.StaffTyping)
+    async def staff_typing(self, client: Client, msg: p.StaffTyping) -> None:
+        if not self._typing_allowed(client, msg.session_id):
+            return
+        origin = f"{self.hub.node_id}:{client.id}"
+        self.hub.emit(ev.StaffTyping(msg.session_id, client.user_id or "", origin))
+
+    @applies(ev.StaffTyping)
+    def _staff_typing(self, event: ev.StaffTyping) -> None:
+        hub = self.hub
+        hub.send_to_session(event.session_id, p.ShopIsTyping())
+        others = [a for a in hub.admins if f"{hub.node_id}:{a.id}" != event.origin]
+        if others:
+            hub.broadcast(p.StaffIsTyping(event.session_id, event.staff_user_id), to=others)
+
+    @handles(p.ReplySeen)
+    async def reply_seen(self, client: Client, msg: p.ReplySeen) -> None:
+        sid = client.session_id
+        if client.kind != CUSTOMER or sid is None:
+            raise ProtocolError(p.ERR_NOT_REGISTERED)
+        at = utc_now_iso()
+        seen_at = await self.hub.store.run(repo.mark_replies_seen, sid, msg.id, at)
+        # Not a staff reply of this conversation, or seen before (another tab): no news.
+        if seen_at == at:
+            self.hub.emit(ev.RepliesSeen(sid, msg.id, at))
+
+    @replicates(ev.RepliesSeen)
+    def _copy_seen(self, event: ev.RepliesSeen) -> StoreJob:
+        return (repo.mark_replies_seen, event.session_id, event.uid, event.at)
+
+    @applies(ev.RepliesSeen)
+    def _seen(self, event: ev.RepliesSeen) -> None:
+        hub = self.hub
+        if hub.admins:
+            hub.broadcast(p.RepliesSeen(event.session_id, event.uid, event.at), to=hub.admins)
+
+    @handles(p.GetCannedReplies)
+    async def get_canned_replies(self, client: Client, msg: p.GetCannedReplies) -> None:
+        replies = await self.hub.store.run(repo.canned_replies)
+        self.hub.send(client, p.CannedReplies(replies))
+
+    @handles(p.SaveCannedReply)
+    async def save_canned_reply(self, client: Client, msg: p.SaveCannedReply) -> None:
+        at = utc_now_iso()
+        job = (repo.save_canned_reply, msg.shortcut, msg.text, at, client.user_id, msg.previous)
+        if not await self.hub.store.run(*job):
+            raise ProtocolError(p.ERR_CANNED_FULL)
+        self.hub.emit(
+            ev.CannedRepliesChanged(msg.shortcut, msg.text, at, client.user_id, msg.previous)
+        )
+
+    @handles(p.DeleteCannedReply)
+    async def delete_canned_reply(self, client: Client, msg: p.DeleteCannedReply) -> None:
+        await self.hub.store.run(repo.delete_canned_reply, msg.shortcut)
+        # Deleting one that is gone still answers: everyone gets the list as it is.
+        self.hub.emit(ev.CannedRepliesChanged(msg.shortcut, None, utc_now_iso(), client.user_id))
+
+    @replicates(ev.CannedRepliesChanged)
+    def _copy_canned(self, event: ev.CannedRepliesChanged) -> StoreJob:
+        if event.text is None:
+            return (repo.delete_canned_reply, event.shortcut)
+        return (
+            repo.save_canned_reply,
+            event.shortcut,
+            event.text,
+            event.at,
+            event.by,
+            event.previous,
+        )
+
+    @applies(ev.CannedRepliesChanged)
+    def _canned_changed(self, event: ev.CannedRepliesChanged) -> None:
+        if self.hub.admins:
+            self.hub.spawn(self._send_canned())
+
+    async def _send_canned(self) -> None:
+        # Read behind the write (the store answers in order): the list as stored.
+        hub = self.hub
+        replies = await hub.store.run(repo.canned_replies)
+        hub.broadcast(p.CannedReplies(replies), to=hub.admins)
 
 
 def _reply_message(reply: PendingReply) -> p.StaffReply:

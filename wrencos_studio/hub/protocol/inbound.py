@@ -26,6 +26,7 @@ __all__ = [
     "CHAT_MAX_CHARS",
     "CONVERSATION_FILTERS",
     "ERR_AUTH_FAILED",
+    "ERR_CANNED_FULL",
     "ERR_EMPTY",
     "ERR_INTERNAL",
     "ERR_INVALID",
@@ -49,15 +50,18 @@ __all__ = [
     "NAME_MAX_CHARS",
     "RELAY_PAYLOAD",
     "SEARCH_MAX_CHARS",
+    "SHORTCUT_MAX_CHARS",
     "SUPPORT_MAX_CHARS",
     "TEXT_MAX_CHARS",
     "TITLE_MAX_CHARS",
     "Access",
     "ChatMessage",
     "CustomerMessage",
+    "DeleteCannedReply",
     "DeleteChatMessage",
     "DeleteProduct",
     "FieldSpec",
+    "GetCannedReplies",
     "GetConversation",
     "GetConversations",
     "GetCustomerContext",
@@ -76,15 +80,19 @@ __all__ = [
     "ProtocolError",
     "Register",
     "RegisterAdmin",
+    "ReplySeen",
     "ResolveConversation",
+    "SaveCannedReply",
     "SaveProduct",
     "SetNextStream",
     "SetSlowMode",
     "Spec",
     "StaffMessage",
+    "StaffTyping",
     "StartStream",
     "StopStream",
     "ToggleLike",
+    "Typing",
     "WebrtcAnswer",
     "WebrtcBroadcastStart",
     "WebrtcBroadcastStop",
@@ -120,6 +128,7 @@ ERR_SLOW_MODE = "Slow mode is on"
 ERR_NOT_REGISTERED = "Not registered"
 ERR_PEER_TAKEN = "Peer id taken"
 ERR_EMPTY = "Message is empty"
+ERR_CANNED_FULL = "Too many canned replies"
 
 # -- the contract's limits (characters) ------------------------------------------------
 
@@ -132,6 +141,8 @@ TEXT_MAX_CHARS = 2000
 ID_MAX_CHARS = 200
 #: ``get_conversations`` search text.
 SEARCH_MAX_CHARS = 200
+#: A canned reply's ``/shortcut`` (as written: the slash, if any, counts).
+SHORTCUT_MAX_CHARS = 32
 MAX_PINNED = 50
 #: Prices are finite numbers from 0 to this, in the shop's currency (Trust rules, rule 5).
 MAX_PRICE = 1_000_000_000
@@ -903,6 +914,94 @@ class SaveProduct:
 class DeleteProduct:
     TYPE: ClassVar[str]
     product_id: str = _id_field("productId")
+
+
+# -- support's live feel (issue 12): typing, "seen", canned replies ------------------------
+
+
+@message("typing", access=Access.NON_STAFF, registered=True)
+@dataclasses.dataclass(frozen=True, slots=True)
+class Typing:
+    """The customer is typing in the support chat (a page sends one at most every 3 s
+    while typing); every admin connection gets ``customer_typing``. No answer; the hub
+    passes on at most one a second per connection and drops the rest quietly."""
+
+    TYPE: ClassVar[str]
+    customer_name: str | None = field(
+        "customerName", max_chars=NAME_MAX_CHARS, clean="line", empty="absent", default=None
+    )
+
+
+@message("staff_typing", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class StaffTyping:
+    """A staff member is typing a reply to ``sessionId``: the customer's tabs get
+    ``shop_typing``, the other admin connections ``staff_typing``. No answer; at most one
+    a second per connection is passed on."""
+
+    TYPE: ClassVar[str]
+    session_id: str = _id_field("sessionId")
+
+
+@message("reply_seen", access=Access.NON_STAFF, registered=True)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReplySeen:
+    """The customer's page (visible) has staff reply ``id`` of its own conversation on
+    screen: it and the earlier replies count as seen; admins get ``replies_seen``."""
+
+    TYPE: ClassVar[str]
+    id: str = _id_field("id")
+
+
+def _shortcut(value: str) -> str:
+    """A canned reply's shortcut: letters, digits, ``-`` and ``_``, starting with a
+    letter or digit; a leading ``/`` is dropped and letters are made lower case."""
+    name = value.removeprefix("/").lower()
+    if not name or not name[0].isalnum() or not all(c.isalnum() or c in "-_" for c in name):
+        raise ProtocolError(ERR_INVALID)
+    if not name.isascii():
+        raise ProtocolError(ERR_INVALID)
+    return name
+
+
+def _shortcut_field(key: str, *, optional: bool = False) -> Any:
+    return field(
+        key,
+        max_chars=SHORTCUT_MAX_CHARS,
+        too_long=ERR_INVALID,
+        strip=True,
+        check=_shortcut,
+        default=None if optional else dataclasses.MISSING,
+    )
+
+
+@message("get_canned_replies", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetCannedReplies:
+    """Every canned reply (``canned_replies``)."""
+
+    TYPE: ClassVar[str]
+
+
+@message("save_canned_reply", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class SaveCannedReply:
+    """Add or change a canned reply (``previousShortcut``: the one it replaces, when
+    renamed); every admin connection gets the new ``canned_replies``."""
+
+    TYPE: ClassVar[str]
+    shortcut: str = _shortcut_field("shortcut")
+    text: str = field(max_chars=SUPPORT_MAX_CHARS, clean="multiline", empty="error")
+    previous: str | None = _shortcut_field("previousShortcut", optional=True)
+
+
+@message("delete_canned_reply", access=Access.STAFF)
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteCannedReply:
+    """Remove a canned reply; every admin connection gets the new ``canned_replies``."""
+
+    TYPE: ClassVar[str]
+    shortcut: str = _shortcut_field("shortcut")
 
 
 #: The relayed WebRTC types and the field each carries.

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from wrencos_studio.codec import CodecError, from_json, registrar, to_json, wire_key
 from wrencos_studio.store.rows import (
+    CannedReply,
     ChatLine,
     ConversationSummary,
     Product,
@@ -28,6 +29,7 @@ from wrencos_studio.store.rows import (
 __all__ = [
     "OUTBOUND",
     "AdminRegistered",
+    "CannedReplies",
     "ChatHistory",
     "ChatMessageDeleted",
     "ChatPosted",
@@ -37,6 +39,7 @@ __all__ = [
     "ConversationUpdated",
     "Conversations",
     "CustomerContext",
+    "CustomerIsTyping",
     "CustomerMessageReceived",
     "Error",
     "MediaStats",
@@ -52,6 +55,9 @@ __all__ = [
     "ProductTapsUpdated",
     "Products",
     "Registered",
+    "RepliesSeen",
+    "ShopIsTyping",
+    "StaffIsTyping",
     "StaffReply",
     "StreamData",
     "StreamInfo",
@@ -405,6 +411,61 @@ class ConversationStatus(OutboundMessage):
 
     session_id: str
     status: str | None
+
+
+#: How long a typing indicator shows without a fresh ``typing`` (ms).
+TYPING_SHOWN_MS = 5000
+
+
+@outbound("customer_typing")
+@dataclass(frozen=True, slots=True)
+class CustomerIsTyping(OutboundMessage):
+    """To every admin connection: the customer of ``session_id`` is typing; show it for
+    ``expires_in_ms`` unless another one comes (a message from them ends it)."""
+
+    session_id: str
+    customer_name: str
+    expires_in_ms: int = TYPING_SHOWN_MS
+
+
+@outbound("shop_typing")
+@dataclass(frozen=True, slots=True)
+class ShopIsTyping(OutboundMessage):
+    """To a customer's tabs: the shop is typing a reply (which staff member is for staff
+    to know); show it for ``expires_in_ms`` unless another one comes."""
+
+    expires_in_ms: int = TYPING_SHOWN_MS
+
+
+@outbound("staff_typing")
+@dataclass(frozen=True, slots=True)
+class StaffIsTyping(OutboundMessage):
+    """To the other admin connections: staff member ``user_id`` is typing a reply to
+    ``session_id`` (so two people do not answer at once)."""
+
+    session_id: str
+    user_id: str
+    expires_in_ms: int = TYPING_SHOWN_MS
+
+
+@outbound("replies_seen")
+@dataclass(frozen=True, slots=True)
+class RepliesSeen(OutboundMessage):
+    """To every admin connection: the customer's page had staff reply ``id`` (and every
+    earlier one) of ``session_id`` on screen at ``seen_at``."""
+
+    session_id: str
+    id: str
+    seen_at: str
+
+
+@outbound("canned_replies")
+@dataclass(frozen=True, slots=True)
+class CannedReplies(OutboundMessage):
+    """Every canned reply, by shortcut: the answer to ``get_canned_replies``, and to
+    every admin connection after any change."""
+
+    replies: list[CannedReply]
 
 
 # -- catalog -------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The studio's settings: port, ICE servers, origins, video quality, microphone, data folder."""
+"""The studio's settings: port, ICE servers, origins, video quality, microphone, data folder,
+and whether new support messages chime and notify."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -21,13 +23,33 @@ __all__ = ["SettingsDialog"]
 
 
 class SettingsDialog(QDialog):
-    """Port, ICE servers, allowed origins, video quality: saved, used at the next start."""
+    """Port, ICE servers, allowed origins, video quality: saved, used at the next start;
+    the alerts for new support messages (sound, notifications): saved, used at once.
 
-    def __init__(self, parent: QWidget, studio: Studio) -> None:
+    ``alerts_only``: just the alert switches (a staff station's "Alerts…": the rest of
+    the settings are the studio machine's)."""
+
+    def __init__(self, parent: QWidget, studio: Studio, *, alerts_only: bool = False) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Settings")
+        self.setWindowTitle("Alerts" if alerts_only else "Settings")
         s = studio.settings
         self.studio = studio
+        self.alerts_only = alerts_only
+        self.alert_sound = QCheckBox("Play a sound")
+        self.alert_sound.setChecked(bool(s["alert_sound"]))
+        self.alert_notifications = QCheckBox("Show a notification (tray, or in the window)")
+        self.alert_notifications.setChecked(bool(s["alert_notifications"]))
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        if alerts_only:
+            form = QFormLayout(self)
+            form.addRow("New support message", self.alert_sound)
+            form.addRow("", self.alert_notifications)
+            form.addRow(buttons)
+            return
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
         self.port.setValue(int(s["port"]) or 3000)
@@ -69,15 +91,20 @@ class SettingsDialog(QDialog):
         form.addRow("Video bitrate", self.bitrate)
         form.addRow("Microphone (camera sources)", self.microphone)
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        form.addRow("New support message", self.alert_sound)
+        form.addRow("", self.alert_notifications)
         form.addRow(buttons)
 
     def accept(self) -> None:
         from wrencos_studio.media.broadcaster import parse_ice_servers
+
+        if self.alerts_only:
+            s = self.studio.settings
+            s["alert_sound"] = self.alert_sound.isChecked()
+            s["alert_notifications"] = self.alert_notifications.isChecked()
+            s.save()
+            super().accept()
+            return
 
         try:
             parse_ice_servers(self.ice.text())
@@ -94,6 +121,8 @@ class SettingsDialog(QDialog):
         text = self.microphone.currentText().strip()
         index = self.microphone.findText(text)
         s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
+        s["alert_sound"] = self.alert_sound.isChecked()  # applies at once
+        s["alert_notifications"] = self.alert_notifications.isChecked()
         s.save()
         folder = self.data_dir.text().strip()
         if folder and Path(folder).expanduser() != self.studio.data_dir:

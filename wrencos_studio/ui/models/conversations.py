@@ -3,6 +3,7 @@ one conversation's thread, each loaded a page at a time and kept up to date in p
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -23,6 +24,38 @@ class ConversationsModel(RowsModel):
         super().__init__()
         self.more = False
         self.next_cursor = ""
+        #: sessionId -> (who is typing, until when: ``time.monotonic()`` seconds).
+        self.typing: dict[str, tuple[str, float]] = {}
+
+    def typing_now(self, session_id: str | None) -> str | None:
+        """Who is typing in ``session_id`` now (None: nobody, or it expired)."""
+        entry = self.typing.get(session_id or "")
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
+
+    def set_typing(self, session_id: str, who: str, expires_in_ms: int) -> None:
+        """``who`` types in ``session_id`` for the next ``expires_in_ms`` (the hub's
+        ``customer_typing``): its row says so until then."""
+        self.typing[session_id] = (who, time.monotonic() + max(0, expires_in_ms) / 1000)
+        self._row_changed(session_id)
+
+    def clear_typing(self, session_id: str) -> None:
+        """A message from the typist ends it at once."""
+        if self.typing.pop(session_id, None) is not None:
+            self._row_changed(session_id)
+
+    def expire_typing(self) -> bool:
+        """Forget indicators whose time is up; True if any row changed."""
+        now = time.monotonic()
+        gone = [sid for sid, (_who, until) in self.typing.items() if until <= now]
+        for sid in gone:
+            del self.typing[sid]
+            self._row_changed(sid)
+        return bool(gone)
+
+    def _row_changed(self, session_id: str) -> None:
+        n = self._position(session_id)
+        if n >= 0:
+            self.dataChanged.emit(self.index(n), self.index(n))
 
     def display(self, row: dict[str, Any]) -> str:
         badge = f"  ({row['unread']} new)" if row.get("unread") else ""
@@ -30,7 +63,14 @@ class ConversationsModel(RowsModel):
         by = row.get("answeredBy")
         answered = f"  · answered by {isolate(str(by))}" if by else ""
         done = "  · resolved" if row.get("status") == "resolved" else ""
-        return f"{isolate(row.get('customerName', ''))}{badge}{answered}{done}\n{isolate(last)}"
+        # When the last line was written (UTC, as the thread's times): who answered when.
+        at = str(row.get("lastTimestamp", ""))[11:16]
+        when = f"  · {at}" if at else ""
+        head = f"{isolate(row.get('customerName', ''))}{badge}{answered}{when}{done}"
+        who = self.typing_now(row.get("sessionId"))
+        if who is not None:
+            return f"{head}\n{isolate(who)} is typing…"
+        return f"{head}\n{isolate(last)}"
 
     def unread(self) -> int:
         return sum(int(r.get("unread", 0)) for r in self.rows)
@@ -182,7 +222,27 @@ class ThreadModel(RowsModel):
             pid = str(row["productId"])
             about = f"\nAbout: {isolate(self.product_names.get(pid, pid))}"
         text = isolate_lines(row["message"])
-        return f"{who} · {str(row['timestamp'])[11:16]}{about}\n{text}"
+        seen = ""
+        if row.get("seenAt") and row is self.last_staff_row():
+            seen = f"\nSeen {str(row['seenAt'])[11:16]}"  # UTC, as the lines' own times
+        return f"{who} · {str(row['timestamp'])[11:16]}{about}\n{text}{seen}"
+
+    def last_staff_row(self) -> dict[str, Any] | None:
+        """The newest staff line shown ("Seen" is said under it only)."""
+        return next((r for r in reversed(self.rows) if r.get("from") == "staff"), None)
+
+    def mark_seen(self, message_id: str, seen_at: str) -> bool:
+        """``replies_seen``: staff line ``message_id`` and the earlier staff lines not
+        seen yet were seen at ``seen_at``. False when that line is not shown."""
+        ids = [r.get("id") for r in self.rows]
+        if message_id not in ids:
+            return False
+        last = ids.index(message_id)
+        for row in self.rows[: last + 1]:
+            if row.get("from") == "staff" and not row.get("seenAt"):
+                row["seenAt"] = seen_at
+        self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
+        return True
 
     def foreground(self, row: dict[str, Any]) -> Any:
         return Qt.GlobalColor.darkMagenta if row["from"] == "staff" else None

@@ -5,6 +5,7 @@ the thread's top); a new message updates its row in place instead of a refetch."
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListView,
     QPushButton,
@@ -32,6 +34,7 @@ from wrencos_studio.ui.models import ConversationFilter, ConversationsModel, Thr
 from wrencos_studio.ui.models.base import RowRole
 from wrencos_studio.ui.panels.customer import CustomerContextPanel
 from wrencos_studio.ui.tasks import spawn
+from wrencos_studio.ui.text import isolate
 from wrencos_studio.ui.widgets import ReplyBox
 
 __all__ = ["InboxPanel"]
@@ -41,6 +44,10 @@ CONVERSATIONS_PAGE = 50
 THREAD_PAGE = 100
 #: The search is sent once typing pauses this long (ms).
 SEARCH_DEBOUNCE_MS = 300
+#: While staff type a reply, one ``staff_typing`` goes out at most this often (s).
+TYPING_SEND_S = 3.0
+#: How often expired typing indicators are cleared (ms).
+TYPING_CHECK_MS = 500
 #: The filter combo's entries and what ``get_conversations`` gets as ``filter``.
 FILTERS = {"Open": "open", "Unanswered": "unanswered", "Resolved": "resolved", "All": ""}
 
@@ -102,8 +109,22 @@ class InboxPanel(QWidget):
         self.reply.setPlaceholderText("Reply… (Enter sends, Shift+Enter new line)")
         self.reply.setMaximumHeight(90)
         self.reply.submitted.connect(self.on_reply_clicked)
+        self.reply.textChanged.connect(self.on_reply_edited)
         send = QPushButton("Send reply")
         send.clicked.connect(self.on_reply_clicked)
+        # Typing indicators (customer_typing / staff_typing), gone when their time is up.
+        self.typing_label = QLabel("")
+        self.typing_label.setStyleSheet("color: #666; font-style: italic")
+        self._typing_sent = ("", 0.0)  # the last staff_typing: (sessionId, monotonic time)
+        self._other_staff: dict[str, tuple[str, float]] = {}  # sid -> (userId, until)
+        self._typing_timer = QTimer(self)
+        self._typing_timer.setInterval(TYPING_CHECK_MS)
+        self._typing_timer.timeout.connect(self.expire_typing)
+        #: The shared canned replies (``/shortcut`` in the reply box); asked once.
+        self.canned: list[dict[str, Any]] = []
+        self._canned_asked = False
+        self.canned_button = QPushButton("Canned replies…")
+        self.canned_button.clicked.connect(self.on_canned_clicked)
         left = QVBoxLayout()
         left.addWidget(self.filter)
         left.addWidget(self.search)
@@ -112,8 +133,13 @@ class InboxPanel(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.resolve_button)
         right.addWidget(self.thread_view)
+        right.addWidget(self.typing_label)
         right.addWidget(self.reply)
-        right.addWidget(send)
+        sending = QHBoxLayout()
+        sending.addWidget(self.canned_button)
+        sending.addStretch(1)
+        sending.addWidget(send)
+        right.addLayout(sending)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
         layout.addLayout(right, 3)
@@ -128,6 +154,10 @@ class InboxPanel(QWidget):
         b.conversation_updated.connect(self.on_conversation_updated)
         b.customer_context.connect(self.context.show_context)
         b.products.connect(self.set_catalog)
+        b.customer_typing.connect(self.on_customer_typing)
+        b.staff_typing.connect(self.on_staff_typing)
+        b.replies_seen.connect(self.on_replies_seen)
+        b.canned_replies.connect(self.set_canned)
 
     def set_catalog(self, products: list[dict[str, Any]]) -> None:
         """Products asked about (thread) and tapped (context) show their catalog name."""
@@ -146,6 +176,9 @@ class InboxPanel(QWidget):
         """Load the first page again, with the search and filter shown; it replaces what
         the list shows."""
         self._search_timer.stop()
+        if not self._canned_asked:
+            self._canned_asked = True
+            spawn(self.bridge.get_canned_replies())
         self.query = (self.search.text().strip(), FILTERS.get(self.filter.currentText(), ""))
         search, filter_ = self.query
         self._lists.append("first")
@@ -156,6 +189,7 @@ class InboxPanel(QWidget):
         was asked before the connection dropped is not answered)."""
         self._lists.clear()
         self._threads.clear()
+        self._canned_asked = False  # another station may have changed them meanwhile
         self.refresh()
         if self.current is not None:
             self._ask_thread(self.current, "replace")
@@ -228,6 +262,8 @@ class InboxPanel(QWidget):
         """The customer's row shows the message and moves to the top; no list is fetched."""
         self.customer_wrote.emit(msg)
         sid = str(msg.get("sessionId", ""))
+        self.conversations_model.clear_typing(sid)
+        self._show_typing()
         open_now = sid == self.current
         row = self.conversations_model.find(sid)
         self.conversations_model.touch(
@@ -251,6 +287,13 @@ class InboxPanel(QWidget):
         sid = conversation.get("sessionId")
         if sid == self.current and int(conversation.get("unread", 0)) > 0:
             spawn(self.bridge.mark_read(str(sid)))
+        if sid == self.current and conversation.get("lastFrom") == "staff":
+            # Another station answered (or ours did): the thread on screen shows it too.
+            self._other_staff.pop(str(sid), None)
+            self._show_typing()
+            newest = self.thread_model.rows[-1] if self.thread_model.rows else {}
+            if str(conversation.get("lastTimestamp", "")) > str(newest.get("timestamp", "")):
+                self._ask_thread(str(sid), "newest")
 
     def on_conversation_status(self, msg: dict[str, Any]) -> None:
         if msg.get("status"):
@@ -277,6 +320,7 @@ class InboxPanel(QWidget):
         spawn(self.bridge.mark_read(row["sessionId"]))
         self.context.clear(row["sessionId"])
         spawn(self.bridge.get_customer_context(row["sessionId"]))
+        self._show_typing()
 
     def load_older(self) -> None:
         """The thread's previous page, unless none is left or one is on its way."""
@@ -333,6 +377,87 @@ class InboxPanel(QWidget):
         self._reselect()
         self.unread_changed.emit(self.conversations_model.unread())
         spawn(self._send_reply(sid, text))
+
+    # -- typing, "seen", canned replies (issue 12) -----------------------------------------
+
+    def on_customer_typing(self, msg: dict[str, Any]) -> None:
+        """``customer_typing``: the row and, when open, the thread say who types."""
+        sid = str(msg.get("sessionId", ""))
+        row = self.conversations_model.find(sid)
+        name = (row or {}).get("customerName") or msg.get("customerName") or "The customer"
+        self.conversations_model.set_typing(sid, str(name), int(msg.get("expiresInMs", 5000)))
+        self._show_typing()
+
+    def on_staff_typing(self, msg: dict[str, Any]) -> None:
+        """Another station types a reply: the thread says who, so two do not answer."""
+        until = time.monotonic() + int(msg.get("expiresInMs", 5000)) / 1000
+        self._other_staff[str(msg.get("sessionId", ""))] = (str(msg.get("userId", "")), until)
+        self._show_typing()
+
+    def typing_text(self) -> str:
+        """What the line under the thread says now ("" : nobody types)."""
+        if self.current is None:
+            return ""
+        who = []
+        customer = self.conversations_model.typing_now(self.current)
+        if customer is not None:
+            who.append(customer)
+        staff = self._other_staff.get(self.current)
+        if staff is not None and staff[1] > time.monotonic():
+            who.append(f"{staff[0] or 'Another station'} (staff)")
+        if not who:
+            return ""
+        return " and ".join(who) + (" are typing…" if len(who) > 1 else " is typing…")
+
+    def _show_typing(self) -> None:
+        self.typing_label.setText(isolate(self.typing_text()) if self.typing_text() else "")
+        active = bool(self.conversations_model.typing or self._other_staff)
+        if active and not self._typing_timer.isActive():
+            self._typing_timer.start()
+
+    def expire_typing(self) -> None:
+        """Indicators disappear ~5 s after their last refresh."""
+        self.conversations_model.expire_typing()
+        now = time.monotonic()
+        for sid in [s for s, (_u, until) in self._other_staff.items() if until <= now]:
+            del self._other_staff[sid]
+        self._show_typing()
+        if not (self.conversations_model.typing or self._other_staff):
+            self._typing_timer.stop()
+
+    def on_reply_edited(self) -> None:
+        """Staff type: the customer sees "Shop is typing…" (one ``staff_typing`` every
+        ``TYPING_SEND_S`` at most; none for an emptied box)."""
+        if self.current is None or not self.reply.toPlainText().strip():
+            return
+        if not hasattr(self, "bridge") or not self.bridge.online:
+            return
+        now = time.monotonic()
+        last_sid, last_at = self._typing_sent
+        if last_sid == self.current and now - last_at < TYPING_SEND_S:
+            return
+        self._typing_sent = (self.current, now)
+        spawn(self.bridge.typing(self.current))
+
+    def on_replies_seen(self, msg: dict[str, Any]) -> None:
+        """``replies_seen``: "Seen HH:MM" under the last reply of the thread on screen."""
+        if msg.get("sessionId") == self.current:
+            self.thread_model.mark_seen(str(msg.get("id", "")), str(msg.get("seenAt", "")))
+
+    def set_canned(self, replies: list[dict[str, Any]]) -> None:
+        """The hub's canned replies: the reply box offers them after ``/``."""
+        self.canned = list(replies)
+        self.reply.set_canned(self.canned)
+
+    def on_canned_clicked(self) -> None:
+        """The manager of the shared canned replies (add, edit, delete)."""
+        from wrencos_studio.ui.dialogs.canned import CannedRepliesDialog
+
+        if getattr(self, "canned_dialog", None) is None:  # one manager, shown again
+            self.canned_dialog = CannedRepliesDialog(self, self.bridge)
+        self.canned_dialog.show_replies(self.canned)
+        self.canned_dialog.show()
+        self.canned_dialog.raise_()
 
     async def _send_reply(self, session_id: str, text: str) -> None:
         await self.bridge.reply(session_id, text)
