@@ -88,6 +88,8 @@ class Catalog(Feature):
     def _pins_changed(self, event: ev.PinsChanged) -> None:
         self.hub.pinned = event.items
         self.hub.broadcast(p.PinnedProductsUpdated(event.items))
+        if (timeline := timeline_of(self.hub)) is not None:
+            timeline.pins(event.items)
 
     def _pinned_index(self, product_id: str) -> list[int]:
         return [
@@ -149,3 +151,6 @@ class Catalog(Feature):
     @applies(ev.ProductDeleted)
     def _deleted(self, event: ev.ProductDeleted) -> None:
         self.hub.broadcast(p.ProductDeleted(event.product_id, event.deleted), to=self.hub.admins)
+
+
+from wrencos_studio.hub.features.timeline import timeline_of  # noqa: E402

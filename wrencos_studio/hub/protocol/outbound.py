@@ -49,6 +49,7 @@ __all__ = [
     "ProductDeleted",
     "ProductSaved",
     "Products",
+    "RecordingStatus",
     "Registered",
     "StaffReply",
     "StreamData",
@@ -246,6 +247,20 @@ class MediaStats(OutboundMessage):
     """The broadcaster's figures as ``media.broadcaster.Broadcaster.stats`` makes them."""
 
     stats: dict[str, Any]
+
+
+@outbound("recording_status")
+@dataclass(frozen=True, slots=True)
+class RecordingStatus(OutboundMessage):
+    """To admin connections: how the recording of the live show goes. ``state`` is
+    ``recording``, ``low_disk`` (a warning; still recording), ``stopped`` (not recording,
+    or stopped early: ``message`` says why; the show goes on) or ``off`` (saved with the
+    show's end); ``replay_id`` names the replay, ``free_bytes`` the disk's free space."""
+
+    state: str
+    message: str
+    replay_id: str | None = wire_key(omit_none=True, default=None)
+    free_bytes: int | None = wire_key(omit_none=True, default=None)
 
 
 # -- chat and moderation ----------------------------------------------------------------------
