@@ -134,9 +134,7 @@ class Fmp4Writer:
         self._video = video
         self._container = container
 
-    def write(
-        self, kind: Literal["video", "audio"], data: bytes, pts: int, keyframe: bool
-    ) -> bool:
+    def write(self, kind: Literal["video", "audio"], data: bytes, pts: int, keyframe: bool) -> bool:
         """Mux one packet; False if it was dropped (before the first keyframe, or audio on
         a writer made without it)."""
         if self._container is None:

@@ -377,8 +377,7 @@ class Recordings:
                 continue
             if free < self.min_free_bytes and self.replay_id is not None:
                 reason = (
-                    f"Recording stopped: only {_mib(free)} left on the disk "
-                    "(the live show goes on)"
+                    f"Recording stopped: only {_mib(free)} left on the disk (the live show goes on)"
                 )
                 log.warning("%s", reason)
                 self._watch = None

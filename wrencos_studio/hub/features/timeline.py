@@ -106,9 +106,7 @@ class Timeline(Feature):
 
     def recording_status(self, state: str, replay_id: str | None, message: str, free: Any) -> None:
         """Tell the staff how recording goes (``recording_status``)."""
-        self.hub.broadcast(
-            p.RecordingStatus(state, message, replay_id, free), to=self.hub.admins
-        )
+        self.hub.broadcast(p.RecordingStatus(state, message, replay_id, free), to=self.hub.admins)
 
     def _begin(self, stream_id: str) -> None:
         assert self.recorder is not None
