@@ -33,6 +33,10 @@ pytestmark = [
 ]
 
 
+#: The name on the first product card shown (a JS expression).
+SHOWN_NAME = "document.querySelector('#products li .name')?.textContent"
+
+
 @dataclass
 class Show:
     """What the scripted show did: its data dir, the wall-clock times (ms) of its steps."""
@@ -221,21 +225,23 @@ async def test_the_replay_page_seeks_to_a_chapter_with_its_product_and_chat(
         await page.evaluate("document.querySelector('video').play()")
         await _until(page, "document.querySelector('video').currentTime > 0.5")
         await page.locator("#chapters li button").nth(1).click()
-        await _until(page, "document.querySelector('#products li .name')?.textContent === 'Rose Toner'")
+        await _until(page, f"{SHOWN_NAME} === 'Rose Toner'")
         video_time = await page.evaluate("document.querySelector('video').currentTime")
         toner_at = (show.toner_pinned_ms - show.rosehip_pinned_ms) / 1000
         assert video_time >= 1.0 + toner_at - 1.0
         cards = await page.locator("#products li").all_inner_texts()
         assert len(cards) == 1 and "12.50" in cards[0], cards
-        link = await page.locator("#products li a").get_attribute("href")
+        link = await page.locator("#products li a.card").get_attribute("href")
         assert link == "https://shop.example/toner"
+        ask = await page.locator("#products li a.ask").get_attribute("href")
+        assert ask == "/?ask=toner&name=Rose%20Toner"
         await _until(page, "document.querySelectorAll('#chat li').length === 2")
         lines = await page.locator("#chat li").all_inner_texts()
         assert "Is it vegan?" in lines[0] and "Toner for me" in lines[1]
         assert not any("spam" in line for line in lines)
         # Back to the first chapter: the card and the chat follow the video.
         await page.locator("#chapters li button").nth(0).click()
-        await _until(page, "document.querySelector('#products li .name')?.textContent === 'Rosehip Serum'")
+        await _until(page, f"{SHOWN_NAME} === 'Rosehip Serum'")
         await _until(page, "document.querySelectorAll('#chat li').length === 1")
         assert errors == []
 
