@@ -65,7 +65,8 @@ def export_mp4(
                     if cancel is not None and cancel.is_set():
                         raise ExportCancelled("export cancelled")
                     if packet.pts is not None and packet.time_base is not None:
-                        end_s = max(end_s, float((packet.pts + packet.duration) * packet.time_base))
+                        end = packet.pts + (packet.duration or 0)
+                        end_s = max(end_s, float(end * packet.time_base))
                     packet.stream = mapping[packet.stream]
                     dst.mux(packet)
                     if progress is not None and n % 200 == 0:
