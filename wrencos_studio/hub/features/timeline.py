@@ -12,6 +12,7 @@ recording and its timeline live on the hub that recorded them.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import logging
@@ -21,7 +22,8 @@ from typing import Any, Protocol
 
 from wrencos_studio.clock import utc_now_iso
 from wrencos_studio.hub import protocol as p
-from wrencos_studio.hub.engine import Feature, Hub
+from wrencos_studio.hub.engine import Client, Feature, Hub, handles
+from wrencos_studio.hub.protocol import ProtocolError
 from wrencos_studio.store import replays
 from wrencos_studio.store.rows import ChatLine, StreamSummary
 
@@ -48,7 +50,7 @@ class RecorderPort(Protocol):
 
 
 class Timeline(Feature):
-    """Recording on/off with the stream, and its timeline rows."""
+    """Recording on/off with the stream, its timeline rows, and ``delete_recording``."""
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
@@ -165,6 +167,23 @@ class Timeline(Feature):
             assert self.replay_id is not None
             kind = "like" if liked else "unlike"
             self._submit(replays.add_timeline_event, self.replay_id, offset, kind, public_id)
+
+    @handles(p.DeleteRecording)
+    async def delete_recording(self, client: Client, msg: p.DeleteRecording) -> None:
+        """Delete a replay: its rows (the timeline goes with them), then its file. The one
+        being recorded cannot be: "Stream already active"."""
+        if msg.replay_id == self.replay_id:
+            raise ProtocolError(p.ERR_STREAM_ACTIVE)
+        found = await self.hub.store.run(replays.delete_recording, msg.replay_id)
+        if found is not None:
+            directory = self.hub.settings.recordings_dir.resolve()
+            target = (directory / found.file).resolve()
+            if target.parent == directory:  # a name we made; never a path elsewhere
+                try:
+                    await asyncio.to_thread(target.unlink, True)
+                except OSError as exc:  # the rows are gone: the replay is, too
+                    log.warning("could not delete %s: %s", target, exc)
+        self.hub.broadcast(p.RecordingDeleted(msg.replay_id, found is not None), to=self.hub.admins)
 
     def summary_with_replay(self, summary: StreamSummary) -> StreamSummary:
         """``summary`` with the replay id of the recording just made of it, if any."""

@@ -57,6 +57,7 @@ __all__ = [
     "CustomerMessage",
     "DeleteChatMessage",
     "DeleteProduct",
+    "DeleteRecording",
     "FieldSpec",
     "GetConversation",
     "GetConversations",
@@ -893,6 +894,15 @@ class SaveProduct:
 class DeleteProduct:
     TYPE: ClassVar[str]
     product_id: str = _id_field("productId")
+
+
+@message("delete_recording", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteRecording:
+    """Delete a past show's replay: its video file and its timeline (issue 14)."""
+
+    TYPE: ClassVar[str]
+    replay_id: str = _id_field("replayId")
 
 
 #: The relayed WebRTC types and the field each carries.

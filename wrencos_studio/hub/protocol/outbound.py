@@ -49,6 +49,7 @@ __all__ = [
     "ProductDeleted",
     "ProductSaved",
     "Products",
+    "RecordingDeleted",
     "RecordingStatus",
     "Registered",
     "StaffReply",
@@ -247,6 +248,15 @@ class MediaStats(OutboundMessage):
     """The broadcaster's figures as ``media.broadcaster.Broadcaster.stats`` makes them."""
 
     stats: dict[str, Any]
+
+
+@outbound("recording_deleted")
+@dataclass(frozen=True, slots=True)
+class RecordingDeleted(OutboundMessage):
+    """To admin connections: a replay was deleted (``deleted``: it existed on this hub)."""
+
+    replay_id: str
+    deleted: bool
 
 
 @outbound("recording_status")
