@@ -1,0 +1,156 @@
+"""A hub that records (issue 14), in-process with a real test-pattern broadcaster: the
+replay id in the show's summary, the staff's recording status, deleting a replay, the
+`/replays` listing setting and recording switched off. Inside a private network namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunningHub
+from tests.helpers.clients import WsClient
+from wrencos_studio.media.encoder import VideoSettings
+from wrencos_studio.media.sources import parse_source
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("WRENCOS_NETNS") != "1",
+        reason="media tests run only inside a private network namespace (./run-tests does it)",
+    ),
+]
+
+
+async def recording_hub(data: Path, **overrides: Any) -> RunningHub:
+    running = RunningHub(data, **overrides)
+    await running.start()
+    assert running.app is not None
+    await running.app.start_broadcaster(
+        parse_source("testsrc"), VideoSettings(320, 180, 30, 300_000)
+    )
+    return running
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    running = await recording_hub(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    def get() -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    return await asyncio.to_thread(get)
+
+
+async def a_show(hub: RunningHub, admin: WsClient, seconds: float = 1.5) -> dict[str, Any]:
+    await hub.live(admin)
+    status = await admin.expect("recording_status", state="recording")
+    await asyncio.sleep(seconds)
+    await admin.send({"type": "stop_stream"})
+    summary = (await admin.expect("stream_summary"))["summary"]
+    assert summary["replayId"] == status["replayId"]
+    await admin.expect("recording_status", timeout=10, state="off")
+    return dict(summary)
+
+
+async def test_a_recorded_show_has_its_replay_in_the_summaries(hub: RunningHub) -> None:
+    """`stream_summary` and `stream_summaries` name the replay; its page and latest.json
+    answer; the listing is off by default (404)."""
+    admin = await hub.admin()
+    summary = await a_show(hub, admin)
+    replay_id = summary["replayId"]
+    await admin.send({"type": "get_stream_summaries"})
+    [listed] = (await admin.expect("stream_summaries"))["summaries"]
+    assert listed["replayId"] == replay_id
+    status, body = await http_get(f"{hub.http_url}/replay/{replay_id}")
+    assert status == 200 and b"replay.js" in body
+    status, body = await http_get(f"{hub.http_url}/replay/latest.json")
+    assert status == 200 and replay_id.encode() in body
+    status, _ = await http_get(f"{hub.http_url}/replays")
+    assert status == 404
+    status, _ = await http_get(f"{hub.http_url}/replay/{replay_id}x")
+    assert status == 404
+
+
+async def test_deleting_a_replay_takes_its_file_and_timeline(hub: RunningHub) -> None:
+    """Admin only; after it, the file is gone and the page answers 404; a staff member
+    is refused; the live one cannot be deleted."""
+    admin = await hub.admin()
+    replay_id = (await a_show(hub, admin))["replayId"]
+    recordings = hub.data_dir / "recordings"
+    assert (recordings / f"{replay_id}.mp4").exists()
+    staff = await hub.admin("sam", "staff")
+    await staff.send({"type": "delete_recording", "replayId": replay_id})
+    assert (await staff.expect("error"))["message"] == "Not authorized"
+    await admin.send({"type": "delete_recording", "replayId": replay_id})
+    assert await admin.expect("recording_deleted") == {
+        "type": "recording_deleted",
+        "replayId": replay_id,
+        "deleted": True,
+    }
+    assert not (recordings / f"{replay_id}.mp4").exists()
+    status, _ = await http_get(f"{hub.http_url}/replay/{replay_id}/timeline.json")
+    assert status == 404
+    await admin.send({"type": "delete_recording", "replayId": replay_id})
+    assert (await admin.expect("recording_deleted"))["deleted"] is False
+    await hub.live(admin)
+    live_id = (await admin.expect("recording_status", state="recording"))["replayId"]
+    await admin.send({"type": "delete_recording", "replayId": live_id})
+    assert (await admin.expect("error"))["message"] == "Stream already active"
+
+
+async def test_replays_are_listed_only_when_the_setting_allows(tmp_path: Path) -> None:
+    """With list_replays the page lists the show by title, linking its replay."""
+    hub = await recording_hub(tmp_path / "data", list_replays=True)
+    try:
+        admin = await hub.admin()
+        replay_id = (await a_show(hub, admin))["replayId"]
+        status, body = await http_get(f"{hub.http_url}/replays")
+        assert status == 200
+        assert f'href="/replay/{replay_id}"'.encode() in body and b"Spring serums" in body
+    finally:
+        await hub.stop()
+
+
+async def test_recording_switched_off_records_nothing(tmp_path: Path) -> None:
+    """WRENCOS_RECORDING=0 (recording=False): no file, no replay id."""
+    hub = await recording_hub(tmp_path / "data", recording=False)
+    try:
+        admin = await hub.admin()
+        await hub.live(admin)
+        await asyncio.sleep(1.0)
+        await admin.send({"type": "stop_stream"})
+        summary = (await admin.expect("stream_summary"))["summary"]
+        assert "replayId" not in summary
+        assert not (tmp_path / "data" / "recordings").exists()
+    finally:
+        await hub.stop()
+
+
+async def test_too_little_disk_tells_the_staff_and_the_show_goes_on(tmp_path: Path) -> None:
+    """Under the threshold at Go Live: `recording_status` stopped, with why; still live."""
+    hub = await recording_hub(tmp_path / "data", recording_min_free_mb=10**9)
+    try:
+        admin = await hub.admin()
+        await hub.live(admin)
+        status = await admin.expect("recording_status")
+        assert status["state"] == "stopped" and "free on the disk" in status["message"]
+        assert hub.hub is not None and hub.hub.stream is not None
+    finally:
+        await hub.stop()
