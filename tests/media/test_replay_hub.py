@@ -154,3 +154,28 @@ async def test_too_little_disk_tells_the_staff_and_the_show_goes_on(tmp_path: Pa
         assert hub.hub is not None and hub.hub.stream is not None
     finally:
         await hub.stop()
+
+
+async def test_the_live_page_links_the_latest_replay_and_asks_from_it(hub: RunningHub) -> None:
+    """Nothing live: the customer page links the latest replay; a replay's "Ask about this
+    product" address opens Help with that product attached."""
+    from tests.helpers.browser import PHONE, chromium, open_tab
+
+    admin = await hub.admin()
+    replay_id = (await a_show(hub, admin))["replayId"]
+    async with chromium() as browser:
+        tab = await open_tab(browser, hub.http_url + "/", PHONE)
+        href = await tab.until(
+            "(() => { const a = document.getElementById('replay-link');"
+            " return a && !a.hidden && a.getAttribute('href'); })()"
+        )
+        assert href == f"/replay/{replay_id}"
+        assert (
+            await tab.page.locator("#replay-link").inner_text() == "Watch the replay: Spring serums"
+        )
+        tab = await open_tab(browser, hub.http_url + "/?ask=toner&name=Rose%20Toner", PHONE)
+        await tab.until("!document.getElementById('help').hidden")
+        await tab.until("!document.getElementById('help-product').hidden")
+        assert "Rose Toner" in await tab.page.locator("#help-product-body").inner_text()
+        assert await tab.page.evaluate("location.search") == ""
+        assert tab.errors == []
