@@ -93,3 +93,19 @@ def test_a_show_without_recording(qtbot: Any) -> None:
     qtbot.addWidget(widget)
     assert widget.status.text() == "This show was not recorded."
     assert not widget.export_button.isVisibleTo(widget)
+
+
+def test_the_bridge_turns_recording_messages_into_signals(qtbot: Any) -> None:
+    """`recording_status` and `recording_deleted` reach the window as signals."""
+    from wrencos_studio.hub import protocol as p
+    from wrencos_studio.ui.bridge import HubBridge
+
+    bridge = HubBridge()
+    with qtbot.waitSignal(bridge.recording_status) as status:
+        bridge.dispatch(p.RecordingStatus("low_disk", "Disk almost full", "r" * 22, 5))
+    assert status.args == [
+        {"state": "low_disk", "message": "Disk almost full", "replayId": "r" * 22, "freeBytes": 5}
+    ]
+    with qtbot.waitSignal(bridge.recording_deleted) as deleted:
+        bridge.dispatch(p.RecordingDeleted("r" * 22, True))
+    assert deleted.args == ["r" * 22, True]

@@ -67,6 +67,8 @@ class HubBridge(QObject):
     customer_context = Signal(dict)  # the customer behind a conversation
     stream_summary = Signal(dict)  # the show's figures, right after it ended
     stream_summaries = Signal(list, bool, str)  # past shows; more; nextCursor
+    recording_status = Signal(dict)  # how the show's recording goes (state, message, ...)
+    recording_deleted = Signal(str, bool)  # replayId; whether there was one to delete
 
     _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
         p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
@@ -95,6 +97,8 @@ class HubBridge(QObject):
         p.StreamSummaries: lambda self, m: self.stream_summaries.emit(
             to_json(m.summaries), m.more, m.next_cursor or ""
         ),
+        p.RecordingStatus: lambda self, m: self.recording_status.emit(_body(m.to_wire())),
+        p.RecordingDeleted: lambda self, m: self.recording_deleted.emit(m.replay_id, m.deleted),
         p.Error: lambda self, m: self.error.emit(m.message),
     }
 
@@ -174,6 +178,10 @@ class HubBridge(QObject):
 
     async def get_customer_context(self, session_id: str) -> None:
         await self.request({"type": "get_customer_context", "sessionId": session_id})
+
+    async def delete_recording(self, replay_id: str) -> None:
+        """Delete a past show's replay (video and timeline); ``recording_deleted`` answers."""
+        await self.request({"type": "delete_recording", "replayId": replay_id})
 
     async def get_stream_summaries(self, limit: int = 50, before: str | None = None) -> None:
         msg: dict[str, Any] = {"type": "get_stream_summaries", "limit": limit}
