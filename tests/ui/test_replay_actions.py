@@ -109,3 +109,20 @@ def test_the_bridge_turns_recording_messages_into_signals(qtbot: Any) -> None:
     with qtbot.waitSignal(bridge.recording_deleted) as deleted:
         bridge.dispatch(p.RecordingDeleted("r" * 22, True))
     assert deleted.args == ["r" * 22, True]
+
+
+def test_recording_is_a_studio_setting(studio: Any) -> None:
+    """On by default in the running studio; the settings dialog turns it off (and the
+    listing on) for the next start."""
+    from wrencos_studio.ui.dialogs import SettingsDialog
+    from wrencos_studio.ui.studio import StudioSettings
+
+    assert studio.studio.app.settings.recording is True
+    assert studio.studio.app.settings.list_replays is False
+    dialog = SettingsDialog(studio.window, studio.studio)
+    assert dialog.record_shows.isChecked() and not dialog.list_replays.isChecked()
+    dialog.record_shows.setChecked(False)
+    dialog.list_replays.setChecked(True)
+    dialog.accept()
+    again = StudioSettings(studio.studio.data_dir)
+    assert again["record_shows"] is False and again["list_replays"] is True

@@ -42,6 +42,8 @@ class StudioSettings:
         "description": "",
         "host_name": "Shop",
         "microphone": "",
+        "record_shows": True,  # issue 14; WRENCOS_RECORDING=0 turns it off too
+        "list_replays": False,  # /replays lists past shows (or WRENCOS_LIST_REPLAYS=1)
     }
 
     def __init__(self, data_dir: Path) -> None:
@@ -120,6 +122,9 @@ class Studio(QObject):
             data_dir=self.data_dir,
             ice_servers=s["ice_servers"],
             allowed_origins=origins or None,
+            # Off here is off; on leaves it to the environment (on by default).
+            recording=None if s["record_shows"] else False,
+            list_replays=True if s["list_replays"] else None,
         )
         self.app = App(settings)
         try:

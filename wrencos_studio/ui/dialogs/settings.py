@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -58,6 +59,10 @@ class SettingsDialog(QDialog):
             self.microphone.setCurrentIndex(index)
         else:
             self.microphone.setEditText(current)
+        self.record_shows = QCheckBox("Record every show (for its replay page)")
+        self.record_shows.setChecked(bool(s["record_shows"]))
+        self.list_replays = QCheckBox("List past shows' replays at /replays")
+        self.list_replays.setChecked(bool(s["list_replays"]))
         self.data_dir = QLineEdit(str(studio.data_dir))
         self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
         form = QFormLayout(self)
@@ -68,6 +73,8 @@ class SettingsDialog(QDialog):
         form.addRow("Frame rate", self.fps)
         form.addRow("Video bitrate", self.bitrate)
         form.addRow("Microphone (camera sources)", self.microphone)
+        form.addRow("Replays", self.record_shows)
+        form.addRow("", self.list_replays)
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -94,6 +101,8 @@ class SettingsDialog(QDialog):
         text = self.microphone.currentText().strip()
         index = self.microphone.findText(text)
         s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
+        s["record_shows"] = self.record_shows.isChecked()
+        s["list_replays"] = self.list_replays.isChecked()
         s.save()
         folder = self.data_dir.text().strip()
         if folder and Path(folder).expanduser() != self.studio.data_dir:
