@@ -14,7 +14,7 @@ import pytest
 from tests.helpers.recordings import SMALL_VIDEO, encoded_show, write_recording
 from wrencos_studio.hub.http import RangeNotSatisfiable, byte_range
 from wrencos_studio.media.export import ExportCancelled, export_mp4
-from wrencos_studio.media.fmp4 import parameter_sets
+from wrencos_studio.media.fmp4 import Fmp4Writer, parameter_sets
 from wrencos_studio.media.outputs import MediaFrame
 from wrencos_studio.media.recording import RecordingError, Recordings, RecordingStatus
 from wrencos_studio.store import Store, replays
@@ -49,6 +49,31 @@ def test_the_recording_is_fragmented_and_decodes_completely(recording: Path) -> 
         assert len(c.streams.audio) == 1
     assert len(frames) == 120
     assert abs(float(frames[-1].time) - 119 / 30) < 0.01
+
+
+def test_a_write_only_sink_gets_the_header_then_one_write_per_fragment() -> None:
+    """What a live MSE / LL-HLS path needs: any object with ``write`` (no seek), the
+    ``ftyp``/``moov`` first, then each ``moof``+``mdat`` fragment as one write."""
+    import io
+
+    class Sink:
+        def __init__(self) -> None:
+            self.chunks: list[bytes] = []
+
+        def write(self, data: bytes) -> int:
+            self.chunks.append(bytes(data))
+            return len(data)
+
+    sink = Sink()
+    writer = Fmp4Writer(sink, 320, 180)  # type: ignore[arg-type]
+    for kind, packet, pts in encoded_show(3.0):
+        writer.write(kind, bytes(packet), pts, kind == "audio" or bool(packet.is_keyframe))  # type: ignore[arg-type]
+    writer.close()
+    boxes = [chunk[4:8] for chunk in sink.chunks]
+    assert boxes[:2] == [b"ftyp", b"moov"]
+    assert boxes[2:-1] == [b"moof"] * (len(boxes) - 3) and len(boxes) >= 5
+    with av.open(io.BytesIO(b"".join(sink.chunks))) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 90
 
 
 def test_export_is_a_progressive_mp4_of_the_same_length(recording: Path, tmp_path: Path) -> None:

@@ -95,7 +95,8 @@ class Recorder:
     ) -> None:
         self.path = path
         self.video = video
-        self._request_keyframe = request_keyframe
+        #: Asks the encoder for a keyframe (replaced when the broadcaster is).
+        self.request_keyframe = request_keyframe
         self._on_failed = on_failed
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
         self._need_key = True
@@ -139,7 +140,7 @@ class Recorder:
             self._drain_queue()
             self._need_key = True
             self.dropped += 1
-            self._request_keyframe()
+            self.request_keyframe()
             return
         self.bytes_queued += len(data)
         if kind == "video":
@@ -286,7 +287,7 @@ class Recordings:
         self._video = video
         self._request_keyframe = request_keyframe
         if self.recorder is not None:
-            self.recorder._request_keyframe = request_keyframe
+            self.recorder.request_keyframe = request_keyframe
             fanout.add(self.recorder)
             request_keyframe()
 
