@@ -141,7 +141,11 @@ function showChapter(t) {
   const i = lastAt(state.timeline.chapters, t);
   if (i === state.chapter) return;
   state.chapter = i;
-  [...$('chapters').querySelectorAll('button')].forEach((b, j) => b.setAttribute('aria-current', String(j === i)));
+  const buttons = [...$('chapters').querySelectorAll('button')];
+  buttons.forEach((b, j) => b.setAttribute('aria-current', String(j === i)));
+  // Keep the current chapter in view in the strip (it scrolls sideways on a phone).
+  const strip = $('chapters');
+  if (buttons[i]) strip.scrollLeft = Math.max(0, buttons[i].offsetLeft - strip.offsetLeft - 8);
 }
 
 function follow() {

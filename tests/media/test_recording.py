@@ -142,7 +142,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 def test_a_killed_show_decodes_frame_by_frame_up_to_the_kill(show: Show) -> None:
     """Every frame of the SIGKILLed recording decodes, in order, at 30 fps, and the last
-    one was captured within ~1.5 s of the kill (one fragment at most is lost)."""
+    one was captured within 2 s of the kill (a fragment of ~1 s at most is lost)."""
     [path] = (show.data / "recordings").glob("*.mp4")
     stamps: list[int] = []
     times: list[float] = []
@@ -160,7 +160,7 @@ def test_a_killed_show_decodes_frame_by_frame_up_to_the_kill(show: Show) -> None
     assert len(stamps) >= 30 * 5, len(stamps)  # ~8 s recorded, at most ~1.5 s lost
     # The first frame is from just after going live; the last from just before the kill.
     assert stamps[0] - show.started_ms < 1500
-    assert show.killed_ms - stamps[-1] < 1500, show.killed_ms - stamps[-1]
+    assert show.killed_ms - stamps[-1] < 2000, show.killed_ms - stamps[-1]
     # The file's clock is the capture clock: 30 frames a second, no gaps.
     span_s = (stamps[-1] - stamps[0]) / 1000
     assert abs((times[-1] - times[0]) - span_s) < 0.2
