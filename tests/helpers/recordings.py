@@ -34,6 +34,7 @@ def encoded_show(seconds: float) -> Iterator[tuple[str, Any, int]]:
 
 def write_recording(path: Path, seconds: float) -> Path:
     """A fragmented MP4 of ``seconds`` of test show at ``path`` (``seconds * 30`` frames)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     writer = Fmp4Writer(path, SMALL_VIDEO.width, SMALL_VIDEO.height)
     for kind, packet, pts in encoded_show(seconds):
         writer.write(kind, bytes(packet), pts, kind == "audio" or bool(packet.is_keyframe))  # type: ignore[arg-type]

@@ -523,7 +523,7 @@ async def _ranged_file(path: Path, ctype: str, range_header: str | None) -> Resp
         return text(404, "Not found\n")
     base = [("Accept-Ranges", "bytes"), ("Cache-Control", "private, max-age=60")]
     try:
-        wanted = byte_range(range_header, size)
+        wanted = byte_range(range_header, size, MAX_RANGE_BYTES)
     except RangeNotSatisfiable:
         return response(
             416,
