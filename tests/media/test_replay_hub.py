@@ -179,3 +179,39 @@ async def test_the_live_page_links_the_latest_replay_and_asks_from_it(hub: Runni
         assert "Rose Toner" in await tab.page.locator("#help-product-body").inner_text()
         assert await tab.page.evaluate("location.search") == ""
         assert tab.errors == []
+
+
+async def test_quitting_right_after_the_show_keeps_it_complete(tmp_path: Path) -> None:
+    """The studio ends its show and stops at once: the recording is `complete`, with its
+    length; stopping while still live marks it `interrupted` (and closes the file)."""
+    import sqlite3
+
+    import av
+
+    data = tmp_path / "data"
+    hub = await recording_hub(data)
+    admin = await hub.admin()
+    await hub.live(admin)
+    first = (await admin.expect("recording_status", state="recording"))["replayId"]
+    await asyncio.sleep(1.5)
+    assert hub.app is not None
+    await hub.app.end_stream()
+    await hub.app.stop()  # at once, as the studio does when it quits
+    await hub.stop()
+    hub = await recording_hub(data)
+    try:
+        admin = await hub.admin()
+        await hub.live(admin)
+        second = (await admin.expect("recording_status", state="recording"))["replayId"]
+        await asyncio.sleep(1.5)
+    finally:
+        await hub.stop()
+    db = sqlite3.connect(data / "wrencos.sqlite3")
+    rows = dict(db.execute("SELECT replay_id, status FROM recordings").fetchall())
+    durations = dict(db.execute("SELECT replay_id, duration_ms FROM recordings").fetchall())
+    db.close()
+    assert rows == {first: "complete", second: "interrupted"}
+    assert durations[first] > 500 and durations[second] > 500
+    for replay_id in (first, second):
+        with av.open(str(data / "recordings" / f"{replay_id}.mp4")) as c:
+            assert sum(1 for _ in c.decode(video=0)) > 15

@@ -17,7 +17,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from wrencos_studio.clock import utc_now_iso
@@ -75,8 +75,17 @@ class Timeline(Feature):
 
     async def finish(self, status: str = "interrupted", note: str = "") -> None:
         """Stop recording (the process stops while live: ``interrupted``) and write it."""
+        await self._close(status, note)
+
+    def _close(self, status: str, note: str) -> Awaitable[None]:
+        # Forget the recording now, not when the closing task first runs: a stop that
+        # follows at once (the studio quitting right after its show ended) finds nothing
+        # left to close and cannot mark a complete show "interrupted".
         replay_id, self.replay_id = self.replay_id, None
         self._stream_id = None
+        return self._closed(replay_id, status, note)
+
+    async def _closed(self, replay_id: str | None, status: str, note: str) -> None:
         if replay_id is None or self.recorder is None:
             return
         facts = await self.recorder.stop()
@@ -144,7 +153,7 @@ class Timeline(Feature):
     def stream_stopped(self, stream_id: str) -> None:
         """The stream ended: close its recording."""
         if self._stream_id == stream_id:
-            self.hub.spawn(self.finish("complete"))
+            self.hub.spawn(self._close("complete", ""))
 
     def pins(self, items: list[dict[str, Any]]) -> None:
         """The pinned products changed (the whole list, as they are now)."""
