@@ -246,3 +246,47 @@ def test_the_timeline_leaves_out_deleted_chat_and_makes_chapters(tmp_path: Path)
         assert run(replays.get_recording, "r" * 22) is None
     finally:
         store.close_sync()
+
+
+def test_recording_settings_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On by default, listing off; 0/1 (and yes/no) from the environment; anything else
+    is a clear error, and `serve` says it and exits 2."""
+    import subprocess
+    import sys
+
+    from wrencos_studio.config import Settings
+
+    for name in ("WRENCOS_RECORDING", "WRENCOS_LIST_REPLAYS", "WRENCOS_RECORDING_MIN_FREE_MB"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings.from_env(data_dir=tmp_path, jwt_secret="x")
+    assert (s.recording, s.list_replays, s.recording_min_free_mb) == (True, False, 500)
+    assert s.recordings_dir == tmp_path / "recordings"
+    monkeypatch.setenv("WRENCOS_RECORDING", "0")
+    monkeypatch.setenv("WRENCOS_LIST_REPLAYS", "yes")
+    monkeypatch.setenv("WRENCOS_RECORDING_MIN_FREE_MB", "2048")
+    s = Settings.from_env(data_dir=tmp_path, jwt_secret="x")
+    assert (s.recording, s.list_replays, s.recording_min_free_mb) == (False, True, 2048)
+    monkeypatch.setenv("WRENCOS_RECORDING_MIN_FREE_MB", "lots")
+    with pytest.raises(ValueError, match="WRENCOS_RECORDING_MIN_FREE_MB"):
+        Settings.from_env(data_dir=tmp_path, jwt_secret="x")
+    monkeypatch.setenv("WRENCOS_RECORDING_MIN_FREE_MB", "10")
+    monkeypatch.setenv("WRENCOS_RECORDING", "maybe")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wrencos_studio",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "wrencos-studio serve: WRENCOS_RECORDING='maybe': use 1 or 0"
