@@ -33,6 +33,7 @@ from wrencos_studio.store import Store, StoreError
 if TYPE_CHECKING:
     from wrencos_studio.media.broadcaster import Broadcaster
     from wrencos_studio.media.encoder import VideoSettings
+    from wrencos_studio.media.recording import Recordings
     from wrencos_studio.media.sources import SourceSpec
     from wrencos_studio.tunnel import Tunnel, TunnelClient
 
@@ -65,6 +66,8 @@ class App:
         #: The public tunnel (``start_tunnel``), while one runs.
         self.tunnel: Tunnel | None = None
         self._tunnel_starting: asyncio.Future[Tunnel] | None = None
+        #: Records every live show while a broadcaster runs (None: not yet, or switched off).
+        self.recordings: Recordings | None = None
 
     @property
     def port(self) -> int:
@@ -174,7 +177,31 @@ class App:
         self._broadcaster_link = link
         self.hub.media = broadcaster
         self.server.media_route = broadcaster.serve_fallback
+        if self.settings.recording:
+            self._attach_recordings(broadcaster)
         return broadcaster
+
+    def _attach_recordings(self, broadcaster: Broadcaster) -> None:
+        from wrencos_studio.hub.features.timeline import Timeline
+        from wrencos_studio.media.recording import Recordings
+
+        assert self.hub is not None and broadcaster.fanout is not None
+        timeline = self.hub.feature(Timeline)
+        if self.recordings is None:
+            self.recordings = Recordings(
+                self.settings.recordings_dir,
+                self.settings.recording_min_free_mb * 1024 * 1024,
+                lambda s: timeline.recording_status(s.state, s.replay_id, s.message, s.free_bytes),
+            )
+            self.recordings.on_stopped_early = timeline.stopped_early
+        pipeline = broadcaster.pipeline
+
+        def request_keyframe() -> None:
+            if pipeline is not None:
+                pipeline.request_keyframe()
+
+        self.recordings.attach(broadcaster.fanout, broadcaster.video_settings, request_keyframe)
+        timeline.attach_recorder(self.recordings)
 
     async def stop_broadcaster(self) -> None:
         """Stop capturing and let every viewer go (no-op without a broadcaster)."""
@@ -185,6 +212,8 @@ class App:
             self.server.media_route = None
         if self.hub is not None:
             self.hub.media = None
+        if self.recordings is not None:
+            self.recordings.detach()  # a recording goes on with the next broadcaster
         await broadcaster.stop()
         if self._broadcaster_link is not None:
             self._broadcaster_link.close()
@@ -267,6 +296,12 @@ class App:
     async def stop(self) -> None:
         """Stop everything that started, in reverse order; safe to call twice."""
         await self.stop_tunnel()
+        if self.hub is not None and self.recordings is not None:
+            from wrencos_studio.hub.features.timeline import Timeline
+
+            # Still live (``serve`` keeps its stream across restarts): the file is closed
+            # cleanly and the recording marked cut short.
+            await self.hub.feature(Timeline).finish("interrupted", "the studio stopped")
         await self.stop_broadcaster()
         if self.server is not None:
             await self.server.stop()

@@ -286,7 +286,7 @@ def _cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     except OSError as exc:
         print(f"wrencos-studio serve: cannot use the data dir: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # a bad WRENCOS_CURRENCY or WRENCOS_LOCALE
+    except ValueError as exc:  # a setting with a value it cannot have
         print(f"wrencos-studio serve: {exc}", file=sys.stderr)
         return 2
     if args.source != "none":

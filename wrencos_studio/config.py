@@ -75,6 +75,18 @@ def check_shop_currency(value: str) -> str:
     return code
 
 
+def _flag(name: str, default: bool) -> bool:
+    """A yes/no environment variable: 1/true/yes/on or 0/false/no/off (ValueError else)."""
+    text = os.environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={text!r}: use 1 or 0")
+
+
 def _split_csv(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
@@ -125,6 +137,14 @@ class Settings:
     #: STUN/TURN servers, e.g. "stun:stun.example.org:3478"; none by default, so nothing
     #: outside the machine is contacted unless configured.
     ice_servers: str = ""
+    #: Record every live show under ``<data dir>/recordings/`` (``WRENCOS_RECORDING=0``: off).
+    recording: bool = True
+    #: Free disk (MiB) below which a recording stops (warned at twice this);
+    #: ``WRENCOS_RECORDING_MIN_FREE_MB``.
+    recording_min_free_mb: int = 500
+    #: List past shows at ``/replays`` (``WRENCOS_LIST_REPLAYS=1``); off: only those who
+    #: have a replay's link can watch it.
+    list_replays: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -134,6 +154,13 @@ class Settings:
         settings.redis_url = os.environ.get("WRENCOS_REDIS_URL") or None
         settings.shop_url_pattern = os.environ.get("WRENCOS_SHOP_URL_PATTERN", "")
         settings.ice_servers = os.environ.get("WRENCOS_ICE_SERVERS", "")
+        settings.recording = _flag("WRENCOS_RECORDING", settings.recording)
+        settings.list_replays = _flag("WRENCOS_LIST_REPLAYS", settings.list_replays)
+        if os.environ.get("WRENCOS_RECORDING_MIN_FREE_MB"):
+            text = os.environ["WRENCOS_RECORDING_MIN_FREE_MB"]
+            if not text.strip().isdigit():
+                raise ValueError(f"WRENCOS_RECORDING_MIN_FREE_MB={text!r} is not a whole number")
+            settings.recording_min_free_mb = int(text)
         if os.environ.get("WRENCOS_CURRENCY"):
             settings.currency = os.environ["WRENCOS_CURRENCY"]
         for key, value in overrides.items():
@@ -155,3 +182,8 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where shows are recorded (``<data dir>/recordings``)."""
+        return self.data_dir / "recordings"

@@ -137,6 +137,7 @@ function showLive(data) {
   $('description').textContent = data.description || '';
   figures(data);
   setStatus('LIVE', true);
+  showLatestReplay();
 }
 
 function showOffline(info) {
@@ -155,6 +156,40 @@ function showOffline(info) {
     $('offline-title').textContent = 'No stream right now';
     $('offline-detail').replaceChildren('Last live: ', isolated(String(info.lastStream.title)), '. This page updates by itself when the shop goes live.');
   }
+  showLatestReplay();
+}
+
+/** Issue 14: while nothing is live, a link to the latest show's replay (if there is one). */
+async function showLatestReplay() {
+  let link = document.getElementById('replay-link');
+  if (link) link.hidden = true;
+  if (state.live) return;
+  try {
+    const resp = await fetch('/replay/latest.json', { cache: 'no-cache' });
+    if (!resp.ok || state.live) return;
+    const latest = await resp.json();
+    if (!latest.replayId) return;
+    if (!link) {
+      link = document.createElement('a');
+      link.id = 'replay-link';
+      link.className = 'replay-link';
+      $('offline').append(link);
+    }
+    link.href = `/replay/${encodeURIComponent(String(latest.replayId))}`;
+    link.textContent = `Watch the replay: ${String(latest.title)}`;
+    link.hidden = false;
+  } catch { /* no replay to offer */ }
+}
+
+/** Issue 14: `/?ask=<productId>&name=<name>` (from a replay's "Ask about this product")
+ * opens the Help chat with that product attached, once registered. */
+function askFromAddress() {
+  const params = new URLSearchParams(location.search);
+  const id = params.get('ask');
+  if (!id) return;
+  history.replaceState(null, '', location.pathname);
+  if (!state.products.has(id)) state.products.set(id, { productId: id, name: params.get('name') || '' });
+  askAbout(state.products.get(id));
 }
 
 function figures(data) {
@@ -619,6 +654,7 @@ function handle(msg) {
       player.register();
       send({ type: 'get_stream_info' });
       send({ type: 'get_my_conversation' });
+      askFromAddress();
       break;
     case 'stream_info':
       if ((msg.shopUrlPattern || '') !== state.shopUrlPattern) {
@@ -638,6 +674,7 @@ function handle(msg) {
       $('offline-title').textContent = 'The stream has ended. Thanks for watching!';
       $('offline-detail').textContent = 'This page updates by itself when the shop goes live again.';
       clearStream();
+      setTimeout(showLatestReplay, 2000); // its recording is being closed
       break;
     case 'chat_history': replaceChat(Array.isArray(msg.messages) ? msg.messages : []); break;
     case 'chat_message': addChat(msg); break;

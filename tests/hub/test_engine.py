@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,7 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.StreamStarted(p.StreamData("s", "t", "d", "x", 1, 0, [], "", "720p")),
         p.StreamStopped("s"),
         p.StreamSummaryReady(SUMMARY),
+        p.StreamSummaryReady(dataclasses.replace(SUMMARY, replay_id="r" * 22)),
         p.StreamSummaries([SUMMARY], True, "2026-01-01T00:00:00.000Z~3"),
         p.StreamUpdate(2, 1, ["a"]),
         p.PinnedProductsUpdated([{"productId": "p1"}]),
@@ -136,6 +138,9 @@ def test_every_outbound_type_round_trips(tmp_path: Path) -> None:
         p.ProductTapsUpdated(
             "st", [ProductTapCount("p1", "Serum", 3, "t"), ProductTapCount("p2", "x", 0)]
         ),
+        p.RecordingStatus("low_disk", "Disk almost full", "r" * 22, 10),
+        p.RecordingStatus("stopped", "No room"),
+        p.RecordingDeleted("r" * 22, True),
         p.WebrtcRegistered("peer", "customer"),
         p.WebrtcBroadcasterAvailable("b"),
         p.WebrtcBroadcastStopped("b"),

@@ -1,9 +1,11 @@
-"""The GET routes served on the hub's port: the customer page, /healthz, /metrics, /uploads."""
+"""The GET routes served on the hub's port: the customer page, /healthz, /metrics, /uploads,
+and the replays (``/replay/<id>``: the page, its timeline and its video, in byte ranges)."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import html
 import http
 import json
 import mimetypes
@@ -27,11 +29,62 @@ if TYPE_CHECKING:
     from wrencos_studio.hub.engine import Hub
     from wrencos_studio.hub.server import ServerStats
 
-__all__ = ["WEB_ROOT", "AllowedOrigins", "Router", "origin_allowed"]
+__all__ = [
+    "MAX_RANGE_BYTES",
+    "WEB_ROOT",
+    "AllowedOrigins",
+    "RangeNotSatisfiable",
+    "Router",
+    "byte_range",
+    "origin_allowed",
+]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "resources" / "web"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 _IMAGE_TYPES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg"}
+#: The most one response of a recording carries: a player asks for the rest in further
+#: ranges, and memory stays bounded however long the show.
+MAX_RANGE_BYTES = 4 * 1024 * 1024
+#: A replay id as ``secrets.token_urlsafe`` makes them.
+_REPLAY_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range asks for bytes the file does not have (RFC 9110 section 15.5.17: 416)."""
+
+
+def byte_range(header: str | None, size: int, cap: int = MAX_RANGE_BYTES) -> tuple[int, int] | None:
+    """The byte range ``(first, last)`` (inclusive) to send of a file of ``size`` bytes for
+    a ``Range`` header (RFC 9110 section 14.2), at most ``cap`` bytes long; None to send
+    the whole file (no header, or one this server ignores: not ``bytes=``, or malformed).
+    Of several ranges only the first is served. Raises :class:`RangeNotSatisfiable` when
+    the range starts at or after the end of the file, or asks for a zero-length suffix."""
+    if header is None:
+        return None
+    unit, sep, spec = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        return None
+    first_spec = spec.split(",")[0].strip()
+    start_text, dash, end_text = first_spec.partition("-")
+    start_text, end_text = start_text.strip(), end_text.strip()
+    if not dash or not (start_text or end_text):
+        return None
+    if not all(part.isdigit() and part.isascii() for part in (start_text, end_text) if part):
+        return None
+    if not start_text:  # the last N bytes
+        suffix = int(end_text)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        start, end = max(0, size - suffix), size - 1
+    else:
+        start = int(start_text)
+        end = int(end_text) if end_text else size - 1
+        if end_text and end < start:
+            return None  # invalid: ignored (RFC 9110 section 14.1.1)
+        if start >= size:
+            raise RangeNotSatisfiable
+        end = min(end, size - 1)
+    return start, min(end, start + cap - 1)
 
 
 def response(
@@ -202,7 +255,89 @@ class Router:
             return await self._upload(path[len("/uploads/") :])
         if path.startswith("/static/"):
             return await self._static(path[len("/static/") :], cache=True)
+        if path.startswith("/replay/"):
+            return await self._replay(request, path[len("/replay/") :])
+        if path in ("/replays", "/replays/"):
+            return await self._replay_list()
         return text(404, "Not found\n")
+
+    # -- replays ---------------------------------------------------------------------------
+
+    async def _replay(self, request: Request, rest: str) -> Response:
+        from wrencos_studio.store import replays
+
+        store = self.hub.store
+        if rest == "latest.json":
+            # 200 either way: the live page asks on every visit, and a 404 would be an
+            # error in every customer's console.
+            latest = await store.run(replays.latest_recording)
+            latest_body = {
+                "replayId": latest.replay_id if latest else None,
+                "title": latest.title if latest else None,
+                "startedAt": latest.started_at if latest else None,
+            }
+            return response(
+                200,
+                json.dumps(latest_body).encode(),
+                "application/json",
+                [("Cache-Control", "no-cache")],
+            )
+        replay_id, _, what = rest.partition("/")
+        if _REPLAY_ID.fullmatch(replay_id) is None:
+            return text(404, "Not found\n")
+        rec = await store.run(replays.get_recording, replay_id)
+        if rec is None:
+            return text(404, "Not found\n")
+        if what == "":
+            resp = await self._static("replay.html", cache=False)
+            resp.headers["Referrer-Policy"] = "no-referrer"  # the id is the key: keep it here
+            return resp
+        if what == "timeline.json":
+            body: dict[str, object] = {
+                "replayId": rec.replay_id,
+                "title": rec.title,
+                "startedAt": rec.started_at,
+                "durationMs": rec.duration_ms,
+                "status": rec.status,
+                "currency": self.hub.settings.currency,
+                "shopUrlPattern": self.hub.settings.shop_url_pattern,
+                **await store.run(replays.timeline, replay_id),
+            }
+            return response(
+                200, json.dumps(body).encode(), "application/json", [("Cache-Control", "no-cache")]
+            )
+        if what == "video.mp4":
+            target = _safe_join(self.hub.settings.recordings_dir.resolve(), rec.file)
+            if target is None:
+                return text(404, "Not found\n")
+            return await _ranged_file(target, "video/mp4", request.headers.get("Range"))
+        return text(404, "Not found\n")
+
+    async def _replay_list(self) -> Response:
+        if not self.hub.settings.list_replays:
+            return text(404, "Not found\n")
+        from wrencos_studio.store import replays
+
+        items = await self.hub.store.run(replays.list_recordings, 200)
+        rows = "".join(
+            f'<li><a href="/replay/{html.escape(r.replay_id)}">{html.escape(r.title)}</a> '
+            f"<time>{html.escape(r.started_at[:16].replace('T', ' '))}</time></li>"
+            for r in items
+        )
+        page = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<title>Past shows</title><link rel="stylesheet" href="/static/replay.css"></head>'
+            '<body class="list"><h1>Past shows</h1><ul class="replays">'
+            f"{rows or '<li>None yet</li>'}"
+            "</ul></body></html>"
+        )
+        return response(
+            200,
+            page.encode(),
+            "text/html; charset=utf-8",
+            [("Cache-Control", "no-cache"), ("Content-Security-Policy", _CSP)],
+        )
 
     # -- files -------------------------------------------------------------------------
 
@@ -214,7 +349,7 @@ class Router:
         if ctype.startswith("text/") or ctype in ("application/javascript",):
             ctype += "; charset=utf-8"
         extra = [("Cache-Control", "public, max-age=300" if cache else "no-cache")]
-        if target.name == "index.html":
+        if target.name in ("index.html", "replay.html"):
             extra.append(("Content-Security-Policy", _CSP))
         return response(200, await asyncio.to_thread(target.read_bytes), ctype, extra)
 
@@ -459,3 +594,42 @@ def _rss_bytes() -> int:
             return 0  # type: ignore[unreachable]
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+async def _ranged_file(path: Path, ctype: str, range_header: str | None) -> Response:
+    """``path`` in the byte range asked (206 with ``Content-Range``), whole when no range
+    was asked and it is at most ``MAX_RANGE_BYTES`` (200), else 416 (bounded memory:
+    players always ask in ranges); 416 for a range it does not have."""
+    try:
+        size = (await asyncio.to_thread(path.stat)).st_size
+    except OSError:
+        return text(404, "Not found\n")
+    base = [("Accept-Ranges", "bytes"), ("Cache-Control", "private, max-age=60")]
+    try:
+        wanted = byte_range(range_header, size, MAX_RANGE_BYTES)
+    except RangeNotSatisfiable:
+        return response(
+            416,
+            b"Range not satisfiable\n",
+            "text/plain; charset=utf-8",
+            [*base, ("Content-Range", f"bytes */{size}")],
+        )
+    if wanted is None:
+        if size > MAX_RANGE_BYTES:
+            return response(
+                416,
+                b"Ask for a byte range (Range: bytes=0-)\n",
+                "text/plain; charset=utf-8",
+                [*base, ("Content-Range", f"bytes */{size}")],
+            )
+        return response(200, await asyncio.to_thread(path.read_bytes), ctype, base)
+    start, end = wanted
+    body = await asyncio.to_thread(_read_part, path, start, end - start + 1)
+    end = start + len(body) - 1  # a file being recorded may have been shorter a moment ago
+    return response(206, body, ctype, [*base, ("Content-Range", f"bytes {start}-{end}/{size}")])
+
+
+def _read_part(path: Path, start: int, length: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        return fh.read(length)

@@ -169,6 +169,35 @@ MIGRATIONS: list[str] = [
         updated_by TEXT
     ) WITHOUT ROWID;
     """,
+    # 5 (issue 14): each show's recordings (the
+    # replay id is the unguessable name of the replay page) and its timeline — pins (the
+    # products as they were), chat lines (by id: a deleted line is left out when read),
+    # likes — each at its offset into the recording (store/replays.py).
+    """
+    CREATE TABLE recordings (
+        replay_id   TEXT PRIMARY KEY,
+        stream_id   TEXT NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+        file        TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        ended_at    TEXT,
+        duration_ms INTEGER,
+        bytes       INTEGER,
+        status      TEXT NOT NULL DEFAULT 'recording'
+            CHECK (status IN ('recording', 'complete', 'interrupted', 'stopped')),
+        note        TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX recordings_by_stream ON recordings (stream_id);
+    CREATE INDEX recordings_by_start ON recordings (started_at);
+    CREATE TABLE timeline_events (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        replay_id TEXT NOT NULL REFERENCES recordings (replay_id) ON DELETE CASCADE,
+        offset_ms INTEGER NOT NULL,
+        kind      TEXT NOT NULL CHECK (kind IN ('pins', 'chat', 'like', 'unlike')),
+        ref       TEXT,
+        data      TEXT
+    );
+    CREATE INDEX timeline_by_replay ON timeline_events (replay_id, offset_ms);
+    """,
     # 6 (issue 11): a show's average viewers (viewer-seconds, kept while live; the average at
     # the end), the support conversations a customer wrote in during it, and its taps per
     # product (JSON: [{"productId", "name", "taps"}]).

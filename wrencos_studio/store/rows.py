@@ -23,6 +23,7 @@ __all__ = [
     "Product",
     "ProductTapCount",
     "ProductTaps",
+    "Recording",
     "StreamRow",
     "StreamSummary",
     "SupportLine",
@@ -182,6 +183,8 @@ class StreamSummary:
     support_conversations: int = 0
     #: Taps per product: every product pinned or tapped in it, most tapped first.
     product_taps: list[ProductTapCount] = field(default_factory=list)
+    #: The show's replay (issue 14), if it was recorded: ``/replay/<replay_id>``.
+    replay_id: str | None = wire_key(omit_none=True, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +197,23 @@ class CustomerFacts:
     public_ids: list[str]
     chat: list[ChatLine]
     tapped: list[ProductTaps]
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One recording of a show (``store/replays.py``): ``replay_id`` names its replay page,
+    ``file`` is its name under ``<data dir>/recordings/``; ``status`` is ``recording``,
+    ``complete``, ``interrupted`` (the process died while recording; the file plays up to
+    its last fragment) or ``stopped`` (stopped early, ``note`` says why); ``duration_ms``
+    and ``bytes`` are known once it ended."""
+
+    replay_id: str
+    stream_id: str
+    title: str
+    file: str
+    started_at: str
+    ended_at: str | None
+    duration_ms: int | None
+    bytes: int | None
+    status: str
+    note: str

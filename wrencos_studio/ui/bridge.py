@@ -73,6 +73,8 @@ class HubBridge(QObject):
     staff_typing = Signal(dict)  # another station types: {sessionId, userId, expiresInMs}
     replies_seen = Signal(dict)  # {sessionId, id, seenAt}
     canned_replies = Signal(list)  # every canned reply: [{shortcut, text, updatedAt, …}]
+    recording_status = Signal(dict)  # how the show's recording goes (state, message, ...)
+    recording_deleted = Signal(str, bool)  # replayId; whether there was one to delete
 
     _ROUTES: ClassVar[dict[type[p.OutboundMessage], Callable[[HubBridge, Any], None]]] = {
         p.StreamStarted: lambda self, m: self.stream_started.emit(to_json(m.stream_data)),
@@ -102,6 +104,8 @@ class HubBridge(QObject):
             to_json(m.summaries), m.more, m.next_cursor or ""
         ),
         p.ProductTapsUpdated: lambda self, m: self.product_taps.emit(to_json(m.pins)),
+        p.RecordingStatus: lambda self, m: self.recording_status.emit(_body(m.to_wire())),
+        p.RecordingDeleted: lambda self, m: self.recording_deleted.emit(m.replay_id, m.deleted),
         p.Error: lambda self, m: self.error.emit(m.message),
         p.CustomerIsTyping: lambda self, m: self.customer_typing.emit(_body(m.to_wire())),
         p.StaffIsTyping: lambda self, m: self.staff_typing.emit(_body(m.to_wire())),
@@ -185,6 +189,10 @@ class HubBridge(QObject):
 
     async def get_customer_context(self, session_id: str) -> None:
         await self.request({"type": "get_customer_context", "sessionId": session_id})
+
+    async def delete_recording(self, replay_id: str) -> None:
+        """Delete a past show's replay (video and timeline); ``recording_deleted`` answers."""
+        await self.request({"type": "delete_recording", "replayId": replay_id})
 
     async def get_stream_summaries(self, limit: int = 50, before: str | None = None) -> None:
         msg: dict[str, Any] = {"type": "get_stream_summaries", "limit": limit}

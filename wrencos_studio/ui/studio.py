@@ -45,6 +45,8 @@ class StudioSettings:
         # Alerts for new support messages (ui/alerts.py): the chime, the notifications.
         "alert_sound": True,
         "alert_notifications": True,
+        "record_shows": True,  # issue 14; WRENCOS_RECORDING=0 turns it off too
+        "list_replays": False,  # /replays lists past shows (or WRENCOS_LIST_REPLAYS=1)
     }
 
     def __init__(self, data_dir: Path) -> None:
@@ -124,8 +126,11 @@ class Studio(QObject):
                 data_dir=self.data_dir,
                 ice_servers=s["ice_servers"],
                 allowed_origins=origins or None,
+                # Off here is off; on leaves it to the environment (on by default).
+                recording=None if s["record_shows"] else False,
+                list_replays=True if s["list_replays"] else None,
             )
-        except ValueError as exc:  # a bad WRENCOS_CURRENCY / WRENCOS_LOCALE: said in words
+        except ValueError as exc:  # a bad setting (currency, locale, recording): in words
             raise OSError(str(exc)) from exc
         self.app = App(settings)
         try:

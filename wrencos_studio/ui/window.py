@@ -128,6 +128,12 @@ class MainWindow(QMainWindow):
         b.stream_summary.connect(self.on_stream_summary)
         b.stream_summaries.connect(self.on_stream_summaries)
         b.error.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        # Recording trouble (low disk, stopped) stays in view longer than a passing note.
+        b.recording_status.connect(
+            lambda m: self.statusBar().showMessage(
+                m["message"], 30000 if m["state"] in ("low_disk", "stopped") else 5000
+            )
+        )
         b.reconnecting.connect(self.on_reconnecting)
         b.reconnected.connect(self.on_reconnected)
         if self.broadcast is not None:

@@ -16,6 +16,7 @@ from wrencos_studio.hub.features.registration import Registration
 from wrencos_studio.hub.features.signalling import Signalling
 from wrencos_studio.hub.features.stream import Stream
 from wrencos_studio.hub.features.support import Support
+from wrencos_studio.hub.features.timeline import Timeline
 
 __all__ = [
     "FEATURES",
@@ -29,6 +30,7 @@ __all__ = [
     "Signalling",
     "Stream",
     "Support",
+    "Timeline",
 ]
 
 #: In the order they load and join other hubs (the stream before what belongs to it).
@@ -43,4 +45,5 @@ FEATURES = (
     Catalog,
     Signalling,
     Page,
+    Timeline,
 )

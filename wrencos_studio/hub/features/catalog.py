@@ -89,6 +89,8 @@ class Catalog(Feature):
         self.hub.pinned = event.items
         self.hub.broadcast(p.PinnedProductsUpdated(event.items))
         self.hub.feature(Customers).taps_changed()  # staff: the pins' taps and times
+        if (timeline := timeline_of(self.hub)) is not None:
+            timeline.pins(event.items)
 
     def _pinned_index(self, product_id: str) -> list[int]:
         return [
@@ -153,3 +155,4 @@ class Catalog(Feature):
 
 
 from wrencos_studio.hub.features.customers import Customers  # noqa: E402
+from wrencos_studio.hub.features.timeline import timeline_of  # noqa: E402

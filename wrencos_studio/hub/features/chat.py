@@ -123,6 +123,8 @@ class Chat(Feature):
         hub.chat_history.append(event.line)
         self._history = None
         hub.broadcast(p.ChatPosted(event.line))
+        if (timeline := timeline_of(hub)) is not None:
+            timeline.chat(event.stream_id, event.line)
 
     @handles(p.DeleteChatMessage)
     async def delete_chat_message(self, client: Client, msg: p.DeleteChatMessage) -> None:
@@ -153,3 +155,6 @@ class Chat(Feature):
         self._history = None
         for message_id in ids:
             hub.broadcast(p.ChatMessageDeleted(message_id))
+
+
+from wrencos_studio.hub.features.timeline import timeline_of  # noqa: E402

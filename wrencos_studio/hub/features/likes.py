@@ -61,6 +61,9 @@ class Likes(Feature):
         else:
             stream.liked_by.pop(event.public_id, None)
         self.hub.feature(Stream).send_update()
+        if (timeline := timeline_of(self.hub)) is not None:
+            timeline.like(event.stream_id, event.public_id, event.liked)
 
 
 from wrencos_studio.hub.features.stream import Stream  # noqa: E402
+from wrencos_studio.hub.features.timeline import timeline_of  # noqa: E402

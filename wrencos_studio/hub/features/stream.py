@@ -121,6 +121,8 @@ class Stream(Feature):
         self._counted_at = time.monotonic()
         hub.broadcast(p.StreamStarted(stream.data(hub.viewer_count)))
         hub.feature(Customers).taps_changed()  # products pinned before are pinned from now
+        if (timeline := timeline_of(hub)) is not None:
+            timeline.stream_started(stream.stream_id)  # records it, where it can
 
     # -- ending -------------------------------------------------------------------------
 
@@ -171,9 +173,14 @@ class Stream(Feature):
         hub.feature(Chat).forget_history()
         self._last_count = 0
         hub.broadcast(p.StreamStopped(event.stream_id))
-        if event.summary is not None:
+        summary = event.summary
+        if (timeline := timeline_of(hub)) is not None:
+            if summary is not None:
+                summary = timeline.summary_with_replay(summary)
+            timeline.stream_stopped(event.stream_id)
+        if summary is not None:
             # Staff only: customers' pages see nothing new.
-            hub.broadcast(p.StreamSummaryReady(event.summary), to=hub.admins)
+            hub.broadcast(p.StreamSummaryReady(summary), to=hub.admins)
 
     # -- past shows -------------------------------------------------------------------
 
@@ -182,6 +189,8 @@ class Stream(Feature):
         before = _parse_cursor(msg.before) if msg.before is not None else None
         rows, cursor = await self.hub.store.run(repo.stream_summaries, int(msg.limit or 50), before)
         next_cursor = f"{cursor[0]}~{cursor[1]}" if cursor is not None else None
+        if (timeline := timeline_of(self.hub)) is not None:
+            rows = await timeline.with_replays(rows)
         self.hub.send(client, p.StreamSummaries(rows, cursor is not None, next_cursor))
 
     # -- figures ------------------------------------------------------------------------
@@ -304,3 +313,4 @@ def _start_job(data: p.StreamData) -> StoreJob:
 
 from wrencos_studio.hub.features.chat import Chat  # noqa: E402
 from wrencos_studio.hub.features.customers import Customers  # noqa: E402
+from wrencos_studio.hub.features.timeline import timeline_of  # noqa: E402

@@ -60,6 +60,7 @@ __all__ = [
     "DeleteCannedReply",
     "DeleteChatMessage",
     "DeleteProduct",
+    "DeleteRecording",
     "FieldSpec",
     "GetCannedReplies",
     "GetConversation",
@@ -1002,6 +1003,13 @@ class DeleteCannedReply:
 
     TYPE: ClassVar[str]
     shortcut: str = _shortcut_field("shortcut")
+@message("delete_recording", access=Access.ADMIN)
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteRecording:
+    """Delete a past show's replay: its video file and its timeline (issue 14)."""
+
+    TYPE: ClassVar[str]
+    replay_id: str = _id_field("replayId")
 
 
 #: The relayed WebRTC types and the field each carries.

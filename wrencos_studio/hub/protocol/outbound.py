@@ -54,6 +54,8 @@ __all__ = [
     "ProductSaved",
     "ProductTapsUpdated",
     "Products",
+    "RecordingDeleted",
+    "RecordingStatus",
     "Registered",
     "RepliesSeen",
     "ShopIsTyping",
@@ -264,6 +266,27 @@ class ProductTapsUpdated(OutboundMessage):
 
     stream_id: str | None
     pins: list[ProductTapCount]
+@outbound("recording_deleted")
+@dataclass(frozen=True, slots=True)
+class RecordingDeleted(OutboundMessage):
+    """To admin connections: a replay was deleted (``deleted``: it existed on this hub)."""
+
+    replay_id: str
+    deleted: bool
+
+
+@outbound("recording_status")
+@dataclass(frozen=True, slots=True)
+class RecordingStatus(OutboundMessage):
+    """To admin connections: how the recording of the live show goes. ``state`` is
+    ``recording``, ``low_disk`` (a warning; still recording), ``stopped`` (not recording,
+    or stopped early: ``message`` says why; the show goes on) or ``off`` (saved with the
+    show's end); ``replay_id`` names the replay, ``free_bytes`` the disk's free space."""
+
+    state: str
+    message: str
+    replay_id: str | None = wire_key(omit_none=True, default=None)
+    free_bytes: int | None = wire_key(omit_none=True, default=None)
 
 
 # -- chat and moderation ----------------------------------------------------------------------

@@ -80,6 +80,10 @@ class SettingsDialog(QDialog):
             self.microphone.setCurrentIndex(index)
         else:
             self.microphone.setEditText(current)
+        self.record_shows = QCheckBox("Record every show (for its replay page)")
+        self.record_shows.setChecked(bool(s["record_shows"]))
+        self.list_replays = QCheckBox("List past shows' replays at /replays")
+        self.list_replays.setChecked(bool(s["list_replays"]))
         self.data_dir = QLineEdit(str(studio.data_dir))
         self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
         form = QFormLayout(self)
@@ -90,6 +94,8 @@ class SettingsDialog(QDialog):
         form.addRow("Frame rate", self.fps)
         form.addRow("Video bitrate", self.bitrate)
         form.addRow("Microphone (camera sources)", self.microphone)
+        form.addRow("Replays", self.record_shows)
+        form.addRow("", self.list_replays)
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
         form.addRow("New support message", self.alert_sound)
         form.addRow("", self.alert_notifications)
@@ -123,6 +129,8 @@ class SettingsDialog(QDialog):
         s["microphone"] = self.microphone.itemData(index) if index >= 0 else text
         s["alert_sound"] = self.alert_sound.isChecked()  # applies at once
         s["alert_notifications"] = self.alert_notifications.isChecked()
+        s["record_shows"] = self.record_shows.isChecked()
+        s["list_replays"] = self.list_replays.isChecked()
         s.save()
         folder = self.data_dir.text().strip()
         if folder and Path(folder).expanduser() != self.studio.data_dir:

@@ -1,7 +1,9 @@
-"""Small widgets of the studio window: the preview, the viewers chart, the reply box."""
+"""Small widgets of the studio window: the preview, the viewers chart, the reply box, a
+past show's replay actions."""
 
 from wrencos_studio.ui.widgets.preview import PreviewView
+from wrencos_studio.ui.widgets.replay_actions import ReplayActions
 from wrencos_studio.ui.widgets.reply_box import ReplyBox
 from wrencos_studio.ui.widgets.sparkline import Sparkline
 
-__all__ = ["PreviewView", "ReplyBox", "Sparkline"]
+__all__ = ["PreviewView", "ReplayActions", "ReplyBox", "Sparkline"]
