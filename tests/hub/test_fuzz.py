@@ -74,6 +74,9 @@ SERVER_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "staff_typing": {"sessionId": (str,), "userId": (str,), "expiresInMs": (int,)},
     "replies_seen": {"sessionId": (str,), "id": (str,), "seenAt": (str,)},
     "canned_replies": {"replies": (list,)},
+    "product_taps_updated": {"pins": (list,)},
+    "recording_status": {"state": (str,), "message": (str,)},
+    "recording_deleted": {"replayId": (str,), "deleted": (bool,)},
 }
 
 

@@ -3,6 +3,7 @@ thread with a progress bar, and delete after a confirmation."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,76 @@ def test_recording_is_a_studio_setting(studio: Any) -> None:
     dialog.accept()
     again = StudioSettings(studio.studio.data_dir)
     assert again["record_shows"] is False and again["list_replays"] is True
+
+
+def test_past_shows_offers_the_chosen_shows_replay(
+    qtbot: Any, recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past shows puts the chosen show's replay actions in its actions area: the link and
+    file from the studio's ``replay_location``, delete sent to the hub as
+    ``delete_recording`` after the confirmation, ``recording_deleted`` shown; where
+    replays may not be deleted (a staff station) there is no Delete."""
+    from wrencos_studio.ui.bridge import HubBridge
+
+    sent: list[dict[str, Any]] = []
+
+    class Recorded(HubBridge):
+        async def request(self, message: dict[str, Any]) -> None:
+            sent.append(message)
+
+    bridge = Recorded()
+    rid = "AbCdEfGhIjKlMnOpQrStUv"
+    asked: list[str] = []
+
+    def location(replay_id: str) -> tuple[str, Path | None]:
+        asked.append(replay_id)
+        return f"http://192.0.2.7:3000/replay/{replay_id}", recording
+
+    loop = asyncio.new_event_loop()  # what the dialog spawns runs here (no qasync needed)
+    asyncio.set_event_loop(loop)
+    try:
+        _past_shows_flow(qtbot, loop, bridge, sent, location, asked, rid, monkeypatch)
+    finally:
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _past_shows_flow(
+    qtbot: Any,
+    loop: asyncio.AbstractEventLoop,
+    bridge: Any,
+    sent: list[dict[str, Any]],
+    location: Any,
+    asked: list[str],
+    rid: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wrencos_studio.hub import protocol as p
+    from wrencos_studio.ui.dialogs.past_shows import PastShowsDialog
+
+    dialog = PastShowsDialog(None, bridge, location, can_delete_replays=True)
+    qtbot.addWidget(dialog)
+    dialog.show_details({"streamId": "s1", "title": "Spring", "replayId": rid})
+    actions = dialog.replay_actions
+    assert actions is not None and asked == [rid]
+    assert actions.link.text() == URL and actions.export_button.isEnabled()
+    assert actions.delete_button.isVisibleTo(dialog)
+    monkeypatch.setattr(
+        QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
+    )
+    actions.delete_button.click()
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert {"type": "delete_recording", "replayId": rid} in sent
+    bridge.dispatch(p.RecordingDeleted(rid, True))
+    assert not actions.link.isVisibleTo(dialog)  # marked deleted: no link to share
+
+    dialog.show_details({"streamId": "s2", "title": "Unrecorded"})
+    assert dialog.replay_actions is not actions
+    assert dialog.replay_actions.status.text() == "This show was not recorded."
+
+    station = PastShowsDialog(None, bridge, location, can_delete_replays=False)
+    qtbot.addWidget(station)
+    station.show_details({"streamId": "s1", "title": "Spring", "replayId": rid})
+    assert station.replay_actions is not None
+    assert not station.replay_actions.delete_button.isVisibleTo(station)

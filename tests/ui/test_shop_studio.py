@@ -186,7 +186,7 @@ def test_end_dialog_and_past_shows_give_every_figure(
 ) -> None:
     """End shows average viewers, support conversations and taps per product; Shows >
     Past shows lists the shows newest first, pages with "Load more", and its details
-    pane has every figure and an empty actions area."""
+    pane has every figure and the chosen show's replay actions."""
     import wrencos_studio.ui.dialogs.past_shows as past_shows
 
     w = studio.window
@@ -227,7 +227,18 @@ def test_end_dialog_and_past_shows_give_every_figure(
         "Serum",
         "1",
     )
-    assert isinstance(dialog.actions_area, QVBoxLayout) and dialog.actions_area.count() == 0
+    # The actions area holds the chosen show's replay actions (the recording issue).
+    assert isinstance(dialog.actions_area, QVBoxLayout) and dialog.actions_area.count() == 1
+    actions = dialog.replay_actions
+    assert actions is not None and dialog.actions_area.itemAt(0).widget() is actions
+    replay_id = dialog.selected.get("replayId")
+    assert actions.replay_id == replay_id
+    if replay_id:
+        assert actions.link.text().endswith(f"/replay/{replay_id}")
+    else:
+        assert actions.status.text() == "This show was not recorded."
+    dialog.list.setCurrentRow(0)  # another show: its own actions, the old ones gone
+    assert dialog.actions_area.count() == 1 and dialog.replay_actions is not actions
     dialog.close()
 
 

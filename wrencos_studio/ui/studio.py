@@ -221,6 +221,18 @@ class Studio(QObject):
 
         return store_product_image(path, self.data_dir / "uploads").url
 
+    def replay_location(self, replay_id: str) -> tuple[str, Path | None]:
+        """A past show's replay: ``(the customers' address of its page, its recording
+        file on this machine or None when there is none)`` (the recording issue)."""
+        from wrencos_studio.addresses import customer_urls
+
+        base = customer_urls("0.0.0.0", self.port)[0]
+        file = None
+        if self.app is not None:
+            candidate = self.app.settings.recordings_dir / f"{replay_id}.mp4"
+            file = candidate if candidate.is_file() else None
+        return f"{base}replay/{replay_id}", file
+
     async def go_live(self, title: str, description: str) -> None:
         assert self.bridge is not None and self.broadcaster is not None
         self.settings["title"], self.settings["description"] = title, description
@@ -287,6 +299,11 @@ class Station(QObject):
 
     def store_image(self, path: str) -> str:
         raise ValueError("images are added on the studio's own machine")
+
+    def replay_location(self, replay_id: str) -> tuple[str, Path | None]:
+        """A past show's replay page on the studio it connects to; its recording lives
+        on that machine, so there is no file here to export (None)."""
+        return f"{self.page_url}replay/{replay_id}", None
 
     async def shutdown(self) -> None:
         await self.bridge.stop_async()

@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
             )
         # Shop (issue 11): the Catalog menu (CSV import/export/template) and Past shows.
         self.products.add_menus(self.menuBar())
+        self.products.replay_location = studio.replay_location  # Past shows: replays
         splitter = QSplitter()
         if self.broadcast is not None:
             splitter.addWidget(self.broadcast)

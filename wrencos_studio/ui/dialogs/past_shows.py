@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -29,8 +31,12 @@ from wrencos_studio.ui.dialogs.summary import duration, summary_figures
 from wrencos_studio.ui.models.products import local_time
 from wrencos_studio.ui.tasks import spawn
 from wrencos_studio.ui.text import isolate
+from wrencos_studio.ui.widgets.replay_actions import ReplayActions
 
-__all__ = ["PAGE_SIZE", "PastShowsDialog"]
+__all__ = ["PAGE_SIZE", "PastShowsDialog", "ReplayLocation"]
+
+#: ``replay_id -> (the replay page's address, the recording file here or None)``.
+ReplayLocation = Callable[[str], tuple[str, Path | None]]
 
 #: Shows asked for at a time (``get_stream_summaries``'s ``limit``).
 PAGE_SIZE = 50
@@ -53,8 +59,19 @@ class PastShowsDialog(QDialog):
     nothing chosen). The dialog asks for pages itself and takes only the pages it asked
     for (the End dialog asks for its own)."""
 
-    def __init__(self, parent: QWidget | None, bridge: HubBridge) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None,
+        bridge: HubBridge,
+        replay_location: ReplayLocation | None = None,
+        can_delete_replays: bool = False,
+    ) -> None:
         super().__init__(parent)
+        #: Where a show's replay is (None: replays are not offered here).
+        self.replay_location = replay_location
+        self.can_delete_replays = can_delete_replays
+        #: The chosen show's replay actions (link, QR, export, delete), if any.
+        self.replay_actions: ReplayActions | None = None
         self.setWindowTitle("Past shows")
         self.resize(820, 520)
         self.bridge = bridge
@@ -125,6 +142,7 @@ class PastShowsDialog(QDialog):
 
         bridge.stream_summaries.connect(self.add_page)
         bridge.stream_summary.connect(self.on_show_ended)
+        bridge.recording_deleted.connect(self.on_recording_deleted)
         self.load()
 
     # -- pages ------------------------------------------------------------------------
@@ -204,6 +222,31 @@ class PastShowsDialog(QDialog):
             count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.taps_table.setItem(n, 0, name)
             self.taps_table.setItem(n, 1, count)
+        self._show_replay(self.selected)
+
+    def _show_replay(self, summary: dict[str, Any] | None) -> None:
+        """The chosen show's replay actions in ``actions_area`` (replaced per show)."""
+        if self.replay_actions is not None:
+            self.actions_area.removeWidget(self.replay_actions)
+            self.replay_actions.deleteLater()
+            self.replay_actions = None
+        if summary is None or self.replay_location is None:
+            return
+        replay_id = summary.get("replayId") or None
+        url, file = self.replay_location(replay_id) if replay_id else ("", None)
+        actions = ReplayActions(replay_id, url, file)
+        if replay_id and self.can_delete_replays:
+            actions.delete_requested.connect(lambda rid: spawn(self.bridge.delete_recording(rid)))
+        else:  # a staff token may not delete (delete_recording is admin only)
+            actions.delete_button.setVisible(False)
+        self.replay_actions = actions
+        self.actions_area.addWidget(actions)
+
+    def on_recording_deleted(self, replay_id: str, deleted: bool) -> None:
+        """The hub deleted a replay (``recording_deleted``): the shown one says so."""
+        actions = self.replay_actions
+        if actions is not None and actions.replay_id == replay_id:
+            actions.mark_deleted()
 
     def figure(self, label: str) -> str:
         """The shown value of one figure (``"Average viewers"`` -> ``"1.5"``)."""
@@ -214,6 +257,7 @@ class PastShowsDialog(QDialog):
         for signal, slot in (
             (self.bridge.stream_summaries, self.add_page),
             (self.bridge.stream_summary, self.on_show_ended),
+            (self.bridge.recording_deleted, self.on_recording_deleted),
         ):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(slot)

@@ -77,6 +77,9 @@ class ProductsPanel(QWidget):
         self.currency, self.locale = studio_money()
         self.import_dialog: ImportPreviewDialog | None = None
         self.past_shows: Any = None  # the Past shows dialog, once opened
+        #: ``replay_id -> (replay page address, recording file or None)``, set by the
+        #: window (the studio or station knows where replays are); None: none offered.
+        self.replay_location: Any = None
         self.catalog_model = CatalogModel(self.currency, self.locale)
         self.pinned_model = PinnedModel()
         self.table = QTableView()
@@ -243,7 +246,12 @@ class ProductsPanel(QWidget):
         from wrencos_studio.ui.dialogs.past_shows import PastShowsDialog
 
         if self.past_shows is None or not self.past_shows.isVisible():
-            self.past_shows = PastShowsDialog(self.window(), self.bridge)
+            self.past_shows = PastShowsDialog(
+                self.window(),
+                self.bridge,
+                self.replay_location,
+                can_delete_replays=self.capabilities.can_broadcast,
+            )
         self.past_shows.show()
         self.past_shows.raise_()
         return self.past_shows
