@@ -212,10 +212,19 @@ def _no_display() -> bool:
 
 
 def _cmd_studio(station: tuple[str, str] | None = None) -> int:
-    if _no_display() and station is None:
+    import os
+
+    # ``./studio`` sets WRENCOS_NO_WINDOW when Qt's system libraries are missing (it has
+    # printed the command that installs them): Qt would abort, so no window is tried.
+    no_window = os.environ.get("WRENCOS_NO_WINDOW", "")
+    if no_window and station is not None:
+        print(f"wrencos-studio station: no window can open here: {no_window}", file=sys.stderr)
+        return 2
+    if (_no_display() or no_window) and station is None:
         # A server or a fresh headless machine: say so and do the useful thing.
+        why = no_window or "no display here"
         print(
-            "wrencos-studio: no display here, so no window; running the server headless "
+            f"wrencos-studio: {why}, so no window; running the server headless "
             "(`wrencos-studio serve`, Ctrl+C stops it)",
             file=sys.stderr,
         )
