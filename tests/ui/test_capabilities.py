@@ -45,7 +45,8 @@ def test_station_window_has_no_go_live_pinning_or_catalog_editing(
     assert not _buttons(window) & EDITING
     assert {"Send", "Send reply", "Mark resolved"} <= _buttons(window)
     assert window.products.pinned.dragDropMode() == window.products.pinned.DragDropMode.NoDragDrop
-    assert not window.menuBar().actions()
+    assert "settings" not in window.actions_ and "live" not in window.actions_
+    assert not any(f"pin{n}" in window.actions_ for n in range(1, 10))
     assert "staff station" in window.windowTitle()
 
 
@@ -57,4 +58,5 @@ def test_studio_window_has_them_all(tmp_path: Path, qtbot: Any) -> None:
     assert _buttons(window) >= EDITING
     pinned = window.products.pinned
     assert pinned.dragDropMode() == pinned.DragDropMode.InternalMove
-    assert [a.text() for a in window.menuBar().actions()] == ["Settings…"]
+    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Show", "&View", "&Help"]
+    assert window.actions_["settings"].text() == "Settings…"

@@ -118,7 +118,7 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
         )
         while w.inbox.filtered.rowCount() < 1:
             await asyncio.sleep(0.05)
-        assert w.tabs.tabText(1) == "Inbox (1)"
+        assert w.docks["inbox"].windowTitle() == "Inbox (1)"
         w.inbox.select_row(0)
         while w.inbox.thread_model.rowCount() < 1:
             await asyncio.sleep(0.05)
@@ -132,7 +132,7 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
     assert reply["message"] == "Yes, fully vegan."
     assert "Ann" in w.inbox.filtered.index(0, 0).data()
     studio.until(lambda: w.inbox.thread_model.rowCount() == 2)
-    studio.until(lambda: w.tabs.tabText(1) == "Inbox")
+    studio.until(lambda: w.docks["inbox"].windowTitle() == "Inbox")
 
 
 def test_settings_persist_across_restarts(tmp_path: Path) -> None:

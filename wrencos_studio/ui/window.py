@@ -1,20 +1,26 @@
-"""The main window: it assembles the panels its capabilities allow (preview and Go Live
-on the left, the room on the right) and shows the broadcast's health in the status bar."""
+"""The main window: the panels its capabilities allow, each in a dock (OBS-style: all in
+view at once, moved and closed as the presenter likes, the layout kept), the LIVE state
+with its clock in the show bar, keyboard shortcuts, and the broadcast's health in the
+status bar."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDockWidget,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSplitter,
     QSystemTrayIcon,
-    QTabWidget,
+    QToolBar,
+    QWidget,
 )
 
 from wrencos_studio.ui.dialogs import SettingsDialog
@@ -26,18 +32,62 @@ from wrencos_studio.ui.panels import (
     ProductsPanel,
     SharePanel,
 )
+from wrencos_studio.ui.panels.audience import figures_text
 from wrencos_studio.ui.studio import Studio
 from wrencos_studio.ui.tasks import spawn
 from wrencos_studio.ui.text import isolate
 
-__all__ = ["MainWindow"]
+__all__ = ["LAYOUT_VERSION", "SHORTCUTS", "MainWindow", "Shortcut"]
 
 #: Figures (viewers, likes) are shown at most this often: a burst of likes is one repaint.
 FIGURES_MS = 100
+#: Bumped when the docks change, so an older saved layout is not applied to new docks.
+LAYOUT_VERSION = 1
+#: The window's own layout file in the data dir (QSettings, INI): per studio, not per user.
+LAYOUT_FILE = "window.ini"
+
+LIVE_STYLE = (
+    "QLabel { background: #d11f3c; color: white; font-weight: bold; border-radius: 6px;"
+    " padding: 4px 14px; }"
+)
+OFF_AIR_STYLE = (
+    "QLabel { background: #5c5c66; color: #f0f0f0; font-weight: bold; border-radius: 6px;"
+    " padding: 4px 14px; }"
+)
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """One keyboard shortcut as Help lists it; ``needs`` is the capability it requires."""
+
+    keys: str
+    what: str
+    needs: str = ""
+
+
+#: Every shortcut of the window, in the order Help → Keyboard shortcuts lists them.
+SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut("Ctrl+L", "Go Live, or End the show (asks first)", "can_broadcast"),
+    Shortcut("Ctrl+1 … Ctrl+9", "Pin or unpin the 1st … 9th product of the catalog", "can_pin"),
+    Shortcut("Ctrl+K", "Write in the chat"),
+    Shortcut("Ctrl+I", "Answer in the inbox"),
+    Shortcut("Ctrl+Shift+R", "Reset the layout of the panels"),
+    Shortcut("F1", "This list"),
+)
+
+
+def _clock(seconds: float) -> str:
+    secs = max(0, int(seconds))
+    return f"{secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
 
 class MainWindow(QMainWindow):
-    """The presenter's screen, or a staff station's: the same window, other capabilities."""
+    """The presenter's screen, or a staff station's: the same window, other capabilities.
+
+    Panels live in ``docks`` (keys ``preview``, ``chat``, ``products``, ``inbox``,
+    ``audience``, ``share``; a station has no ``preview``). Menus are built in
+    ``_build_menus``: other features add their actions to ``menus`` (``file``, ``view``,
+    ``show``, ``help``)."""
 
     quit_requested = Signal()
 
@@ -47,33 +97,176 @@ class MainWindow(QMainWindow):
         self.capabilities = caps = studio.capabilities
         self.viewers = 0
         self.likes = 0
+        #: When the current show started (wall clock, from ``stream_started``), or None.
+        self.live_started_at: datetime | None = None
         self._cpu = (time.process_time(), time.monotonic())
         title = "Wrencos Studio" if caps.can_broadcast else "Wrencos Studio — staff station"
         self.setWindowTitle(title)
-        self.resize(QSize(1280, 800))
+        self.resize(QSize(1440, 900))
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+        )
 
         self.broadcast = BroadcastPanel(studio) if caps.can_broadcast else None
         self.chat = ChatPanel(caps, lambda: str(studio.settings["host_name"]))
         self.inbox = InboxPanel()
         self.products = ProductsPanel(caps, studio.store_image)
+        if caps.can_pin:  # the numbers Ctrl+1…9 pin by
+            self.products.table.verticalHeader().show()
         self.audience = AudiencePanel()
         self.share = SharePanel()
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.chat, "Chat")
-        self.tabs.addTab(self.inbox, "Inbox")
-        self.tabs.addTab(self.products, "Products")
-        self.tabs.addTab(self.audience, "Audience")
-        self.tabs.addTab(self.share, "Share")
-        if caps.can_edit_settings:
-            settings_action = self.menuBar().addAction("Settings…")
-            settings_action.triggered.connect(self.on_settings_clicked)
-        splitter = QSplitter()
-        if self.broadcast is not None:
-            splitter.addWidget(self.broadcast)
-        splitter.addWidget(self.tabs)
-        splitter.setSizes([700, 580])
-        self.setCentralWidget(splitter)
+        self.docks: dict[str, QDockWidget] = {}
+        self.menus: dict[str, Any] = {}
+        self.actions_: dict[str, QAction] = {}
+        self._build_show_bar()
+        self._build_docks()
+        self._build_menus()
+        self._build_status_bar()
+        #: The layout as built, for View → Reset layout.
+        self.default_state = self.saveState(LAYOUT_VERSION)
+        self.restore_layout()
 
+        self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
+        studio.status.connect(self.statusBar().showMessage)
+        self.inbox.unread_changed.connect(self.on_unread_changed)
+        self.inbox.customer_wrote.connect(self.on_customer_wrote)
+        self._figures = QTimer(self)
+        self._figures.setSingleShot(True)
+        self._figures.setInterval(FIGURES_MS)
+        self._figures.timeout.connect(self.show_figures)
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self.on_tick)
+        self.show_live_state()
+
+    # -- building ----------------------------------------------------------------------
+
+    def _build_show_bar(self) -> None:
+        """The bar over everything: LIVE (or OFF AIR) with the show's clock, the figures."""
+        bar = QToolBar("Show")
+        bar.setObjectName("show-bar")
+        bar.setMovable(False)
+        self.live_badge = QLabel()
+        self.live_badge.setObjectName("live-badge")
+        font = QFont()
+        font.setPointSize(20)
+        font.setBold(True)
+        self.live_badge.setFont(font)
+        self.live_badge.setAccessibleName("Live state")
+        self.show_figures_label = QLabel(figures_text(0, 0))
+        figures_font = QFont()
+        figures_font.setPointSize(16)
+        self.show_figures_label.setFont(figures_font)
+        self.show_figures_label.setContentsMargins(16, 0, 0, 0)
+        bar.addWidget(self.live_badge)
+        bar.addWidget(self.show_figures_label)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.show_bar = bar
+
+    def _dock(self, key: str, title: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{key}")  # saveState/restoreState find docks by name
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.docks[key] = dock
+        return dock
+
+    def _build_docks(self) -> None:
+        """The default layout: preview over products on the left, chat beside them, the
+        inbox on the right, the audience (with Share as a tab) under the chat."""
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        vertical, horizontal = Qt.Orientation.Vertical, Qt.Orientation.Horizontal
+        chat = self._dock("chat", "Chat", self.chat)
+        products = self._dock("products", "Products", self.products)
+        inbox = self._dock("inbox", "Inbox", self.inbox)
+        audience = self._dock("audience", "Audience", self.audience)
+        share = self._dock("share", "Share", self.share)
+        if self.broadcast is not None:
+            preview = self._dock("preview", "Preview", self.broadcast)
+            self.addDockWidget(left, preview)
+            self.splitDockWidget(preview, products, vertical)
+            self.splitDockWidget(preview, chat, horizontal)
+            self.splitDockWidget(chat, audience, vertical)
+            self.addDockWidget(right, inbox)
+            self.tabifyDockWidget(audience, share)
+            audience.raise_()
+            self.resizeDocks([preview, chat, inbox], [620, 400, 420], horizontal)
+            self.resizeDocks([preview, products], [520, 300], vertical)
+            self.resizeDocks([chat, audience], [560, 260], vertical)
+        else:  # a station: chat, inbox and products side by side
+            self.addDockWidget(left, chat)
+            self.splitDockWidget(chat, audience, vertical)
+            self.addDockWidget(right, inbox)
+            self.splitDockWidget(inbox, products, horizontal)
+            self.tabifyDockWidget(audience, share)
+            audience.raise_()
+            self.resizeDocks([chat, inbox, products], [440, 520, 480], horizontal)
+            self.resizeDocks([chat, audience], [560, 260], vertical)
+        # No central widget: the docks share the whole window, as OBS's do.
+        self.setCentralWidget(None)  # type: ignore[arg-type]
+
+    def _action(
+        self, key: str, text: str, slot: Any, shortcut: str | QKeySequence | None = None
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        self.addAction(action)  # the shortcut works even with the menu bar hidden
+        self.actions_[key] = action
+        return action
+
+    def _build_menus(self) -> None:
+        """File, Show, View and Help. Other features add their actions to ``self.menus``."""
+        caps = self.capabilities
+        bar = self.menuBar()
+        file_menu = self.menus["file"] = bar.addMenu("&File")
+        if caps.can_edit_settings:
+            file_menu.addAction(self._action("settings", "Settings…", self.on_settings_clicked))
+            file_menu.addSeparator()
+        file_menu.addAction(self._action("quit", "Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        show_menu = self.menus["show"] = bar.addMenu("&Show")
+        if caps.can_broadcast:
+            show_menu.addAction(self._action("live", "Go Live / End", self.on_live_key, "Ctrl+L"))
+        if caps.can_pin:
+            pins = show_menu.addMenu("Pin or unpin product")
+            for n in range(1, 10):
+                pins.addAction(
+                    self._action(
+                        f"pin{n}",
+                        f"Product {n}",
+                        lambda _checked=False, n=n: self.pin_nth(n),
+                        f"Ctrl+{n}",
+                    )
+                )
+        show_menu.addAction(self._action("chat", "Write in the chat", self.focus_chat, "Ctrl+K"))
+        show_menu.addAction(
+            self._action("inbox", "Answer in the inbox", self.focus_inbox, "Ctrl+I")
+        )
+
+        view_menu = self.menus["view"] = bar.addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addAction(
+            self._action("reset_layout", "Reset layout", self.reset_layout, "Ctrl+Shift+R")
+        )
+
+        help_menu = self.menus["help"] = bar.addMenu("&Help")
+        help_menu.addAction(
+            self._action("shortcuts", "Keyboard shortcuts", self.show_shortcuts, "F1")
+        )
+
+    def _build_status_bar(self) -> None:
         self.url_label = QLabel()
         self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.figures_label = QLabel()
@@ -86,27 +279,88 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.connection_label)
         bar.addPermanentWidget(self.figures_label)
         bar.addPermanentWidget(self.health_label)
-        self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
 
-        studio.status.connect(self.statusBar().showMessage)
-        self.inbox.unread_changed.connect(self.on_unread_changed)
-        self.inbox.customer_wrote.connect(self.on_customer_wrote)
-        self._figures = QTimer(self)
-        self._figures.setSingleShot(True)
-        self._figures.setInterval(FIGURES_MS)
-        self._figures.timeout.connect(self.show_figures)
-        self.timer = QTimer(self)
-        self.timer.setInterval(1000)
-        self.timer.timeout.connect(self.on_tick)
+    # -- the layout --------------------------------------------------------------------
+
+    def _layout_settings(self) -> QSettings:
+        path = self.studio.data_dir / LAYOUT_FILE
+        return QSettings(str(path), QSettings.Format.IniFormat)
 
     @property
-    def live(self) -> bool:
-        return self.broadcast is not None and self.broadcast.live
+    def _layout_key(self) -> str:
+        return "studio" if self.capabilities.can_broadcast else "station"
 
-    @live.setter
-    def live(self, value: bool) -> None:
-        if self.broadcast is not None:
-            self.broadcast.live = value
+    def save_layout(self) -> None:
+        """Keep where the docks are and the window's size, for the next start."""
+        settings = self._layout_settings()
+        settings.setValue(f"{self._layout_key}/geometry", self.saveGeometry())
+        settings.setValue(f"{self._layout_key}/state", self.saveState(LAYOUT_VERSION))
+        settings.sync()
+
+    def restore_layout(self) -> bool:
+        """The layout saved last time, if any (and made by this version's docks)."""
+        settings = self._layout_settings()
+        geometry = settings.value(f"{self._layout_key}/geometry")
+        state = settings.value(f"{self._layout_key}/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            return bool(self.restoreState(state, LAYOUT_VERSION))
+        return False
+
+    def reset_layout(self) -> None:
+        """Every dock back where it started, shown and docked."""
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.restoreState(self.default_state, LAYOUT_VERSION)
+        self.docks["audience"].raise_()
+
+    def show_panel(self, key: str) -> QDockWidget:
+        """Bring one dock into view (shown, and in front of its tab group)."""
+        dock = self.docks[key]
+        dock.show()
+        dock.raise_()
+        return dock
+
+    # -- shortcuts ---------------------------------------------------------------------
+
+    def on_live_key(self) -> None:
+        if self.broadcast is not None and self.broadcast.live_button.isEnabled():
+            self.broadcast.on_live_clicked()
+
+    def pin_nth(self, n: int) -> bool:
+        """Pin (or unpin) the catalog's ``n``-th product (1-based, as the table numbers
+        them); False when there is none."""
+        if not self.capabilities.can_pin:
+            return False
+        product = self.products.catalog_model.product(n - 1)
+        if product is None:
+            self.statusBar().showMessage(f"There is no product {n} in the catalog.", 4000)
+            return False
+        self.products.toggle(product)
+        return True
+
+    def focus_chat(self) -> None:
+        self.show_panel("chat")
+        self.chat.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def focus_inbox(self) -> None:
+        self.show_panel("inbox")
+        self.inbox.reply.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def shortcuts_text(self) -> str:
+        """The shortcuts this window has (a station lists no Go Live or pinning)."""
+        rows = [s for s in SHORTCUTS if not s.needs or getattr(self.capabilities, s.needs)]
+        return "\n".join(f"{s.keys}\t{s.what}" for s in rows)
+
+    def show_shortcuts(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setText(self.shortcuts_text())
+        box.setStandardButtons(QMessageBox.StandardButton.Close)
+        box.open()
+        self.shortcuts_box = box
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -117,6 +371,7 @@ class MainWindow(QMainWindow):
             panel.connect_bridge(b)  # the studio's bridge exists once it started
         b.figures_changed.connect(self.on_figures_changed)
         b.stream_started.connect(self.on_stream_started)
+        b.stream_stopped.connect(self.on_stream_stopped)
         b.media_stats.connect(self.on_media_stats)
         b.stream_summary.connect(self.on_stream_summary)
         b.stream_summaries.connect(self.on_stream_summaries)
@@ -170,10 +425,46 @@ class MainWindow(QMainWindow):
     def fatal(self, text: str) -> None:
         QMessageBox.critical(self, "Wrencos Studio", text)
 
+    @property
+    def live(self) -> bool:
+        return self.broadcast is not None and self.broadcast.live
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        if self.broadcast is not None:
+            self.broadcast.live = value
+
     # -- the room ----------------------------------------------------------------------
 
     def on_stream_started(self, data: dict[str, Any]) -> None:
+        try:
+            started = datetime.fromisoformat(str(data.get("startTime", "")))
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=UTC)
+        except ValueError:
+            started = datetime.now(UTC)
+        self.live_started_at = started
         self.on_figures_changed(int(data.get("viewerCount", 0)), int(data.get("likes", 0)))
+        self.show_live_state()
+
+    def on_stream_stopped(self, _stream_id: str) -> None:
+        """The show ended: the figures start again from zero (its summary is kept)."""
+        self.live_started_at = None
+        self.viewers = self.likes = 0
+        self._figures.stop()
+        self.show_figures()
+        self.audience.reset()
+        self.show_live_state()
+
+    def show_live_state(self) -> None:
+        """The badge: red LIVE with the show's running time, or grey OFF AIR."""
+        if self.live_started_at is not None:
+            elapsed = (datetime.now(UTC) - self.live_started_at).total_seconds()
+            self.live_badge.setText(f"● LIVE  {_clock(elapsed)}")
+            self.live_badge.setStyleSheet(LIVE_STYLE)
+        else:
+            self.live_badge.setText("OFF AIR")
+            self.live_badge.setStyleSheet(OFF_AIR_STYLE)
 
     def on_figures_changed(self, viewers: int, likes: int) -> None:
         self.viewers, self.likes = viewers, likes
@@ -181,7 +472,10 @@ class MainWindow(QMainWindow):
             self._figures.start()
 
     def show_figures(self) -> None:
+        text = figures_text(self.viewers, self.likes)
         self.audience.show_figures(self.viewers, self.likes)
+        self.show_figures_label.setText(text)
+        self.figures_label.setText(text)
 
     def on_customer_wrote(self, msg: dict[str, Any]) -> None:
         # A sound and a notification even while the window has focus: staff must notice.
@@ -195,7 +489,6 @@ class MainWindow(QMainWindow):
     def on_stream_summary(self, summary: dict[str, Any]) -> None:
         """End: the show's figures in a dialog, with the past shows."""
         from wrencos_studio.ui.dialogs.summary import ShowSummaryDialog
-        from wrencos_studio.ui.tasks import spawn
 
         self.summary_dialog = ShowSummaryDialog(self, summary)
         self.summary_dialog.show()
@@ -207,14 +500,10 @@ class MainWindow(QMainWindow):
             dialog.show_past(summaries, more, cursor)
 
     def on_unread_changed(self, unread: int) -> None:
-        self.tabs.setTabText(1, f"Inbox ({unread})" if unread else "Inbox")
+        self.docks["inbox"].setWindowTitle(f"Inbox ({unread})" if unread else "Inbox")
 
     def on_tick(self) -> None:
-        uptime = ""
-        if self.studio.live_since is not None:
-            secs = int(time.monotonic() - self.studio.live_since)
-            uptime = f" · live {secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
-        self.figures_label.setText(f"{self.viewers} watching · {self.likes} likes{uptime}")
+        self.show_live_state()
         if self.live:
             self.audience.chart.add(self.viewers)
         if self.capabilities.can_broadcast:  # the answer comes as media_stats
@@ -237,11 +526,15 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: Any) -> None:
         if self.live:
             answer = QMessageBox.question(
-                self, "Quit while live?", "Quitting ends the stream for every customer."
+                self,
+                "Quit while live?",
+                "Quitting ends the stream for every customer. Quit and end the show?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             )
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
         event.accept()
+        self.save_layout()
         self.timer.stop()  # no more requests to a hub that is shutting down
         self.quit_requested.emit()

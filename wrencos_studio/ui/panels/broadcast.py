@@ -109,13 +109,23 @@ class BroadcastPanel(QWidget):
     def on_live_clicked(self) -> None:
         if self.live:
             answer = QMessageBox.question(
-                self, "End the stream?", "Customers will see that the stream has ended."
+                self,
+                "End the show?",
+                "End the show now? Customers will see that the stream has ended, and its "
+                "figures are kept in the show summary.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
             )
             if answer == QMessageBox.StandardButton.Yes:
                 spawn(self.studio.end())
             return
         title = self.title_edit.text().strip() or "Live now"
-        answer = QMessageBox.question(self, "Go live?", f"Go live as “{title}”?")
+        answer = QMessageBox.question(
+            self,
+            "Go live?",
+            f"Go live as “{title}”?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.go_live(title)
 
