@@ -18,7 +18,7 @@ from PySide6.QtGui import QImage
 
 from wrencos_studio.app import App, StartError
 from wrencos_studio.config import Settings
-from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities
+from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities, station_capabilities
 
 __all__ = ["Station", "Studio", "StudioSettings", "chosen_data_dir", "remember_data_dir"]
 
@@ -257,8 +257,11 @@ class Station(QObject):
         super().__init__()
         from urllib.parse import urlsplit
 
-        from wrencos_studio.ui.bridge import RemoteBridge
+        from wrencos_studio.ui.bridge import RemoteBridge, token_claims
 
+        # What the window offers follows the token's role (unchecked here: the studio
+        # checks it, and refuses what the role may not do anyway).
+        self.capabilities = station_capabilities(token_claims(token).get("role"))
         self.url = url
         parts = urlsplit(url)
         scheme = "https" if parts.scheme == "wss" else "http"

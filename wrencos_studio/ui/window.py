@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         self.capabilities = caps = studio.capabilities
         self.viewers = 0
         self.likes = 0
+        #: Non-zero when the window closed because of a failure (a refused token: 3).
+        self.exit_code = 0
         #: When the current show started (wall clock, from ``stream_started``), or None.
         self.live_started_at: datetime | None = None
         self._cpu = (time.process_time(), time.monotonic())
@@ -378,6 +380,7 @@ class MainWindow(QMainWindow):
         b.error.connect(lambda text: self.statusBar().showMessage(text, 5000))
         b.reconnecting.connect(self.on_reconnecting)
         b.reconnected.connect(self.on_reconnected)
+        b.token_refused.connect(self.on_token_refused)
         if self.broadcast is not None:
             from wrencos_studio.addresses import customer_urls
 
@@ -397,6 +400,12 @@ class MainWindow(QMainWindow):
     def on_reconnecting(self, _why: str) -> None:
         self.connection_label.setText("Reconnecting…")
         self.connection_label.show()
+
+    def on_token_refused(self, why: str) -> None:
+        """The token expired while the station was away: say so, and quit non-zero."""
+        self.exit_code = 3
+        self.token_refused(why)
+        self.close()
 
     def on_reconnected(self) -> None:
         """Back: what the panels show is fetched again and replaces what they had."""
@@ -424,6 +433,48 @@ class MainWindow(QMainWindow):
 
     def fatal(self, text: str) -> None:
         QMessageBox.critical(self, "Wrencos Studio", text)
+
+    def port_in_use_box(self, port: int, free: int | None) -> QMessageBox:
+        """The question when ``port`` is taken: the next ``free`` port, Settings, or Quit."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Port in use")
+        box.setText(f"Port {port} is already in use on this machine.")
+        box.setInformativeText(
+            "Another Wrencos Studio, or another program, listens there. Customers' links "
+            "use the port, so pick one and keep it."
+        )
+        if free is not None:
+            use = box.addButton(f"Use port {free}", QMessageBox.ButtonRole.AcceptRole)
+            box.setDefaultButton(use)
+        box.addButton("Settings…", QMessageBox.ButtonRole.ActionRole)
+        box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+        return box
+
+    def ask_port_in_use(self, port: int, free: int | None) -> int | None:
+        """Ask what to do about a taken ``port``: the port to use (``free``), 0 after the
+        Settings dialog was saved (its port is tried), None to quit."""
+        box = self.port_in_use_box(port, free)
+        self.port_box = box
+        box.exec()
+        clicked = box.clickedButton()
+        text = clicked.text() if clicked is not None else "Quit"
+        if text.startswith("Use port") and free is not None:
+            return free
+        if text == "Settings…":
+            return 0 if SettingsDialog(self, self.studio).exec() else None
+        return None
+
+    def token_refused(self, why: str) -> None:
+        """A station's token was refused: say so, with what to do (the caller exits)."""
+        QMessageBox.critical(
+            self,
+            "Staff token refused",
+            f"The studio refused this station's token: {why}\n\n"
+            "Ask the presenter for a new token (on the studio's machine: "
+            "`wrencos-studio token --user-id YOU --role staff`) and start the station "
+            "again with it.",
+        )
 
     @property
     def live(self) -> bool:
