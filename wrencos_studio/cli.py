@@ -127,7 +127,8 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         type=_source,
         default="none",
         help="what the broadcaster sends: none (default), testsrc (testsrc:busy: with a "
-        "band of noise, at the full bitrate), camera[:DEVICE], or a video file (looped)",
+        "band of noise, at the full bitrate), camera[:DEVICE], screen[:DISPLAY] (the screen, "
+        "through PyAV's x11grab/avfoundation/gdigrab), or a video file (looped)",
     )
     p.add_argument(
         "--video-size",
@@ -242,7 +243,12 @@ def _cmd_studio(station: tuple[str, str] | None = None) -> int:
 
 
 def _cmd_devices() -> int:
-    from wrencos_studio.media.sources import describe_camera, list_cameras
+    from wrencos_studio.media.sources import (
+        describe_camera,
+        list_cameras,
+        microphone_present,
+        screen_available,
+    )
 
     cameras = list_cameras()
     if not cameras:
@@ -250,10 +256,15 @@ def _cmd_devices() -> int:
     for device in cameras:
         name = describe_camera(device)
         print(f"camera:{device}" + (f"  ({name})" if name else ""))
-    print(
-        "microphone: the system default (WRENCOS_MIC=<device> picks one, WRENCOS_MIC=none "
-        "turns it off)"
-    )
+    if screen_available():
+        print("screen  (this machine's screen)")
+    if microphone_present():
+        print(
+            "microphone: the system default (WRENCOS_MIC=<device> picks one, WRENCOS_MIC=none "
+            "turns it off)"
+        )
+    else:
+        print("no microphone found (camera and screen sources go out without sound)")
     return 0
 
 

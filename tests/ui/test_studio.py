@@ -444,7 +444,15 @@ def test_data_folder_choice_is_remembered(
     assert chosen_data_dir() == tmp_path / "env-wins"
 
 
-def test_resolution_and_microphone_pickers(studio: Running) -> None:
+@pytest.fixture
+def with_microphone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine shows a microphone (whether or not it really does)."""
+    from wrencos_studio.media import sources
+
+    monkeypatch.setattr(sources, "microphone_present", lambda: True)
+
+
+def test_resolution_and_microphone_pickers(with_microphone: None, studio: Running) -> None:
     """Picking a resolution restarts the source at that size and is remembered."""
     from wrencos_studio.ui.studio import StudioSettings
 

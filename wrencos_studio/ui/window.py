@@ -385,6 +385,7 @@ class MainWindow(QMainWindow):
             from wrencos_studio.addresses import customer_urls
 
             self.broadcast.started()
+            b.media_stats.connect(self.broadcast.on_media_stats)
             urls = customer_urls("0.0.0.0", self.studio.port)
             self.url_label.setText("Customers: " + "  ".join(urls))
             self.share.show_urls(urls)
