@@ -128,7 +128,7 @@ ensure_qt_runtime() {
     echo "Installing the system libraries Qt's window needs: $missing ..." >&2
     case "$family" in
       deb) DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
-             && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+             && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 \
                 --no-install-recommends $missing >&2 && return 0 ;;
       rpm) dnf install -y $missing >&2 && return 0 ;;
       arch) pacman -S --needed --noconfirm $missing >&2 && return 0 ;;

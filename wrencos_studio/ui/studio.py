@@ -147,7 +147,7 @@ class Studio(QObject):
 
     async def _start_source(self, source: str) -> None:
         from wrencos_studio.media.encoder import VideoSettings
-        from wrencos_studio.media.sources import SourceError, parse_source
+        from wrencos_studio.media.sources import SourceError, microphone_present, parse_source
 
         assert self.app is not None
         was_live = self.broadcaster is not None and self.broadcaster.announced
@@ -162,7 +162,8 @@ class Studio(QObject):
             spec,
             video,
             announce=was_live,
-            microphone=str(self.settings["microphone"]),
+            # No microphone on this machine: none is tried (the window says so in words).
+            microphone=str(self.settings["microphone"]) if microphone_present() else "none",
             on_preview=self._on_preview,
             on_audio_level=self.audio_level.emit,
         )

@@ -127,9 +127,9 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_menus()
         self._build_status_bar()
-        #: The layout as built, for View → Reset layout.
+        #: The layout as built, for View → Reset layout (sized once first shown).
         self.default_state = self.saveState(LAYOUT_VERSION)
-        self.restore_layout()
+        self._restored = self.restore_layout()
 
         self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
         studio.status.connect(self.statusBar().showMessage)
@@ -193,15 +193,17 @@ class MainWindow(QMainWindow):
         if self.broadcast is not None:
             preview = self._dock("preview", "Preview", self.broadcast)
             self.addDockWidget(left, preview)
-            self.splitDockWidget(preview, products, vertical)
             self.splitDockWidget(preview, chat, horizontal)
+            self.splitDockWidget(preview, products, vertical)
             self.splitDockWidget(chat, audience, vertical)
             self.addDockWidget(right, inbox)
             self.tabifyDockWidget(audience, share)
             audience.raise_()
-            self.resizeDocks([preview, chat, inbox], [620, 400, 420], horizontal)
-            self.resizeDocks([preview, products], [520, 300], vertical)
-            self.resizeDocks([chat, audience], [560, 260], vertical)
+            self._sizes = [
+                ([preview, chat, inbox], [600, 380, 460], horizontal),
+                ([preview, products], [560, 300], vertical),
+                ([chat, audience], [600, 260], vertical),
+            ]
         else:  # a station: chat, inbox and products side by side
             self.addDockWidget(left, chat)
             self.splitDockWidget(chat, audience, vertical)
@@ -209,10 +211,25 @@ class MainWindow(QMainWindow):
             self.splitDockWidget(inbox, products, horizontal)
             self.tabifyDockWidget(audience, share)
             audience.raise_()
-            self.resizeDocks([chat, inbox, products], [440, 520, 480], horizontal)
-            self.resizeDocks([chat, audience], [560, 260], vertical)
+            self._sizes = [
+                ([chat, inbox, products], [440, 520, 480], horizontal),
+                ([chat, audience], [600, 260], vertical),
+            ]
         # No central widget: the docks share the whole window, as OBS's do.
         self.setCentralWidget(None)  # type: ignore[arg-type]
+
+    def apply_default_sizes(self) -> None:
+        """The built layout's proportions (docks get sizes only once the window has one)."""
+        for docks, sizes, orientation in self._sizes:
+            self.resizeDocks(docks, sizes, orientation)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_sized", False):
+            self._sized = True
+            if not self._restored:  # a saved layout keeps its own sizes
+                self.apply_default_sizes()
+                self.default_state = self.saveState(LAYOUT_VERSION)
 
     def _action(
         self, key: str, text: str, slot: Any, shortcut: str | QKeySequence | None = None
@@ -316,6 +333,7 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self.default_state, LAYOUT_VERSION)
+        self.apply_default_sizes()
         self.docks["audience"].raise_()
 
     def show_panel(self, key: str) -> QDockWidget:

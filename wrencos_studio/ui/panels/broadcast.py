@@ -157,6 +157,9 @@ class BroadcastPanel(QWidget):
         layout.addWidget(self.title_edit)
         layout.addWidget(self.description_edit)
         layout.addWidget(self.live_button)
+        # The window's show bar has the big LIVE badge; this one is for screen readers.
+        self.state_label.setAccessibleName("Live state")
+        self.state_label.hide()
         layout.addWidget(self.state_label)
         self.on_live_changed(False)
         studio.preview_ready.connect(self.on_preview_ready)
@@ -180,6 +183,9 @@ class BroadcastPanel(QWidget):
         current = str(self.studio.settings["source"])
         if self.source_kind() == "file" and self.source.findData(current) < 0:
             self.source.addItem(f"File: {Path(current).name}", current)
+        elif self.source_kind() == "camera" and self.source.findData(current) < 0:
+            # The camera last used is not here now: shown as chosen, and said so.
+            self.source.insertItem(0, f"Camera {current.partition(':')[2]} (not found)", current)
         self.source.addItem("Video file…", FILE_PICK)
         self.source.setCurrentIndex(max(0, self.source.findData(current)))
         self._source_index = self.source.currentIndex()
