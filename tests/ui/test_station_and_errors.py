@@ -4,6 +4,7 @@ question with a way out."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
@@ -148,6 +149,28 @@ def test_a_refused_token_is_a_clear_dialog_and_exit_3(
     studio.run(window.studio.shutdown())
 
 
+def test_the_station_program_exits_3_on_an_expired_token(
+    tmp_path: Path, critical: list[Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`wrencos-studio station` (its ``main``) against a real `serve` process, with an
+    expired token: the dialog, the reason on stderr for scripts, exit code 3, no
+    traceback."""
+    import gc
+
+    from tests.helpers.serve import serving_sync
+    from wrencos_studio.ui.app import main
+
+    with serving_sync(tmp_path / "hub") as served:
+        code = main(station=(served.url, _forged(exp=1_600_000_000)), data_dir=tmp_path / "st")
+    gc.collect()
+    asyncio.set_event_loop(None)
+    assert code == 3
+    assert critical and "expired on 2020-09-13" in critical[0][1]
+    err = capfd.readouterr().err
+    assert "the token was refused" in err and "expired" in err
+    assert "Traceback" not in err
+
+
 @pytest.fixture
 def taken_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
@@ -174,7 +197,12 @@ def _click_later(text: str) -> None:
 
 
 def test_port_in_use_offers_the_next_free_port(
-    studio: Running, tmp_path: Path, qtbot: Any, taken_port: int, capfd: pytest.CaptureFixture[str]
+    studio: Running,
+    tmp_path: Path,
+    qtbot: Any,
+    taken_port: int,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A second studio on a taken port: a dialog offers the next free port; taking it
     starts the studio there and keeps it in the settings; no traceback anywhere."""
@@ -203,6 +231,7 @@ def test_port_in_use_offers_the_next_free_port(
         studio.run(second.shutdown())
     captured = capfd.readouterr()
     assert "Traceback" not in captured.out + captured.err
+    assert not [r for r in caplog.records if r.exc_info]  # nothing logged a traceback
 
 
 def test_port_in_use_quit_ends_with_code_2(
@@ -218,3 +247,36 @@ def test_port_in_use_quit_ends_with_code_2(
     _click_later("Quit")
     assert studio.run(open_studio(window, third)) == 2
     assert third.app is None
+
+
+def test_port_in_use_settings_lets_the_presenter_pick_the_port(
+    studio: Running, tmp_path: Path, qtbot: Any, taken_port: int
+) -> None:
+    """Settings… in the port dialog opens the settings; the port saved there is used."""
+    from wrencos_studio.ui.dialogs import SettingsDialog
+
+    data = tmp_path / "fourth"
+    data.mkdir()
+    (data / "studio-settings.json").write_text(json.dumps({"port": taken_port}))
+    fourth = Studio(data)
+    window = MainWindow(fourth)
+    qtbot.addWidget(window)
+    chosen = next_free_port(taken_port + 5)
+    assert chosen is not None
+
+    def fill_settings() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, SettingsDialog):
+            QTimer.singleShot(20, fill_settings)
+            return
+        dialog.port.setValue(chosen)
+        dialog.accept()
+
+    _click_later("Settings…")
+    QTimer.singleShot(60, fill_settings)
+    try:
+        assert studio.run(open_studio(window, fourth)) is None
+        assert fourth.port == chosen and StudioSettings(data)["port"] == chosen
+    finally:
+        window.close()
+        studio.run(fourth.shutdown())

@@ -72,8 +72,8 @@ async def open_studio(window: Any, studio: Any) -> int | None:
                 choice = window.ask_port_in_use(port, next_free_port(port))
                 if choice is None:
                     return 2
+                studio.port_override = None  # from now on the settings' port
                 if choice > 0:
-                    studio.port_override = None
                     studio.settings["port"] = choice
                     studio.settings.save()
                 continue  # choice 0: Settings were saved; try their port

@@ -485,7 +485,11 @@ class MainWindow(QMainWindow):
         return None
 
     def token_refused(self, why: str) -> None:
-        """A station's token was refused: say so, with what to do (the caller exits)."""
+        """A station's token was refused: say so, with what to do (the caller exits). Said
+        on stderr as well, for whoever started the station from a script."""
+        import sys
+
+        print(f"wrencos-studio station: the token was refused: {why}", file=sys.stderr)
         QMessageBox.critical(
             self,
             "Staff token refused",
