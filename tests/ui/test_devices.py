@@ -83,7 +83,7 @@ def test_a_missing_camera_is_said_and_the_stream_goes_on(open_studio_with: Any) 
 
 def test_no_camera_on_the_machine_is_said_over_the_test_pattern(open_studio_with: Any) -> None:
     """No camera at all: the test pattern runs and the window says why, with what to do;
-    the screen and a video file are offered as sources; the tone's meter is shown."""
+    the screen and a video file are offered as sources; with a microphone, its meter."""
     studio = open_studio_with("testsrc", cameras=[], mic=True)
     panel = studio.window.broadcast
     assert panel.device_label.isVisible()
@@ -92,6 +92,8 @@ def test_no_camera_on_the_machine_is_said_over_the_test_pattern(open_studio_with
     assert "Test pattern" in items and "Video file…" in items
     assert ("Screen" in items) is sources.screen_available()
     assert panel.meter.isVisible()
+    panel.mic.setCurrentIndex(panel.mic.findData("none"))  # no microphone picked: no meter
+    assert not panel.meter.isVisible()
 
 
 def test_a_camera_with_a_microphone_has_its_meter(open_studio_with: Any) -> None:

@@ -79,8 +79,9 @@ def test_layout_is_kept_across_restarts_and_reset(studio: Running, qtbot: Any) -
 
 
 def test_hotkeys_pin_focus_and_go_live(studio: Running, qtbot: Any) -> None:
-    """Ctrl+2 pins the 2nd product for customers and again unpins it; Ctrl+K puts the cursor
-    in the chat; Ctrl+L goes live (after the question); all are listed under Help."""
+    """Ctrl+2 pins the 2nd product for customers and again unpins it; Ctrl+T puts the
+    cursor in the chat, even from a line edit; Ctrl+L goes live (after the question); all
+    are listed under Help."""
     w = studio.window
     _save_products(studio, "Serum", "Cream", "Mask")
     w.activateWindow()
@@ -106,7 +107,10 @@ def test_hotkeys_pin_focus_and_go_live(studio: Running, qtbot: Any) -> None:
     assert "no product 9" in w.statusBar().currentMessage()
     assert hub.pinned == []
 
-    QTest.keyClick(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    title = w.broadcast.title_edit
+    title.setFocus()
+    qtbot.waitUntil(title.hasFocus)
+    QTest.keyClick(title, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(w.chat.input.hasFocus)
 
     assert w.live_badge.text() == "OFF AIR"
@@ -117,7 +121,7 @@ def test_hotkeys_pin_focus_and_go_live(studio: Running, qtbot: Any) -> None:
     assert "#d11f3c" in w.live_badge.styleSheet() and w.live_badge.font().pointSize() >= 20
 
     listed = w.shortcuts_text()
-    for keys in ("Ctrl+L", "Ctrl+1 … Ctrl+9", "Ctrl+K", "Ctrl+I", "F1"):
+    for keys in ("Ctrl+L", "Ctrl+1 … Ctrl+9", "Ctrl+T", "Ctrl+I", "F1"):
         assert keys in listed
     w.actions_["shortcuts"].trigger()
     assert "Ctrl+L" in w.shortcuts_box.text()

@@ -69,7 +69,7 @@ class Shortcut:
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Ctrl+L", "Go Live, or End the show (asks first)", "can_broadcast"),
     Shortcut("Ctrl+1 … Ctrl+9", "Pin or unpin the 1st … 9th product of the catalog", "can_pin"),
-    Shortcut("Ctrl+K", "Write in the chat"),
+    Shortcut("Ctrl+T", "Write in the chat"),
     Shortcut("Ctrl+I", "Answer in the inbox"),
     Shortcut("Ctrl+Shift+R", "Reset the layout of the panels"),
     Shortcut("F1", "This list"),
@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
                         f"Ctrl+{n}",
                     )
                 )
-        show_menu.addAction(self._action("chat", "Write in the chat", self.focus_chat, "Ctrl+K"))
+        show_menu.addAction(self._action("chat", "Write in the chat", self.focus_chat, "Ctrl+T"))
         show_menu.addAction(
             self._action("inbox", "Answer in the inbox", self.focus_inbox, "Ctrl+I")
         )

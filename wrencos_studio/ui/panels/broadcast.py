@@ -212,7 +212,7 @@ class BroadcastPanel(QWidget):
 
     def show_devices(self) -> None:
         """The device problems in words (hidden when there are none); the sound meter only
-        when there is a sound to measure."""
+        when a microphone exists (and is picked)."""
         kind = self.source_kind()
         lines = device_advice(
             kind,
@@ -225,10 +225,12 @@ class BroadcastPanel(QWidget):
         if text != self.device_label.text():
             self.device_label.setText(text)
         self.device_label.setVisible(bool(lines))
-        silent = kind in ("camera", "screen") and (
+        # The meter is the microphone's: none on this machine (or none picked, or it
+        # failed) means no meter, rather than a bar that never moves.
+        no_microphone = (
             not self.has_microphone or self.mic.currentData() == "none" or bool(self.audio_error)
         )
-        self.meter.setVisible(not silent and kind != "none")
+        self.meter.setVisible(not no_microphone and kind != "none")
 
     def on_preview_ready(self) -> None:
         image = self.studio.take_preview()
@@ -315,4 +317,6 @@ class BroadcastPanel(QWidget):
         s["video_size"] = self.resolution.currentText()
         s["microphone"] = self.mic.currentData()
         s.save()
+        self.audio_error = None  # judged afresh once the source runs again
         spawn(self.studio.start_source(str(s["source"])))
+        self.show_devices()
