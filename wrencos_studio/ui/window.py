@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSystemTrayIcon,
     QToolBar,
     QWidget,
@@ -189,7 +190,11 @@ class MainWindow(QMainWindow):
         products = self._dock("products", "Products", self.products)
         inbox = self._dock("inbox", "Inbox", self.inbox)
         audience = self._dock("audience", "Audience", self.audience)
-        share = self._dock("share", "Share", self.share)
+        # QR codes are tall: scrolled, so they never push the audience's tab group open.
+        share_scroll = QScrollArea()
+        share_scroll.setWidgetResizable(True)
+        share_scroll.setWidget(self.share)
+        share = self._dock("share", "Share", share_scroll)
         if self.broadcast is not None:
             preview = self._dock("preview", "Preview", self.broadcast)
             self.addDockWidget(left, preview)
@@ -227,9 +232,13 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not getattr(self, "_sized", False):
             self._sized = True
-            if not self._restored:  # a saved layout keeps its own sizes
-                self.apply_default_sizes()
-                self.default_state = self.saveState(LAYOUT_VERSION)
+            # After this event: the docks are laid out in the window's real size by then.
+            QTimer.singleShot(0, self._size_docks_once)
+
+    def _size_docks_once(self) -> None:
+        if not self._restored:  # a saved layout keeps its own sizes
+            self.apply_default_sizes()
+        self.default_state = self.saveState(LAYOUT_VERSION)
 
     def _action(
         self, key: str, text: str, slot: Any, shortcut: str | QKeySequence | None = None
