@@ -5,6 +5,7 @@ window may do (its capabilities)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -165,8 +166,15 @@ class Studio(QObject):
             # No microphone on this machine: none is tried (the window says so in words).
             microphone=str(self.settings["microphone"]) if microphone_present() else "none",
             on_preview=self._on_preview,
-            on_audio_level=self.audio_level.emit,
+            on_audio_level=self._on_audio_level,
         )
+
+    def _on_audio_level(self, level: float) -> None:
+        # Capture thread. A pipeline stopping may still deliver one level after the window
+        # and this object were deleted (at quit); that level is dropped, not a crash of
+        # the capture thread.
+        with contextlib.suppress(RuntimeError):
+            self.audio_level.emit(level)
 
     def set_preview_size(self, width: int, height: int) -> None:
         """The preview widget's size: frames are scaled to fit it before they reach the GUI."""
@@ -202,7 +210,8 @@ class Studio(QObject):
         ).convertToFormat(QImage.Format.Format_RGB32)  # the format painting needs no work for
         with self._preview_lock:
             self._preview_image = image
-        self.preview_ready.emit()
+        with contextlib.suppress(RuntimeError):  # deleted at quit: see _on_audio_level
+            self.preview_ready.emit()
 
     def store_image(self, path: str) -> str:
         """Check, clean and store a product image in the data dir's uploads; its URL on
