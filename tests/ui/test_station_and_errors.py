@@ -280,3 +280,17 @@ def test_port_in_use_settings_lets_the_presenter_pick_the_port(
     finally:
         window.close()
         studio.run(fourth.shutdown())
+
+
+def test_a_refused_token_dialog_closes_by_itself_when_nobody_clicks(
+    studio: Running, tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real dialog, unattended (a script started the station): it closes by itself
+    and the station still ends with code 3."""
+    from wrencos_studio.ui import window as window_module
+
+    monkeypatch.setattr(window_module, "REFUSED_DIALOG_S", 1)
+    window = _station(studio, tmp_path, qtbot, "not-a-token")
+    assert studio.run(open_studio(window, window.studio), timeout=15) == 3
+    assert QApplication.activeModalWidget() is None
+    studio.run(window.studio.shutdown())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QMessageBox
 
@@ -139,6 +139,23 @@ def test_double_click_pins_without_opening_an_editor(studio: Running) -> None:
     QTest.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     studio.until(lambda: studio.window.products.pinned_model.rowCount() == 1)
     assert table.state() != QAbstractItemView.State.EditingState
+
+
+def test_one_click_on_a_row_number_pins(studio: Running) -> None:
+    """The catalog's row numbers are pin buttons: one click pins, another unpins."""
+    _save_products(studio, "Serum", "Cream")
+    table = studio.window.products.table
+    numbers = table.verticalHeader()
+    assert numbers.isVisible()
+    y = numbers.sectionViewportPosition(1) + numbers.sectionSize(1) // 2
+    where = QPoint(numbers.width() // 2, y)
+    QTest.mouseClick(numbers.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    hub = studio.studio.hub
+    assert hub is not None
+    second = studio.window.products.catalog_model.index(1, 0).data()
+    studio.until(lambda: [p["name"] for p in hub.pinned] == [second])
+    QTest.mouseClick(numbers.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    studio.until(lambda: hub.pinned == [])
 
 
 def test_plurals() -> None:

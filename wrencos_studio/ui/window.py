@@ -44,6 +44,9 @@ __all__ = ["LAYOUT_VERSION", "SHORTCUTS", "MainWindow", "Shortcut"]
 FIGURES_MS = 100
 #: Bumped when the docks change, so an older saved layout is not applied to new docks.
 LAYOUT_VERSION = 1
+#: A refused token's dialog closes by itself after this many seconds, so that a station
+#: started by a script, with nobody to click, still ends (exit code 3).
+REFUSED_DIALOG_S = 120
 #: The window's own layout file in the data dir (QSettings, INI): per studio, not per user.
 LAYOUT_FILE = "window.ini"
 
@@ -117,8 +120,12 @@ class MainWindow(QMainWindow):
         self.chat = ChatPanel(caps, lambda: str(studio.settings["host_name"]))
         self.inbox = InboxPanel()
         self.products = ProductsPanel(caps, studio.store_image)
-        if caps.can_pin:  # the numbers Ctrl+1…9 pin by
-            self.products.table.verticalHeader().show()
+        if caps.can_pin:  # the numbers Ctrl+1…9 pin by; one click on a number pins too
+            numbers = self.products.table.verticalHeader()
+            numbers.show()
+            numbers.setSectionsClickable(True)
+            numbers.setToolTip("Click a number (or press Ctrl+number) to pin or unpin")
+            numbers.sectionClicked.connect(lambda row: self.pin_nth(row + 1))
         self.audience = AudiencePanel()
         self.share = SharePanel()
         self.docks: dict[str, QDockWidget] = {}
@@ -499,13 +506,22 @@ class MainWindow(QMainWindow):
         import sys
 
         print(f"wrencos-studio station: the token was refused: {why}", file=sys.stderr)
+        title = "Staff token refused"
+
+        def close_unattended() -> None:
+            # Nobody is there to click (a script started the station): it still exits.
+            box = QApplication.activeModalWidget()
+            if box is not None and box.windowTitle() == title:
+                box.close()
+
+        QTimer.singleShot(REFUSED_DIALOG_S * 1000, close_unattended)
         QMessageBox.critical(
             self,
-            "Staff token refused",
+            title,
             f"The studio refused this station's token: {why}\n\n"
             "Ask the presenter for a new token (on the studio's machine: "
             "`wrencos-studio token --user-id YOU --role staff`) and start the station "
-            "again with it.",
+            f"again with it.\n\n(This closes by itself after {REFUSED_DIALOG_S} seconds.)",
         )
 
     @property
