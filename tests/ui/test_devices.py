@@ -103,3 +103,24 @@ def test_a_camera_with_a_microphone_has_its_meter(open_studio_with: Any) -> None
     studio.until(lambda: "No camera found" in panel.device_label.text(), timeout=10)
     assert panel.mic.isEnabled() and panel.mic.currentText() == "Default microphone"
     assert "No microphone" not in panel.device_label.text()
+
+
+def test_a_camera_lost_while_live_is_said_and_the_show_goes_on(
+    open_studio_with: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live on a camera that stops sending (a short clip stands in for it): the window
+    says it was lost and what to do; frames keep reaching the preview; still live."""
+    from tests.media.test_sources import _short_clip
+
+    clip = tmp_path / "camera.mkv"
+    _short_clip(clip, frames=30)
+    monkeypatch.setattr(sources, "_camera_input", lambda _device: (str(clip), "matroska"))
+    studio = open_studio_with("camera:/dev/video0", cameras=["/dev/video0"], mic=False)
+    studio.run(studio.studio.go_live("Camera show", ""))
+    panel = studio.window.broadcast
+    studio.until(lambda: "The camera was lost" in panel.device_label.text(), timeout=15)
+    assert "Plug it back in" in panel.device_label.text()
+    frames: list[int] = []
+    studio.studio.preview_ready.connect(lambda: frames.append(1))
+    studio.until(lambda: len(frames) >= 3)
+    assert panel.live and studio.studio.hub is not None and studio.studio.hub.stream
