@@ -77,6 +77,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Ctrl+I", "Answer in the inbox"),
     Shortcut("Ctrl+Shift+R", "Reset the layout of the panels"),
     Shortcut("F1", "This list"),
+    Shortcut("Ctrl+Q", "Quit (asks first while live)"),
 )
 
 
