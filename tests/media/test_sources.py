@@ -148,3 +148,21 @@ async def test_the_screen_is_grabbed_under_xvfb(tmp_path: Path) -> None:
     finally:
         xvfb.terminate()
         xvfb.wait(10)
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/alsa/alsa.conf").is_file(), reason="no system ALSA configuration"
+)
+def test_pyavs_alsa_is_pointed_at_the_system_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wheel's alsa-lib gets the system's alsa.conf (its own build path exists
+    nowhere); a value the user set is kept."""
+    import os
+
+    for name in ("ALSA_CONFIG_DIR", "ALSA_CONFIG_PATH", "ALSA_PLUGIN_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALSA_CONFIG_DIR", "/etc/my-alsa")
+    sources._use_system_alsa_config()
+    assert os.environ["ALSA_CONFIG_PATH"] == "/usr/share/alsa/alsa.conf"
+    assert os.environ["ALSA_CONFIG_DIR"] == "/etc/my-alsa"

@@ -119,6 +119,21 @@ def _screen_input(target: str) -> tuple[str, str, dict[str, str]]:
     return target or "desktop", "gdigrab", {"draw_mouse": "1"}
 
 
+def _use_system_alsa_config() -> None:
+    """PyAV's wheel bundles an alsa-lib built to look for its configuration under its
+    build prefix (``/tmp/vendor/share/alsa``), which no machine has: every device, even
+    ``default``, is then "Unknown PCM". Point it at the system's configuration and
+    plugins (PulseAudio/PipeWire's ALSA plugins) unless the user set them."""
+    config = Path("/usr/share/alsa/alsa.conf")
+    if not config.is_file():
+        return
+    os.environ.setdefault("ALSA_CONFIG_DIR", str(config.parent))
+    os.environ.setdefault("ALSA_CONFIG_PATH", str(config))
+    for plugins in glob.glob("/usr/lib/*/alsa-lib") + glob.glob("/usr/lib*/alsa-lib"):
+        os.environ.setdefault("ALSA_PLUGIN_DIR", plugins)
+        break
+
+
 def _microphone_inputs(device: str) -> list[tuple[str, str]]:
     """(input, format) pairs to try for the microphone, best first."""
     if PLATFORM.startswith("linux"):
@@ -395,6 +410,8 @@ class MediaPipeline:
                 container.seek(0)
 
     def _run_microphone(self) -> None:
+        if PLATFORM.startswith("linux"):
+            _use_system_alsa_config()
         errors = []
         for name, fmt in _microphone_inputs(self.microphone):
             try:
