@@ -5,8 +5,10 @@
     QT_QPA_PLATFORM=offscreen scripts/netns-run .venv/bin/python scripts/studio_screenshot.py
 
 Starts the studio (test pattern), goes live, lets a few customers chat, ask for help and
-like, pins two products, then renders the window into docs/screenshots/studio.png and
-studio-inbox.png.
+like, pins two products, then renders into docs/screenshots/: the live layout
+(studio.png, every dock in view), the inbox dock with a thread open (studio-inbox.png), a
+staff station connected beside it (station.png), and the studio after its camera went
+missing (studio-device-error.png: the still picture and the words saying what to do).
 """
 
 from __future__ import annotations
@@ -79,14 +81,40 @@ async def main(app: QApplication) -> None:
     await asyncio.sleep(2.5)
     out = ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
-    for name, tab in (("studio", 0), ("studio-inbox", 1)):
-        window.tabs.setCurrentIndex(tab)
-        if tab == 1:
-            window.inbox.select_row(0)
-        await asyncio.sleep(1.0)
-        shot = window.grab()  # the window itself: works offscreen too
+
+    def save(widget: object, name: str) -> None:
+        shot = widget.grab()  # type: ignore[attr-defined]  # works offscreen too
         shot.save(str(out / f"{name}.png"))
         print("wrote", out / f"{name}.png")
+
+    window.inbox.select_row(0)
+    await asyncio.sleep(1.0)
+    save(window, "studio")
+    save(window.docks["inbox"], "studio-inbox")
+
+    from wrencos_studio.hub.auth import mint_token
+    from wrencos_studio.ui.app import open_studio
+    from wrencos_studio.ui.studio import Station
+
+    secret = os.environ["WRENCOS_JWT_SECRET"]
+    station = Station(url, mint_token(secret, "sam", "staff"), Path(tempfile.mkdtemp()))
+    station_window = MainWindow(station)
+    assert await open_studio(station_window, station) is None
+    station_window.started()
+    station_window.resize(1380, 860)
+    station_window.show()
+    await asyncio.sleep(2.0)
+    station_window.inbox.select_row(0)
+    await asyncio.sleep(1.0)
+    save(station_window, "station")
+    station_window.close()
+    await station.shutdown()
+
+    picker = window.broadcast.source  # the presenter picks a camera that is not there
+    picker.insertItem(0, "Camera /dev/video-missing", "camera:/dev/video-missing")
+    picker.setCurrentIndex(0)
+    await asyncio.sleep(3.0)  # media_stats come once a second
+    save(window, "studio-device-error")
     await crowd
     window.live = False
     window.close()

@@ -133,7 +133,8 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         type=_source,
         default="none",
         help="what the broadcaster sends: none (default), testsrc (testsrc:busy: with a "
-        "band of noise, at the full bitrate), camera[:DEVICE], or a video file (looped)",
+        "band of noise, at the full bitrate), camera[:DEVICE], screen[:DISPLAY] (the screen, "
+        "through PyAV's x11grab/avfoundation/gdigrab), or a video file (looped)",
     )
     p.add_argument(
         "--video-size",
@@ -218,10 +219,19 @@ def _no_display() -> bool:
 
 
 def _cmd_studio(station: tuple[str, str] | None = None) -> int:
-    if _no_display() and station is None:
+    import os
+
+    # ``./studio`` sets WRENCOS_NO_WINDOW when Qt's system libraries are missing (it has
+    # printed the command that installs them): Qt would abort, so no window is tried.
+    no_window = os.environ.get("WRENCOS_NO_WINDOW", "")
+    if no_window and station is not None:
+        print(f"wrencos-studio station: no window can open here: {no_window}", file=sys.stderr)
+        return 2
+    if (_no_display() or no_window) and station is None:
         # A server or a fresh headless machine: say so and do the useful thing.
+        why = no_window or "no display here"
         print(
-            "wrencos-studio: no display here, so no window; running the server headless "
+            f"wrencos-studio: {why}, so no window; running the server headless "
             "(`wrencos-studio serve`, Ctrl+C stops it)",
             file=sys.stderr,
         )
@@ -239,7 +249,12 @@ def _cmd_studio(station: tuple[str, str] | None = None) -> int:
 
 
 def _cmd_devices() -> int:
-    from wrencos_studio.media.sources import describe_camera, list_cameras
+    from wrencos_studio.media.sources import (
+        describe_camera,
+        list_cameras,
+        microphone_present,
+        screen_available,
+    )
 
     cameras = list_cameras()
     if not cameras:
@@ -247,10 +262,15 @@ def _cmd_devices() -> int:
     for device in cameras:
         name = describe_camera(device)
         print(f"camera:{device}" + (f"  ({name})" if name else ""))
-    print(
-        "microphone: the system default (WRENCOS_MIC=<device> picks one, WRENCOS_MIC=none "
-        "turns it off)"
-    )
+    if screen_available():
+        print("screen  (this machine's screen)")
+    if microphone_present():
+        print(
+            "microphone: the system default (WRENCOS_MIC=<device> picks one, WRENCOS_MIC=none "
+            "turns it off)"
+        )
+    else:
+        print("no microphone found (camera and screen sources go out without sound)")
     return 0
 
 

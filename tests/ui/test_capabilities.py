@@ -45,14 +45,16 @@ def test_station_window_has_no_go_live_pinning_or_catalog_editing(
     assert not _buttons(window) & EDITING
     assert {"Send", "Send reply", "Mark resolved"} <= _buttons(window)
     assert window.products.pinned.dragDropMode() == window.products.pinned.DragDropMode.NoDragDrop
+    assert "settings" not in window.actions_ and "live" not in window.actions_
+    assert not any(f"pin{n}" in window.actions_ for n in range(1, 10))
     menus = {a.text(): a.menu() for a in window.menuBar().actions()}
-    assert "Settings…" not in menus  # staff may export the catalog and read past shows
+    # staff may export the catalog and read past shows
     assert [a.text() for a in menus["Catalog"].actions()] == [
         "Export catalog to CSV…",
         "Save CSV template…",
     ]
     # No settings: only the switches of its own alerts.
-    assert "Alerts…" in menus
+    assert window.actions_["alerts"].text() == "Alerts…"
     assert "staff station" in window.windowTitle()
 
 
@@ -64,4 +66,13 @@ def test_studio_window_has_them_all(tmp_path: Path, qtbot: Any) -> None:
     assert _buttons(window) >= EDITING
     pinned = window.products.pinned
     assert pinned.dragDropMode() == pinned.DragDropMode.InternalMove
-    assert [a.text() for a in window.menuBar().actions()] == ["Settings…", "Catalog", "Shows"]
+    assert [a.text() for a in window.menuBar().actions()] == [
+        "&File",
+        "&Show",
+        "Catalog",
+        "Shows",
+        "&View",
+        "&Help",
+    ]
+    assert window.actions_["settings"].text() == "Settings…"
+    assert "alerts" not in window.actions_

@@ -65,7 +65,7 @@ def test_a_long_inbox_loads_a_page_at_a_time(
     newest first, none twice; the last page hides "Load older conversations"."""
     _seed(studio, 120)
     w = studio.window
-    w.tabs.setCurrentWidget(w.inbox)
+    w.show_panel("inbox")
     sent = _count_requests(studio.studio.bridge, monkeypatch)
     w.inbox.refresh()
     studio.until(lambda: w.inbox.conversations_model.rowCount() == 50)
@@ -121,7 +121,7 @@ def test_a_customer_message_updates_one_row_without_a_refetch(
     assert row["lastMessage"] == "Any news?" and row["unread"] == 2
     assert model.find("sess-new-1")["customerName"] == "Neo"
     assert "Neo" in w.inbox.filtered.index(0, 0).data()
-    assert w.tabs.tabText(1) == f"Inbox ({model.unread()})"
+    assert w.docks["inbox"].windowTitle() == f"Inbox ({model.unread()})"
     w.inbox.select_row(1)
     studio.until(lambda: w.inbox.thread_model.rowCount() == 2)
     w.inbox.reply.setPlainText("Shipped today.")
@@ -257,7 +257,7 @@ def test_a_long_thread_loads_older_messages_on_scrolling_up(
 
     studio.run(seed())
     w = studio.window
-    w.tabs.setCurrentWidget(w.inbox)
+    w.show_panel("inbox")
     w.inbox.refresh()
     studio.until(lambda: w.inbox.conversations_model.rowCount() == 1)
     sent = _count_requests(studio.studio.bridge, monkeypatch)

@@ -136,7 +136,7 @@ def test_search_and_filter_are_asked_of_the_hub_and_kept_when_paging(
     _seed(studio, 300)
     w = studio.window
     inbox = w.inbox
-    w.tabs.setCurrentWidget(inbox)
+    w.show_panel("inbox")
     inbox.refresh()
     studio.until(lambda: inbox.conversations_model.rowCount() == 50)
     every = _sent(studio.studio.bridge, monkeypatch)

@@ -73,7 +73,7 @@ def test_share_outside_shows_the_address_and_stops(running: Running, standin_log
     """One click: the public address and its QR code; its origin gets in; a second click
     stops the client and the origin is refused again."""
     panel = running.window.share
-    running.window.tabs.setCurrentWidget(panel)  # the presenter opens the Share tab
+    running.window.show_panel("share")  # the presenter opens the Share dock
     assert panel.public_button.text() == START_TEXT
     assert not running.run(_pong(running.url, PUBLIC))
 
@@ -101,7 +101,7 @@ def test_share_outside_shows_the_address_and_stops(running: Running, standin_log
 def test_quitting_stops_the_tunnel(running: Running, standin_log: Path) -> None:
     """Closing the studio while sharing outside ends the client and everything it started."""
     panel = running.window.share
-    running.window.tabs.setCurrentWidget(panel)  # the presenter opens the Share tab
+    running.window.show_panel("share")  # the presenter opens the Share dock
     panel.public_button.click()
     running.until(lambda: panel.sharing)
     tunnel = running.studio.app.tunnel
@@ -121,7 +121,7 @@ def test_no_client_installed_says_what_to_install(
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     panel = running.window.share
-    running.window.tabs.setCurrentWidget(panel)  # the presenter opens the Share tab
+    running.window.show_panel("share")  # the presenter opens the Share dock
     panel.public_button.click()
     running.until(lambda: "No tunnel program is installed" in panel.public_status.text())
     text = panel.public_status.text()
@@ -137,7 +137,7 @@ def test_client_failing_is_said_in_words(
     """A client that exits at once: the panel quotes its last line and offers to try again."""
     monkeypatch.setenv("WRENCOS_STANDIN_MODE", "exit")
     panel = running.window.share
-    running.window.tabs.setCurrentWidget(panel)  # the presenter opens the Share tab
+    running.window.show_panel("share")  # the presenter opens the Share dock
     panel.public_button.click()
     running.until(lambda: "Could not share" in panel.public_status.text())
     text = panel.public_status.text()
@@ -153,7 +153,7 @@ def test_client_dying_while_shared_resets_the_panel(running: Running, standin_lo
     import signal
 
     panel = running.window.share
-    running.window.tabs.setCurrentWidget(panel)  # the presenter opens the Share tab
+    running.window.show_panel("share")  # the presenter opens the Share dock
     panel.public_button.click()
     running.until(lambda: panel.sharing)
     tunnel = running.studio.app.tunnel

@@ -118,7 +118,7 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
         )
         while w.inbox.filtered.rowCount() < 1:
             await asyncio.sleep(0.05)
-        assert w.tabs.tabText(1) == "Inbox (1)"
+        assert w.docks["inbox"].windowTitle() == "Inbox (1)"
         w.inbox.select_row(0)
         while w.inbox.thread_model.rowCount() < 1:
             await asyncio.sleep(0.05)
@@ -132,7 +132,7 @@ def test_answering_a_customer_from_the_inbox(studio: Running) -> None:
     assert reply["message"] == "Yes, fully vegan."
     assert "Ann" in w.inbox.filtered.index(0, 0).data()
     studio.until(lambda: w.inbox.thread_model.rowCount() == 2)
-    studio.until(lambda: w.tabs.tabText(1) == "Inbox")
+    studio.until(lambda: w.docks["inbox"].windowTitle() == "Inbox")
 
 
 def test_settings_persist_across_restarts(tmp_path: Path) -> None:
@@ -446,7 +446,15 @@ def test_data_folder_choice_is_remembered(
     assert chosen_data_dir() == tmp_path / "env-wins"
 
 
-def test_resolution_and_microphone_pickers(studio: Running) -> None:
+@pytest.fixture
+def with_microphone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine shows a microphone (whether or not it really does)."""
+    from wrencos_studio.media import sources
+
+    monkeypatch.setattr(sources, "microphone_present", lambda: True)
+
+
+def test_resolution_and_microphone_pickers(with_microphone: None, studio: Running) -> None:
     """Picking a resolution restarts the source at that size and is remembered."""
     from wrencos_studio.ui.studio import StudioSettings
 

@@ -1,6 +1,8 @@
 """Capture threads: the synthetic test source, a looped video file, a camera and microphone
-(PyAV: v4l2/ALSA on Linux, avfoundation on macOS, dshow on Windows). Each encodes once
-and hands packets to the event loop."""
+(PyAV: v4l2/ALSA on Linux, avfoundation on macOS, dshow on Windows), and the screen (PyAV's
+platform grabbers: x11grab, avfoundation, gdigrab). Each encodes once and hands packets
+to the event loop. A camera or screen that is missing, busy or lost does not end the
+stream: it goes on with a still picture (the last frame, dimmed) and ``error`` says why."""
 
 from __future__ import annotations
 
@@ -22,7 +24,15 @@ import av
 from wrencos_studio.media.encoder import AudioEncoder, VideoEncoder, VideoSettings
 from wrencos_studio.media.testsrc import BeepGenerator, TestPattern
 
-__all__ = ["MediaPipeline", "SourceError", "list_cameras", "parse_source"]
+__all__ = [
+    "MediaPipeline",
+    "SourceError",
+    "StillPicture",
+    "list_cameras",
+    "microphone_present",
+    "parse_source",
+    "screen_available",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +46,14 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
-    kind: str  # "none" | "testsrc" | "file" | "camera"
+    kind: str  # "none" | "testsrc" | "file" | "camera" | "screen"
     target: str = ""
 
 
 def parse_source(text: str) -> SourceSpec:
-    """``none``, ``testsrc`` / ``testsrc:busy``, ``camera`` / ``camera:DEVICE``, or a video
-    file path."""
+    """``none``, ``testsrc`` / ``testsrc:busy``, ``camera`` / ``camera:DEVICE``, ``screen`` /
+    ``screen:DISPLAY`` (Linux ``:0.0``; macOS a screen's avfoundation index or name), or a
+    video file path. Raises SourceError for an unknown test variant or a missing file."""
     if text in ("none", "testsrc"):
         return SourceSpec(text)
     if text.startswith("testsrc:"):
@@ -52,10 +63,13 @@ def parse_source(text: str) -> SourceSpec:
         return SourceSpec("testsrc", variant)
     if text == "camera" or text.startswith("camera:"):
         return SourceSpec("camera", text.partition(":")[2])
+    if text == "screen" or text.startswith("screen:"):
+        return SourceSpec("screen", text.partition(":")[2])
     path = Path(text).expanduser()
     if not path.is_file():
         raise SourceError(
-            f"no such video file: {text} (sources: none, testsrc, camera[:DEVICE], or a file)"
+            f"no such video file: {text} "
+            "(sources: none, testsrc, camera[:DEVICE], screen[:DISPLAY], or a file)"
         )
     return SourceSpec("file", str(path))
 
@@ -81,10 +95,50 @@ def describe_camera(device: str) -> str:
     return ""
 
 
+def screen_available() -> bool:
+    """Whether the screen can be grabbed here (Linux: an X display; elsewhere always)."""
+    if PLATFORM.startswith("linux"):
+        return bool(os.environ.get("DISPLAY"))
+    return True
+
+
+def microphone_present() -> bool:
+    """Whether this machine shows any sound capture device (Linux: an ALSA ``pcm…c``
+    node; elsewhere assumed, as the system picker knows better)."""
+    if PLATFORM.startswith("linux"):
+        return bool(glob.glob("/dev/snd/pcmC*D*c"))
+    return True
+
+
+def _screen_input(target: str) -> tuple[str, str, dict[str, str]]:
+    """(input, format, options) of PyAV's screen grabber on this platform."""
+    if PLATFORM.startswith("linux"):
+        return target or os.environ.get("DISPLAY", ":0"), "x11grab", {"draw_mouse": "1"}
+    if PLATFORM == "darwin":
+        return f"{target or 'Capture screen 0'}:none", "avfoundation", {"capture_cursor": "1"}
+    return target or "desktop", "gdigrab", {"draw_mouse": "1"}
+
+
+def _use_system_alsa_config() -> None:
+    """PyAV's wheel bundles an alsa-lib built to look for its configuration under its
+    build prefix (``/tmp/vendor/share/alsa``), which no machine has: every device, even
+    ``default``, is then "Unknown PCM". Point it at the system's configuration and
+    plugins (PulseAudio/PipeWire's ALSA plugins) unless the user set them."""
+    config = Path("/usr/share/alsa/alsa.conf")
+    if not config.is_file():
+        return
+    os.environ.setdefault("ALSA_CONFIG_DIR", str(config.parent))
+    os.environ.setdefault("ALSA_CONFIG_PATH", str(config))
+    for plugins in glob.glob("/usr/lib/*/alsa-lib") + glob.glob("/usr/lib*/alsa-lib"):
+        os.environ.setdefault("ALSA_PLUGIN_DIR", plugins)
+        break
+
+
 def _microphone_inputs(device: str) -> list[tuple[str, str]]:
     """(input, format) pairs to try for the microphone, best first."""
     if PLATFORM.startswith("linux"):
-        return [(device or "default", "pulse"), (device or "default", "alsa")]
+        # PyAV's own FFmpeg has ALSA (PulseAudio and PipeWire offer an ALSA "default").
+        return [(device or "default", "alsa")]
     if PLATFORM == "darwin":
         return [(f"none:{device or '0'}", "avfoundation")]
     return [(f"audio={device}", "dshow")] if device else []
@@ -96,6 +150,44 @@ def _camera_input(device: str) -> tuple[str, str]:
     if PLATFORM == "darwin":
         return f"{device or '0'}:none", "avfoundation"
     return f"video={device}" if device else "video=0", "dshow"
+
+
+class StillPicture:
+    """The picture a stream shows while its camera or screen is missing or lost: the last
+    frame dimmed (or dark grey when there was none), as fresh yuv420p frames of the
+    stream's size, so the encoder and every viewer carry on as if nothing stopped."""
+
+    _DIM = bytes(16 + (v - 16) // 2 if v > 16 else v for v in range(256))
+
+    def __init__(self, width: int, height: int, last: av.VideoFrame | None = None) -> None:
+        self.width, self.height = width - width % 2, height - height % 2
+        if last is not None:
+            frame = last.reformat(self.width, self.height, "yuv420p")
+            self._planes = [bytes(p) for p in frame.planes]
+            self._planes[0] = self._planes[0].translate(self._DIM)
+            self._sizes = [p.line_size for p in frame.planes]
+        else:
+            w, h = self.width, self.height
+            grey = bytes([128]) * (w * h // 4)  # neutral chroma
+            self._planes = [bytes([40]) * (w * h), grey, grey]
+            self._sizes = [w, w // 2, w // 2]
+
+    def frame(self) -> av.VideoFrame:
+        """A new frame holding the still picture."""
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        for plane, data, size in zip(frame.planes, self._planes, self._sizes, strict=True):
+            if plane.line_size == size:
+                plane.update(data)
+            else:  # another row padding than the copy's: copy row by row
+                rows = len(data) // size
+                width = min(size, plane.line_size)
+                buf = bytearray(plane.line_size * rows)
+                for r in range(rows):
+                    buf[r * plane.line_size : r * plane.line_size + width] = data[
+                        r * size : r * size + width
+                    ]
+                plane.update(bytes(buf))
+        return frame
 
 
 @dataclass(slots=True)
@@ -167,6 +259,7 @@ class MediaPipeline:
         self.encoding = True
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._last_t = 0.0  # seconds of the last device frame, where a still one goes on
 
     # -- control -------------------------------------------------------------------------
 
@@ -178,6 +271,10 @@ class MediaPipeline:
             targets = [self._run_file]
         elif self.spec.kind == "camera":
             targets = [self._run_camera]
+            if self.microphone != "none":
+                targets.append(self._run_microphone)
+        elif self.spec.kind == "screen":
+            targets = [self._run_screen]
             if self.microphone != "none":
                 targets.append(self._run_microphone)
         for target in targets:
@@ -313,6 +410,8 @@ class MediaPipeline:
                 container.seek(0)
 
     def _run_microphone(self) -> None:
+        if PLATFORM.startswith("linux"):
+            _use_system_alsa_config()
         errors = []
         for name, fmt in _microphone_inputs(self.microphone):
             try:
@@ -331,33 +430,76 @@ class MediaPipeline:
         self.audio_error = "no microphone: " + ("; ".join(errors) or "none configured")
         log.warning("%s", self.audio_error)
 
+    def _hold_still(self, last: av.VideoFrame | None, why: str) -> None:
+        """The device is gone: say ``why`` and go on with a still picture until stopped
+        (or until the presenter picks another source, which restarts the pipeline)."""
+        self.error = why
+        log.warning("video source: %s; going on with a still picture", why)
+        s = self.settings
+        still = StillPicture(s.width, s.height, last)
+        t0 = time.monotonic() - self._last_t
+        for _i, t in self._paced(1.0 / s.fps):
+            self._emit_video(still.frame(), int((t0 + t) * 90000))
+
+    def _open_device(
+        self, name: str, fmt: str, attempts: list[dict[str, str]], what: str
+    ) -> av.container.InputContainer:
+        """Open a capture device, trying ``attempts`` (options) in order; SourceError
+        saying, in words, whether it is missing, busy, forbidden or unusable."""
+        errors = []
+        for options in attempts:
+            try:
+                return av.open(name, format=fmt, options=options)
+            except FileNotFoundError as exc:
+                others = ", ".join(list_cameras()) or "none"
+                raise SourceError(
+                    f"{what} {name} not found (cameras: {others})"
+                    if what == "camera"
+                    else f"{what} {name} not found"
+                ) from exc
+            except PermissionError as exc:
+                raise SourceError(f"{what} {name}: permission denied") from exc
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                errors.append(str(exc))
+                if "busy" in str(exc).lower():
+                    raise SourceError(f"{what} {name} is busy (used by another program)") from exc
+        raise SourceError(f"{what} {name} refused every format: {'; '.join(errors)}")
+
+    def _capture(self, name: str, fmt: str, attempts: list[dict[str, str]], what: str) -> None:
+        """Frames from a device until stopped; a device missing, busy or lost on the way
+        becomes a still picture and an ``error`` (the stream goes on)."""
+        last: av.VideoFrame | None = None
+        try:
+            container = self._open_device(name, fmt, attempts, what)
+        except SourceError as exc:
+            self._hold_still(None, str(exc))
+            return
+        try:
+            with container:
+                t0 = time.monotonic()
+                for frame in container.decode(video=0):
+                    if self._stop.is_set():
+                        return
+                    self._last_t = time.monotonic() - t0
+                    self._emit_video(frame, int(self._last_t * 90000))
+                    last = frame
+        except (av.FFmpegError, OSError) as exc:
+            if self._stop.is_set():
+                return
+            self._hold_still(last, f"{what} {name} was lost ({exc})")
+            return
+        if not self._stop.is_set():
+            self._hold_still(last, f"{what} {name} was lost (it stopped sending pictures)")
+
     def _run_camera(self) -> None:
         s = self.settings
         name, fmt = _camera_input(self.spec.target)
         wanted = {"video_size": f"{s.width}x{s.height}", "framerate": str(s.fps)}
-        container = None
-        errors = []
         # Ask for the configured size and rate; a camera that refuses gets its default
         # format (the encoder scales it) rather than nothing.
-        for options in (wanted, {"framerate": str(s.fps)}, {}):
-            try:
-                container = av.open(name, format=fmt, options=options)
-                break
-            except FileNotFoundError as exc:
-                raise SourceError(
-                    f"camera {name} not found (cameras: {', '.join(list_cameras()) or 'none'})"
-                ) from exc
-            except PermissionError as exc:
-                raise SourceError(f"camera {name}: permission denied") from exc
-            except (av.FFmpegError, OSError) as exc:
-                errors.append(str(exc))
-                if "busy" in str(exc).lower():
-                    raise SourceError(f"camera {name} is busy (used by another program)") from exc
-        if container is None:
-            raise SourceError(f"camera {name} refused every format: {'; '.join(errors)}")
-        with container:
-            t0 = time.monotonic()
-            for frame in container.decode(video=0):
-                if self._stop.is_set():
-                    return
-                self._emit_video(frame, int((time.monotonic() - t0) * 90000))
+        self._capture(name, fmt, [wanted, {"framerate": str(s.fps)}, {}], "camera")
+
+    def _run_screen(self) -> None:
+        name, fmt, options = _screen_input(self.spec.target)
+        rate = {"framerate": str(self.settings.fps)}
+        self._capture(name, fmt, [{**options, **rate}, rate, {}], "screen")

@@ -29,7 +29,47 @@ from wrencos_studio.codec import CodecError, to_json
 from wrencos_studio.hub import protocol as p
 from wrencos_studio.hub.local import LocalConnection
 
-__all__ = ["HubBridge", "LocalBridge", "RemoteBridge"]
+__all__ = ["HubBridge", "LocalBridge", "RemoteBridge", "TokenRefused", "token_claims"]
+
+#: How long a station waits for the studio's answer to its ``register_admin``, in seconds.
+REGISTER_TIMEOUT = 10.0
+
+
+class TokenRefused(Exception):
+    """The studio refused a station's staff token; ``str(exc)`` says why, for a person
+    (expired, not signed by this studio, or not a staff role)."""
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT *without* checking its signature: only to word messages and
+    pick what the window offers; the studio decides what the token may do. ``{}`` when
+    it is not a JWT."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def refusal_reason(token: str, said: str) -> str:
+    """Why the studio (which said ``said``) most likely refused ``token``."""
+    import time
+    from datetime import UTC, datetime
+
+    claims = token_claims(token)
+    if not claims:
+        return f"{said}: this is not a staff token (a JWT from `wrencos-studio token`)"
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and exp < time.time():
+        when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{said}: the token expired on {when}"
+    role = claims.get("role")
+    if role not in ("admin", "staff"):
+        return f"{said}: the token's role is {role!r}, not staff or admin"
+    return f"{said}: the token was not signed by this studio (or not yet valid)"
+
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +87,7 @@ class HubBridge(QObject):
     disconnected = Signal(str)  # why
     reconnecting = Signal(str)  # why the connection dropped; a new one is being tried
     reconnected = Signal()  # registered again: what the window shows must be fetched again
+    token_refused = Signal(str)  # a station's token was refused (expired while connected)
     error = Signal(str)
     stream_started = Signal(dict)
     stream_stopped = Signal(str)
@@ -292,15 +333,38 @@ class RemoteBridge(HubBridge):
         self._stopping = False
 
     async def start(self) -> None:
-        """Connect and register; raises OSError when the studio cannot be reached."""
+        """Connect and register; raises OSError when the studio cannot be reached and
+        TokenRefused when it refuses the token."""
         await self._connect()
         self._task = asyncio.create_task(self._run(), name="staff-station")
 
     async def _connect(self) -> None:
+        """Connect and register; OSError when unreachable, TokenRefused when the studio
+        refuses the token (the connection is closed again)."""
         from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
 
-        self._ws = await connect(self.url, max_size=2**22)
-        await self.request({"type": "register_admin", "token": self.token})
+        ws = await connect(self.url, max_size=2**22)
+        try:
+            await ws.send(json.dumps({"type": "register_admin", "token": self.token}))
+            async with asyncio.timeout(REGISTER_TIMEOUT):
+                while True:
+                    try:
+                        message = p.parse(json.loads(await ws.recv()))
+                    except (ValueError, CodecError):
+                        continue
+                    if isinstance(message, p.Error):
+                        raise TokenRefused(refusal_reason(self.token, message.message))
+                    if message is not None:
+                        self.dispatch(message)
+                    if isinstance(message, p.AdminRegistered):
+                        break
+        except (TokenRefused, TimeoutError, ConnectionClosed) as exc:
+            await ws.close()
+            if isinstance(exc, TokenRefused):
+                raise
+            raise OSError(f"the studio did not answer the registration ({exc})") from None
+        self._ws = ws
 
     async def _run(self) -> None:
         from websockets.exceptions import InvalidHandshake
@@ -317,6 +381,10 @@ class RemoteBridge(HubBridge):
                 await asyncio.sleep(pause * random.uniform(0.8, 1.2))
                 try:
                     await self._connect()
+                except TokenRefused as exc:  # expired while away: nothing to retry
+                    self._stopping = True
+                    self.token_refused.emit(str(exc))
+                    return
                 except (OSError, InvalidHandshake) as exc:  # TimeoutError is an OSError
                     log.info("staff station: %s unreachable (%s), trying again", self.url, exc)
                     self._ws = None

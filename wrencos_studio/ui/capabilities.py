@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["STATION", "STUDIO", "Capabilities"]
+__all__ = ["STATION", "STATION_ADMIN", "STUDIO", "Capabilities", "station_capabilities"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,19 @@ STATION = Capabilities(
     can_moderate=True,
     can_edit_settings=False,
 )
+
+#: A station with an ``admin`` token may also pin products (``pin_products`` is admin-only);
+#: the catalog is still edited on the studio's machine, where its images are stored.
+STATION_ADMIN = Capabilities(
+    can_broadcast=False,
+    can_pin=True,
+    can_manage_catalog=False,
+    can_moderate=True,
+    can_edit_settings=False,
+)
+
+
+def station_capabilities(role: str | None) -> Capabilities:
+    """What a station offers for its token's ``role`` (docs/protocol.md §3.1): pinning
+    for ``admin``; anything else gets the staff set (the studio refuses the rest)."""
+    return STATION_ADMIN if role == "admin" else STATION

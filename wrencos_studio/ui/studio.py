@@ -5,6 +5,7 @@ window may do (its capabilities)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from PySide6.QtGui import QImage
 
 from wrencos_studio.app import App, StartError
 from wrencos_studio.config import Settings
-from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities
+from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities, station_capabilities
 
 __all__ = ["Station", "Studio", "StudioSettings", "chosen_data_dir", "remember_data_dir"]
 
@@ -158,7 +159,7 @@ class Studio(QObject):
 
     async def _start_source(self, source: str) -> None:
         from wrencos_studio.media.encoder import VideoSettings
-        from wrencos_studio.media.sources import SourceError, parse_source
+        from wrencos_studio.media.sources import SourceError, microphone_present, parse_source
 
         assert self.app is not None
         was_live = self.broadcaster is not None and self.broadcaster.announced
@@ -173,10 +174,18 @@ class Studio(QObject):
             spec,
             video,
             announce=was_live,
-            microphone=str(self.settings["microphone"]),
+            # No microphone on this machine: none is tried (the window says so in words).
+            microphone=str(self.settings["microphone"]) if microphone_present() else "none",
             on_preview=self._on_preview,
-            on_audio_level=self.audio_level.emit,
+            on_audio_level=self._on_audio_level,
         )
+
+    def _on_audio_level(self, level: float) -> None:
+        # Capture thread. A pipeline stopping may still deliver one level after the window
+        # and this object were deleted (at quit); that level is dropped, not a crash of
+        # the capture thread.
+        with contextlib.suppress(RuntimeError):
+            self.audio_level.emit(level)
 
     def set_preview_size(self, width: int, height: int) -> None:
         """The preview widget's size: frames are scaled to fit it before they reach the GUI."""
@@ -212,7 +221,8 @@ class Studio(QObject):
         ).convertToFormat(QImage.Format.Format_RGB32)  # the format painting needs no work for
         with self._preview_lock:
             self._preview_image = image
-        self.preview_ready.emit()
+        with contextlib.suppress(RuntimeError):  # deleted at quit: see _on_audio_level
+            self.preview_ready.emit()
 
     def store_image(self, path: str) -> str:
         """Check, clean and store a product image in the data dir's uploads; its URL on
@@ -280,8 +290,11 @@ class Station(QObject):
         super().__init__()
         from urllib.parse import urlsplit
 
-        from wrencos_studio.ui.bridge import RemoteBridge
+        from wrencos_studio.ui.bridge import RemoteBridge, token_claims
 
+        # What the window offers follows the token's role (unchecked here: the studio
+        # checks it, and refuses what the role may not do anyway).
+        self.capabilities = station_capabilities(token_claims(token).get("role"))
         self.url = url
         parts = urlsplit(url)
         scheme = "https" if parts.scheme == "wss" else "http"

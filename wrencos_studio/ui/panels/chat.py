@@ -54,7 +54,6 @@ class ChatPanel(QWidget):
         self.slow.setRange(0, 300)
         self.slow.setSuffix(" s between messages")
         self.slow.setSpecialValueText("Slow mode off")
-        self.slow.editingFinished.connect(self.on_slow_mode_changed)
         if capabilities.can_moderate:
             self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             self.list.customContextMenuRequested.connect(self.on_context_menu)
@@ -80,6 +79,8 @@ class ChatPanel(QWidget):
         self.bridge.chat_history.connect(self.reset)  # replaces what is shown, no merge
         self.bridge.stream_stopped.connect(lambda _id: self.reset([]))  # that chat is over
         self.bridge.chat_message_deleted.connect(self.remove)
+        # Only now: the spin box finishes editing whenever it loses focus, bridge or not.
+        self.slow.editingFinished.connect(self.on_slow_mode_changed)
 
     def add(self, msg: dict[str, Any]) -> None:
         self._incoming.append(msg)
@@ -127,7 +128,11 @@ class ChatPanel(QWidget):
         menu.exec(self.list.mapToGlobal(pos))
 
     def on_slow_mode_changed(self) -> None:
-        spawn(self.bridge.set_slow_mode(self.slow.value()))
+        """Sent when the value changed (leaving the box unchanged asks nothing)."""
+        value = self.slow.value()
+        if value != getattr(self, "_slow_sent", 0):
+            self._slow_sent = value
+            spawn(self.bridge.set_slow_mode(value))
 
     def on_send_clicked(self) -> None:
         text = self.input.text().strip()
