@@ -97,7 +97,7 @@ class ProductsPanel(QWidget):
         buttons = QHBoxLayout()
         hint = "Catalog"
         if capabilities.can_pin:
-            hint = "Catalog (double-click to pin or unpin)"
+            hint = "Catalog (click a row number, press Ctrl+number or double-click to pin or unpin)"
             self.table.doubleClicked.connect(
                 lambda index: self.on_product_double_clicked(index.row(), index.column())
             )
