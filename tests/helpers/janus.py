@@ -165,6 +165,10 @@ async def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: P
         await asyncio.sleep(0.1)
 
 
+def _spawn(argv: list[str], log: Any, **kw: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -209,19 +213,17 @@ async def janus_with_whip(tmp: Path, endpoint: str = "shop") -> AsyncIterator[Ja
         str(root / p) for p in ("usr/share/nodejs", "usr/lib/x86_64-linux-gnu/nodejs")
     )
     with janus_log.open("wb") as jl, whip_log.open("wb") as wl:
-        janus = subprocess.Popen(
+        janus = _spawn(
             ["janus", "-C", str(jdir / "janus.jcfg"), "-F", str(jdir), "-N"],
-            stdout=jl,
-            stderr=subprocess.STDOUT,
+            jl,
         )
         whip: subprocess.Popen[bytes] | None = None
         try:
             await _wait_port(ws_port, janus, "janus", janus_log)
-            whip = subprocess.Popen(
+            whip = _spawn(
                 ["node", "server.js"],
+                wl,
                 cwd=wdir,
-                stdout=wl,
-                stderr=subprocess.STDOUT,
                 env={**os.environ, "NODE_PATH": node_path, "DEBUG": "whip:*,-whip:debug"},
             )
             await _wait_port(whip_port, whip, "simple-whip-server", whip_log)
@@ -310,7 +312,9 @@ class JanusSubscriber:
         deadline = loop.time() + timeout
         feed = None
         while feed is None:
-            reply = await self._call({**base, "body": {"request": "listparticipants", "room": ROOM}})
+            reply = await self._call(
+                {**base, "body": {"request": "listparticipants", "room": ROOM}}
+            )
             people = reply["plugindata"]["data"].get("participants", [])
             feed = next((p["id"] for p in people if p.get("publisher")), None)
             if feed is None:

@@ -106,7 +106,11 @@ async def test_publisher_reconnects_after_the_session_is_deleted_server_side(
         try:
             await _until(lambda: publisher.state == "live", 15, f"live\n{janus.logs()}")
             assert publisher.sessions == 1
-            response = await http_request("DELETE", f"{janus.whip_base}/resource/shop")
+            response = await http_request(
+                "DELETE",
+                f"{janus.whip_base}/resource/shop",
+                {"Authorization": f"Bearer {janus.token}"},
+            )
             assert response.status == 200
             await _until(lambda: publisher.sessions >= 2, 30, f"again\n{janus.logs()}")
             await _until(lambda: publisher.state == "live", 15, "live again")

@@ -113,15 +113,15 @@ async def http_request(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     *,
-    timeout: float = HTTP_TIMEOUT_S,
+    timeout_s: float = HTTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
 ) -> HttpResponse:
     """One HTTP/1.1 request (a new connection, ``Connection: close``), following ``307``/
     ``308`` redirects (same method and body) up to :data:`MAX_REDIRECTS` times. Raises
     :class:`WhipError` (``status`` None) when the host cannot be reached, the answer is not
-    HTTP, or it takes longer than ``timeout`` seconds in all."""
+    HTTP, or it takes longer than ``timeout_s`` seconds in all."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_s):
             for _ in range(MAX_REDIRECTS + 1):
                 response = await _one_request(method, url, headers or {}, body, ssl_context)
                 location = response.header("location")
@@ -130,7 +130,7 @@ async def http_request(
                     continue
                 return response
     except TimeoutError:
-        raise WhipError(f"{_where(url)} did not answer within {timeout:g} s") from None
+        raise WhipError(f"{_where(url)} did not answer within {timeout_s:g} s") from None
     raise WhipError(f"{_where(url)} redirected more than {MAX_REDIRECTS} times")
 
 
@@ -236,7 +236,10 @@ def parse_ice_links(values: list[str]) -> list[RTCIceServer]:
     servers: list[RTCIceServer] = []
     for value in values:
         for match in _LINK.finditer(value):
-            params = {m.group(1).lower(): m.group(2) or m.group(3) or "" for m in _PARAM.finditer(match.group(2))}
+            params = {
+                m.group(1).lower(): m.group(2) or m.group(3) or ""
+                for m in _PARAM.finditer(match.group(2))
+            }
             if params.get("rel", "").strip() != "ice-server":
                 continue
             uri = match.group(1).strip()
@@ -379,8 +382,8 @@ class WhipPublisher:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="whip-publisher")
 
-    async def stop(self, timeout: float = 3.0) -> None:
-        """Stop publishing: ``DELETE`` the session's resource (at most ``timeout`` seconds),
+    async def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop publishing: ``DELETE`` the session's resource (at most ``timeout_s`` seconds),
         close the peer connection. Safe to call twice."""
         task, self._task = self._task, None
         if task is not None and not task.done():
@@ -389,7 +392,7 @@ class WhipPublisher:
                 await task
         session, self._session = self._session, None
         if session is not None:
-            await self._end(session, timeout)
+            await self._end(session, timeout_s)
         self._set("stopped", self.message if self.state == "retrying" else "")
 
     async def _run(self) -> None:
@@ -433,7 +436,9 @@ class WhipPublisher:
                 prefs = [c for c in caps if c.mimeType == wanted]
                 if track.kind == "video":
                     one = [
-                        c for c in prefs if str((c.parameters or {}).get("packetization-mode")) == "1"
+                        c
+                        for c in prefs
+                        if str((c.parameters or {}).get("packetization-mode")) == "1"
                     ]
                     prefs = one or prefs
                 transceiver.setCodecPreferences(prefs)
@@ -520,7 +525,7 @@ class WhipPublisher:
         if response.status not in (200, 204, 405, 501):
             log.info("WHIP: trickle PATCH answered %d", response.status)
 
-    async def _end(self, session: _Session, timeout: float) -> None:
+    async def _end(self, session: _Session, timeout_s: float) -> None:
         """DELETE the session's resource (best effort), close its peer connection, and keep
         its counters."""
         self._sent_frames += session.video.sent
@@ -533,9 +538,7 @@ class WhipPublisher:
         resource, session.resource = session.resource, None
         if resource is not None:
             try:
-                response = await http_request(
-                    "DELETE", resource, self._auth(), timeout=timeout
-                )
+                response = await http_request("DELETE", resource, self._auth(), timeout_s=timeout_s)
                 if response.status >= 400:
                     log.info("WHIP: DELETE %s answered %d", resource, response.status)
             except WhipError as exc:
