@@ -560,16 +560,17 @@ def page_csp(settings: Settings) -> str:
     external playback URLs (``WRENCOS_WHEP_URL``: ``connect-src``, the WHEP POST/DELETE;
     ``WRENCOS_PUBLIC_HLS_URL``: ``connect-src`` and ``media-src``, for hls.js's fetches
     and native HLS), so the page may play from there (media/whip.py's settings)."""
-    extra = []
-    for url in (settings.whep_url, settings.public_hls_url):
-        if url:
-            parts = urlsplit(url)
-            extra.append(f"{parts.scheme}://{parts.netloc}")
-    if not extra:
+
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f" {parts.scheme}://{parts.netloc}" if url else ""
+
+    whep, hls = origin(settings.whep_url), origin(settings.public_hls_url)
+    if not (whep or hls):
         return _CSP
-    origins = " ".join(dict.fromkeys(extra))
-    return _CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}").replace(
-        "media-src 'self'", f"media-src 'self' {origins}"
+    connect = whep + (hls if hls != whep else "")
+    return _CSP.replace("connect-src 'self'", f"connect-src 'self'{connect}").replace(
+        "media-src 'self'", f"media-src 'self'{hls}"
     )
 
 
