@@ -67,7 +67,10 @@ async def test_a_307_is_followed_with_the_same_method_body_and_token() -> None:
 
     def handler(req: Request) -> bytes:
         if req[0].startswith("POST /whip/old "):
-            return b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /whip/new\r\nContent-Length: 0\r\n\r\n"
+            return (
+                b"HTTP/1.1 307 Temporary Redirect\r\n"
+                b"Location: /whip/new\r\nContent-Length: 0\r\n\r\n"
+            )
         return (
             b"HTTP/1.1 201 Created\r\nContent-Type: application/sdp\r\n"
             b"Location: resource/7\r\nTransfer-Encoding: chunked\r\n"
@@ -98,10 +101,10 @@ async def test_a_307_is_followed_with_the_same_method_body_and_token() -> None:
 
 async def test_unreachable_and_silent_endpoints_are_said_in_words() -> None:
     port = free_port()
-    with pytest.raises(WhipError, match=f"cannot reach the WHIP endpoint 127.0.0.1:{port}"):
+    with pytest.raises(WhipError, match=rf"cannot reach the WHIP endpoint 127\.0\.0\.1:{port}"):
         await http_request("POST", f"http://127.0.0.1:{port}/whip", body=b"x")
     async with http_stub(lambda req: None) as (base, _):
-        with pytest.raises(WhipError, match="did not answer within 0.3 s") as info:
+        with pytest.raises(WhipError, match=r"did not answer within 0\.3 s") as info:
             await http_request("POST", f"{base}/whip", body=b"x", timeout_s=0.3)
     assert info.value.status is None
 
