@@ -7,9 +7,10 @@ Janus's WebSocket API.
 simple-whip-server is a Node.js program (``/usr/share/simple-whip-server/src/server.js``)
 that reads ``./config.js``; we copy its two source files next to a generated config.
 Where the package cannot be installed (its ``node-websocket`` dependency needs Debian's
-``libnode108``, which conflicts with a NodeSource ``nodejs``), ``WRENCOS_SIMPLE_WHIP_ROOT``
-may name a directory the package and its ``node-*`` dependencies were unpacked into
-(``dpkg -x``); it is used the same way, with that tree's Node modules.
+``libnode108``, which conflicts with a NodeSource ``nodejs``), ``scripts/system-deps.sh``
+unpacks the package and its ``node-*`` dependencies (``dpkg -x``) into
+``.cache/simple-whip-server`` (or ``WRENCOS_SIMPLE_WHIP_ROOT`` names such a tree); it is
+used the same way, with that tree's Node modules and the installed ``node``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ _LIB = "/usr/lib/x86_64-linux-gnu"
 def _whip_root() -> Path | None:
     """The root the simple-whip-server package is installed under (``/`` or an unpacked
     tree), or None."""
-    for root in (Path("/"), Path(os.environ.get("WRENCOS_SIMPLE_WHIP_ROOT", "/nonexistent"))):
+    unpacked = Path(__file__).resolve().parents[2] / ".cache" / "simple-whip-server"
+    env = os.environ.get("WRENCOS_SIMPLE_WHIP_ROOT")
+    for root in (Path("/"), *([Path(env)] if env else []), unpacked):
         if (root / "usr/share/simple-whip-server/src/server.js").is_file():
             return root
     return None
