@@ -96,7 +96,8 @@ export class ExternalPlayback {
         return;
       } catch (err) {
         if (attempt.session) attempt.session.stop(); // timed out: it must not play later
-        errors.push(String(err && err.message ? err.message : err));
+        const text = String(err && err.message ? err.message : err);
+        errors.push(text.startsWith(kind + ':') ? text : `${kind}: ${text}`);
       }
     }
     throw new Error(errors.join('; '));
@@ -225,14 +226,23 @@ function gathered(pc, ms) {
 async function playHls(video, url, attempt) {
   const session = { onFail: null, stop() {} };
   attempt.session = session;
+  let failed;
+  const failure = new Promise((_, reject) => { failed = reject; });
   if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    const onError = () => {
+      const why = 'hls: cannot play ' + url + (video.error ? ` (media error ${video.error.code})` : '');
+      failed(new Error(why));
+      if (session.onFail) session.onFail(why);
+    };
+    video.addEventListener('error', onError);
     video.src = url;
-    video.addEventListener('error', () => session.onFail && session.onFail('hls: playback error'));
-    session.stop = () => { video.removeAttribute('src'); video.load(); };
+    session.stop = () => { video.removeEventListener('error', onError); video.removeAttribute('src'); video.load(); };
   } else if (window.Hls && window.Hls.isSupported()) {
     const hls = new window.Hls({ lowLatencyMode: true });
     hls.on(window.Hls.Events.ERROR, (_ev, data) => {
-      if (data && data.fatal && session.onFail) session.onFail('hls: ' + data.details);
+      if (!data || !data.fatal) return;
+      failed(new Error('hls: ' + data.details));
+      if (session.onFail) session.onFail('hls: ' + data.details);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -242,7 +252,7 @@ async function playHls(video, url, attempt) {
   }
   video.play().catch(() => {});
   try {
-    await firstFrame(video);
+    await Promise.race([firstFrame(video), failure]);
   } catch (err) {
     session.stop();
     throw err;

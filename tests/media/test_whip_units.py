@@ -258,3 +258,82 @@ async def test_an_answer_without_sdp_or_location_is_an_error_and_is_deleted() ->
     assert "DELETE /whip/res/1 HTTP/1.1" in [line for line, _h, _b in got]
     assert "authorization" not in got[0][1]  # no token configured: none sent
     assert any(m.startswith("WHIP endpoint sent no SDP answer") for _s, m in statuses), statuses
+
+
+@needs_netns
+async def test_a_session_patches_the_end_of_candidates_and_deletes_on_stop() -> None:
+    """Against an aiortc answerer behind a plain HTTP endpoint: the offer is send-only
+    H.264 + Opus, the 201's relative Location is resolved, the end of candidates is
+    PATCHed as a trickle-ice-sdpfrag with the ETag, the media connects, Link ICE servers
+    are kept for the next attempt, and stop() DELETEs the resource."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    answerers: list[RTCPeerConnection] = []
+
+    @contextlib.asynccontextmanager
+    async def endpoint() -> AsyncIterator[tuple[str, list[Request]]]:
+        got: list[Request] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            line = (await reader.readline()).decode().strip()
+            headers: dict[str, str] = {}
+            while h := (await reader.readline()).decode().strip():
+                name, _, value = h.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            got.append((line, headers, body))
+            if line.startswith("POST"):
+                pc = RTCPeerConnection()
+                answerers.append(pc)
+                await pc.setRemoteDescription(RTCSessionDescription(body.decode(), "offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+                sdp = pc.localDescription.sdp.encode()
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\nContent-Type: application/sdp\r\n"
+                    b'Location: ../resource/9\r\nETag: "e1"\r\n'
+                    b'Link: <stun:stun.example.net:3478>; rel="ice-server"\r\n'
+                    b"Content-Length: %d\r\n\r\n" % len(sdp) + sdp
+                )
+            else:  # PATCH, DELETE
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}", got
+        finally:
+            server.close()
+            for pc in answerers:
+                await pc.close()
+
+    async with endpoint() as (base, got):
+        publisher = WhipPublisher(f"{base}/whip/endpoint/shop", "tok", connect_timeout_s=10)
+        publisher.start()
+        try:
+            for _ in range(200):
+                if publisher.state == "live":
+                    break
+                await asyncio.sleep(0.05)
+            assert publisher.state == "live", publisher.message
+            assert publisher.message == "WHIP: publishing to 127.0.0.1"
+        finally:
+            await publisher.stop()
+    lines = [line for line, _h, _b in got]
+    assert lines == [
+        "POST /whip/endpoint/shop HTTP/1.1",
+        "PATCH /whip/resource/9 HTTP/1.1",
+        "DELETE /whip/resource/9 HTTP/1.1",
+    ]
+    offer = got[0][2].decode()
+    assert offer.count("a=sendonly") == 2 and "a=recvonly" not in offer
+    assert "H264/90000" in offer and "opus/48000" in offer and "VP8" not in offer
+    _line, patch_headers, frag = got[1]
+    assert patch_headers["content-type"] == "application/trickle-ice-sdpfrag"
+    assert patch_headers["if-match"] == '"e1"'
+    assert patch_headers["authorization"] == "Bearer tok"
+    assert b"a=end-of-candidates" in frag and b"a=ice-ufrag:" in frag
+    assert got[2][1]["authorization"] == "Bearer tok"
+    assert [s.urls for s in publisher._link_servers] == ["stun:stun.example.net:3478"]
+    assert publisher.state == "stopped" and publisher.sessions == 1

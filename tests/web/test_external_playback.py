@@ -157,3 +157,27 @@ async def test_a_working_whep_url_is_played_instead_of_the_studio(tmp_path: Path
     assert stats["transport"] == "whep", stats
     assert stats["external"]["source"] == "whep"
     assert any(line.startswith("POST /whep/endpoint/shop") for line in seen), seen
+
+
+async def test_a_public_hls_url_that_fails_falls_back_to_the_studio(tmp_path: Path) -> None:
+    """WHEP refused, then the public HLS playlist unreachable (natively, where this Chromium
+    plays HLS, else because no hls.js is loaded): each reason is kept, and the studio's own
+    stream plays, well before the two rungs' timeouts add up."""
+    env = {
+        "WRENCOS_WHEP_URL": f"http://127.0.0.1:{free_port()}/whep",
+        "WRENCOS_PUBLIC_HLS_URL": f"http://127.0.0.1:{free_port()}/live/index.m3u8",
+    }
+    async with serving(
+        tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env
+    ) as s:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stats, _ = await _watch(s.http_url + "/")
+        took = loop.time() - t0
+    assert stats["transport"] == "webrtc", stats
+    whep, hls = stats["external"]["error"].split("; ")
+    assert whep.startswith("whep: "), whep
+    assert hls.startswith("hls: cannot play http://127.0.0.1:") or hls == (
+        "hls: this browser plays no HLS and hls.js is not loaded"
+    ), hls
+    assert took < 6, took  # neither rung waited out its 4 s
