@@ -393,7 +393,7 @@ class WhipPublisher:
         session, self._session = self._session, None
         if session is not None:
             await self._end(session, timeout_s)
-        self._set("stopped", self.message if self.state == "retrying" else "")
+        self._set("stopped", "")  # not live: nothing to say (failures were logged)
 
     async def _run(self) -> None:
         delay = self.backoff_first_s
@@ -407,10 +407,14 @@ class WhipPublisher:
                 started = time.monotonic()
                 await session.ended.wait()
                 raise WhipError("WHIP connection lost")
-            except WhipError as exc:
+            except Exception as exc:  # anything but cancelling: said, and tried again
                 self.failures += 1
-                why = str(exc)
-                log.warning("WHIP: %s; retrying in %.0f s", why, delay)
+                if isinstance(exc, WhipError):
+                    why = str(exc)
+                    log.warning("WHIP: %s; retrying in %.0f s", why, delay)
+                else:
+                    why = f"WHIP failed: {type(exc).__name__}: {exc}"
+                    log.exception("WHIP: unexpected failure; retrying in %.0f s", delay)
                 if session is not None:
                     if self._session is session:
                         self._session = None
