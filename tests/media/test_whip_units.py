@@ -337,3 +337,38 @@ async def test_a_session_patches_the_end_of_candidates_and_deletes_on_stop() -> 
     assert got[2][1]["authorization"] == "Bearer tok"
     assert [s.urls for s in publisher._link_servers] == ["stun:stun.example.net:3478"]
     assert publisher.state == "stopped" and publisher.sessions == 1
+
+
+@needs_netns
+async def test_a_whip_outage_costs_local_viewers_nothing(tmp_path: Path) -> None:
+    """`serve --source testsrc` whose WHIP endpoint refuses every offer (503, retried
+    every second): a local WebRTC viewer still gets the stream at the source rate, with
+    low latency, while the studio keeps saying what goes wrong."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    from tests.helpers.serve import serving
+    from tests.helpers.testutils import run_probe, token
+
+    refusal = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 17\r\n\r\nJanus unavailable"
+    async with http_stub(lambda req: refusal) as (base, got):
+        env = {"WRENCOS_WHIP_URL": f"{base}/whip/endpoint/shop"}
+        async with serving(
+            tmp_path / "data", "--source", "testsrc", "--video-size", "320x180", env=env
+        ) as served:
+            [r] = await run_probe(served.url, "--seconds", "3")
+            async with connect(served.url) as ws:
+                await ws.send(json.dumps({"type": "register_admin", "token": token()}))
+                await ws.recv()
+                await ws.send(json.dumps({"type": "get_media_stats"}))
+                while (reply := json.loads(await ws.recv()))["type"] != "media_stats":
+                    pass
+    assert "error" not in r, r
+    assert r["fps"] >= 25 and r["latencyP95Ms"] < 250, r
+    assert len(got) >= 2  # it kept trying
+    whip = reply["stats"]["whip"]
+    assert whip["state"] in ("retrying", "connecting"), whip
+    assert whip["message"].startswith(
+        "WHIP endpoint failed (503 Service Unavailable): Janus unavailable"
+    ), whip
