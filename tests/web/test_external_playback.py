@@ -29,11 +29,11 @@ PLAYER = "window.wrencosPlayer"
 
 
 @contextlib.asynccontextmanager
-async def whep_endpoint(mode: str) -> AsyncIterator[tuple[str, list[str]]]:
+async def whep_endpoint(mode: str) -> AsyncIterator[tuple[str, list[str], list[Any]]]:
     """A WHEP endpoint on a free port of 127.0.0.1 (another origin than the studio's), as a
     browser sees one (CORS preflight, ``Location`` exposed): ``mode`` ``"play"`` answers
     offers with an aiortc peer sending aiortc's test video; ``"silent"`` reads the request
-    and never answers. Yields its URL and the request lines it got."""
+    and never answers. Yields its URL, the request lines it got and its peer connections."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import VideoStreamTrack
 
@@ -86,7 +86,7 @@ async def whep_endpoint(mode: str) -> AsyncIterator[tuple[str, list[str]]]:
     port = free_port()
     server = await asyncio.start_server(serve, "127.0.0.1", port)
     try:
-        yield f"http://127.0.0.1:{port}/whep/endpoint/shop", seen
+        yield f"http://127.0.0.1:{port}/whep/endpoint/shop", seen, pcs
     finally:
         server.close()
         for pc in pcs:
@@ -126,7 +126,7 @@ async def test_a_refused_whep_url_falls_back_to_the_studio(tmp_path: Path) -> No
 async def test_a_silent_whep_url_falls_back_within_a_few_seconds(tmp_path: Path) -> None:
     """The endpoint takes the offer and never answers: after the external timeout (4 s)
     the page plays from the studio."""
-    async with whep_endpoint("silent") as (whep, seen):
+    async with whep_endpoint("silent") as (whep, seen, _pcs):
         env = {"WRENCOS_WHEP_URL": whep}
         async with serving(
             tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env
@@ -144,7 +144,7 @@ async def test_a_silent_whep_url_falls_back_within_a_few_seconds(tmp_path: Path)
 async def test_a_working_whep_url_is_played_instead_of_the_studio(tmp_path: Path) -> None:
     """A real WHEP endpoint on another origin (CORS, the page's CSP lets it through): the
     page plays from it, not from the studio."""
-    async with whep_endpoint("play") as (whep, seen):
+    async with whep_endpoint("play") as (whep, seen, _pcs):
         env = {"WRENCOS_WHEP_URL": whep}
         async with (
             serving(tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env) as s,
@@ -181,3 +181,23 @@ async def test_a_public_hls_url_that_fails_falls_back_to_the_studio(tmp_path: Pa
         "hls: this browser plays no HLS and hls.js is not loaded"
     ), hls
     assert took < 6, took  # neither rung waited out its 4 s
+
+
+async def test_a_whep_stream_that_breaks_later_hands_over_to_the_studio(tmp_path: Path) -> None:
+    """The WHEP stream plays, then its server hangs up: the page asks the studio for the
+    stream again (re-registering) and plays the studio's own WebRTC."""
+    async with whep_endpoint("play") as (whep, _seen, pcs):
+        env = {"WRENCOS_WHEP_URL": whep}
+        async with (
+            serving(tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env) as s,
+            chromium() as browser,
+        ):
+            tab = await open_tab(browser, s.http_url + "/")
+            await tab.until(f"{PLAYER}.stats.external.state === 'playing'", timeout=20)
+            for pc in pcs:
+                await pc.close()
+            await tab.until(f"{PLAYER}.stats.external.state === 'failed'", timeout=40)
+            await tab.until(f"{PLAYER}.stats.transport === 'webrtc'", timeout=15)
+            await tab.until(f"{PLAYER}.stats.frames > 0", timeout=10)
+            stats = await tab.page.evaluate(f"{PLAYER}.stats")
+    assert stats["external"]["error"].startswith("whep: "), stats
