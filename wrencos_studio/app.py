@@ -179,6 +179,11 @@ class App:
         self.server.media_route = broadcaster.serve_fallback
         if self.settings.recording:
             self._attach_recordings(broadcaster)
+        self._attach_whip(broadcaster)
+        if broadcaster.announced and broadcaster.whip is not None:  # live from the start
+            assert broadcaster.fanout is not None
+            broadcaster.fanout.add(broadcaster.whip)
+            broadcaster.whip.start()
         return broadcaster
 
     def _attach_recordings(self, broadcaster: Broadcaster) -> None:
@@ -218,6 +223,33 @@ class App:
         if self._broadcaster_link is not None:
             self._broadcaster_link.close()
             self._broadcaster_link = None
+
+    # -- WHIP egress (RFC 9725) -------------------------------------------------------------
+    # With WRENCOS_WHIP_URL set, the broadcaster publishes its encoded stream to that
+    # endpoint while live (started on Go Live, DELETEd on End and on quit: the
+    # broadcaster's announce/withdraw); how it goes is in media_stats' "whip" entry,
+    # which the studio's health line shows. See media/whip.py.
+
+    def _attach_whip(self, broadcaster: Broadcaster) -> None:
+        if not self.settings.whip_url:
+            return
+        from wrencos_studio.media.broadcaster import parse_ice_servers
+        from wrencos_studio.media.whip import WhipPublisher
+
+        def request_keyframe() -> None:
+            if broadcaster.pipeline is not None:
+                broadcaster.pipeline.request_keyframe()
+
+        def on_status(state: str, message: str) -> None:
+            log.info("WHIP %s: %s", state, message)
+
+        broadcaster.whip = WhipPublisher(
+            self.settings.whip_url,
+            self.settings.whip_token,
+            request_keyframe,
+            ice_servers=parse_ice_servers(self.settings.ice_servers),
+            on_status=on_status,
+        )
 
     # -- the public tunnel ---------------------------------------------------------------------
 

@@ -7,10 +7,13 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = [
     "DB_FILENAME",
     "Settings",
+    "check_delivery_urls",
+    "check_http_url",
     "check_shop_currency",
     "default_data_dir",
     "load_or_create_secret",
@@ -73,6 +76,39 @@ def check_shop_currency(value: str) -> str:
             f"WRENCOS_CURRENCY={value!r} is not an ISO 4217 currency code (e.g. EUR, USD)"
         )
     return code
+
+
+def check_http_url(value: str, name: str) -> str:
+    """``value`` stripped if it is an absolute ``http://`` or ``https://`` URL with a host;
+    ValueError naming the setting ``name`` (e.g. ``WRENCOS_WHIP_URL``) otherwise. Empty
+    stays empty (the setting is off)."""
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{name}={value!r} is not an absolute http:// or https:// URL "
+            f"(e.g. https://sfu.example.com/whip/endpoint/shop)"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"{name}={value!r} has a bad port number") from None
+    return text
+
+
+def check_delivery_urls(settings: Settings) -> None:
+    """Check (and strip) the WHIP and external playback URLs of ``settings``: each must be
+    empty or an absolute ``http://``/``https://`` URL with a host. ValueError naming the
+    variable otherwise (``serve`` then exits 2); a token without a URL is an error too."""
+    settings.whip_url = check_http_url(settings.whip_url, "WRENCOS_WHIP_URL")
+    settings.public_hls_url = check_http_url(settings.public_hls_url, "WRENCOS_PUBLIC_HLS_URL")
+    settings.whep_url = check_http_url(settings.whep_url, "WRENCOS_WHEP_URL")
+    if settings.whip_token and not settings.whip_url:
+        raise ValueError("WRENCOS_WHIP_TOKEN is set but WRENCOS_WHIP_URL is not")
+    if any(c in settings.whip_token for c in "\r\n"):
+        raise ValueError("WRENCOS_WHIP_TOKEN must be one line")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -145,6 +181,14 @@ class Settings:
     #: List past shows at ``/replays`` (``WRENCOS_LIST_REPLAYS=1``); off: only those who
     #: have a replay's link can watch it.
     list_replays: bool = False
+    #: Publish the live stream to this WHIP endpoint (RFC 9725), with this bearer token
+    #: (``WRENCOS_WHIP_URL``, ``WRENCOS_WHIP_TOKEN``); "" : off.
+    whip_url: str = ""
+    whip_token: str = ""
+    #: Where the customer page plays from first, falling back to the studio itself
+    #: (``WRENCOS_PUBLIC_HLS_URL``, ``WRENCOS_WHEP_URL``); "": not set.
+    public_hls_url: str = ""
+    whep_url: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -161,6 +205,10 @@ class Settings:
             if not text.strip().isdigit():
                 raise ValueError(f"WRENCOS_RECORDING_MIN_FREE_MB={text!r} is not a whole number")
             settings.recording_min_free_mb = int(text)
+        settings.whip_url = os.environ.get("WRENCOS_WHIP_URL", "")
+        settings.whip_token = os.environ.get("WRENCOS_WHIP_TOKEN", "")
+        settings.public_hls_url = os.environ.get("WRENCOS_PUBLIC_HLS_URL", "")
+        settings.whep_url = os.environ.get("WRENCOS_WHEP_URL", "")
         if os.environ.get("WRENCOS_CURRENCY"):
             settings.currency = os.environ["WRENCOS_CURRENCY"]
         for key, value in overrides.items():
@@ -168,6 +216,7 @@ class Settings:
                 setattr(settings, key, value)
         settings.data_dir = Path(settings.data_dir).expanduser()
         settings.currency = check_shop_currency(settings.currency)
+        check_delivery_urls(settings)
         from wrencos_studio.catalog.money import shop_locale
 
         settings.price_locale = shop_locale()  # ValueError for a bad WRENCOS_LOCALE

@@ -657,6 +657,7 @@ function handle(msg) {
       askFromAddress();
       break;
     case 'stream_info':
+      player.handle(msg); // its publicHlsUrl/whepUrl: where to play from first (external.js)
       if ((msg.shopUrlPattern || '') !== state.shopUrlPattern) {
         state.shopUrlPattern = msg.shopUrlPattern || '';
         showPinned(state.pinned); // the links depend on it

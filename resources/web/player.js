@@ -3,6 +3,8 @@
 // but not UDP), the same encoded stream over a WebSocket at /media, decoded with WebCodecs.
 // Starts muted (autoplay rules); unmute() needs a user gesture.
 
+import { ExternalPlayback } from './external.js';
+
 const WEBRTC_TIMEOUT_MS = 4000;
 
 export class LivePlayer {
@@ -25,6 +27,7 @@ export class LivePlayer {
     this._timer = null;
     this._forceFallback = new URLSearchParams(location.search).has('fallback');
     window.wrencosPlayer = this; // for tests and the curious
+    this.external = new ExternalPlayback(this); // a configured WHEP/HLS URL first (external.js)
   }
 
   /** Call after the hub connection (re)registered. */
@@ -34,6 +37,7 @@ export class LivePlayer {
 
   /** Hub messages for the player. */
   handle(msg) {
+    if (this.external.handle(msg)) return;
     switch (msg.type) {
       case 'webrtc_broadcaster_available':
         this.broadcaster = msg.broadcaster;

@@ -26,6 +26,7 @@ except ImportError:  # Windows
 from websockets.http11 import Request, Response
 
 if TYPE_CHECKING:
+    from wrencos_studio.config import Settings
     from wrencos_studio.hub.engine import Hub
     from wrencos_studio.hub.server import ServerStats
 
@@ -349,7 +350,9 @@ class Router:
         if ctype.startswith("text/") or ctype in ("application/javascript",):
             ctype += "; charset=utf-8"
         extra = [("Cache-Control", "public, max-age=300" if cache else "no-cache")]
-        if target.name in ("index.html", "replay.html"):
+        if target.name == "index.html":
+            extra.append(("Content-Security-Policy", page_csp(self.hub.settings)))
+        elif target.name == "replay.html":
             extra.append(("Content-Security-Policy", _CSP))
         return response(200, await asyncio.to_thread(target.read_bytes), ctype, extra)
 
@@ -550,6 +553,25 @@ class Router:
             "process_start_time_seconds", "gauge", "Start time (Unix seconds).", [("", s.started)]
         )
         return "\n".join(lines) + "\n"
+
+
+def page_csp(settings: Settings) -> str:
+    """The live page's Content-Security-Policy: :data:`_CSP`, plus the origins of the
+    external playback URLs (``WRENCOS_WHEP_URL``: ``connect-src``, the WHEP POST/DELETE;
+    ``WRENCOS_PUBLIC_HLS_URL``: ``connect-src`` and ``media-src``, for hls.js's fetches
+    and native HLS), so the page may play from there (media/whip.py's settings)."""
+
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f" {parts.scheme}://{parts.netloc}" if url else ""
+
+    whep, hls = origin(settings.whep_url), origin(settings.public_hls_url)
+    if not (whep or hls):
+        return _CSP
+    connect = whep + (hls if hls != whep else "")
+    return _CSP.replace("connect-src 'self'", f"connect-src 'self'{connect}").replace(
+        "media-src 'self'", f"media-src 'self'{hls}"
+    )
 
 
 _CSP = (

@@ -34,6 +34,7 @@ from wrencos_studio.media.fanout import Fanout
 from wrencos_studio.media.outputs import Output, OutputStats
 from wrencos_studio.media.sources import MediaPipeline, SourceSpec
 from wrencos_studio.media.webrtc import PacketTrack, WebRtcViewer, attach_sender
+from wrencos_studio.media.whip import WhipPublisher
 
 __all__ = ["Broadcaster", "SignallingChannel", "parse_ice_servers"]
 
@@ -120,6 +121,9 @@ class Broadcaster:
         #: Microphone for camera sources (None: the environment's WRENCOS_MIC or default).
         self.microphone: str | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        #: Publishes the stream elsewhere while it is announced (WHIP egress, set by
+        #: ``App``): added to the fan-out and started on announce, stopped on withdraw.
+        self.whip: WhipPublisher | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -155,12 +159,19 @@ class Broadcaster:
         if self.pipeline is not None:
             self.pipeline.set_encoding(True)
         await self._say({"type": "webrtc_broadcast_start", "peerId": self.peer_id})
+        if self.whip is not None and self.fanout is not None:
+            self.fanout.add(self.whip)
+            self.whip.start()
 
     async def withdraw(self) -> None:
         """Stop offering the stream and let go of every viewer (capture goes on)."""
         if self.channel is not None and self.announced:
             await self._say({"type": "webrtc_broadcast_stop", "peerId": self.peer_id})
         self.announced = False
+        if self.whip is not None:
+            if self.fanout is not None:
+                self.fanout.remove(self.whip)
+            await self.whip.stop()  # DELETE the WHIP session: the show ended
         if self.pipeline is not None:
             self.pipeline.set_encoding(False)  # the preview needs no encoder
         for viewer in list(self.viewers.values()):
@@ -372,6 +383,7 @@ class Broadcaster:
                 "fallback": len(self.fallbacks),
             },
             "viewers": [_viewer_entry(f) for f in figures],
+            **({"whip": self.whip.status()} if self.whip is not None else {}),
         }
 
 

@@ -48,6 +48,11 @@ class StudioSettings:
         "alert_notifications": True,
         "record_shows": True,  # issue 14; WRENCOS_RECORDING=0 turns it off too
         "list_replays": False,  # /replays lists past shows (or WRENCOS_LIST_REPLAYS=1)
+        # Issue 15: WHIP egress and external playback; "" leaves it to the environment.
+        "whip_url": "",
+        "whip_token": "",
+        "public_hls_url": "",
+        "whep_url": "",
     }
 
     def __init__(self, data_dir: Path) -> None:
@@ -130,6 +135,10 @@ class Studio(QObject):
                 # Off here is off; on leaves it to the environment (on by default).
                 recording=None if s["record_shows"] else False,
                 list_replays=True if s["list_replays"] else None,
+                whip_url=s["whip_url"] or None,
+                whip_token=s["whip_token"] or None,
+                public_hls_url=s["public_hls_url"] or None,
+                whep_url=s["whep_url"] or None,
             )
         except ValueError as exc:  # a bad setting (currency, locale, recording): in words
             raise OSError(str(exc)) from exc

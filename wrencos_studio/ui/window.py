@@ -628,6 +628,9 @@ class MainWindow(QMainWindow):
             return
         kbps = sum(v["bitrateKbps"] or 0 for v in media.get("viewers", []))
         problem = f" · {media['error']}" if media.get("error") else ""
+        whip = media.get("whip") or {}  # WHIP egress (media/whip.py): how publishing goes
+        if whip.get("message"):
+            problem += f" · {whip['message']}"
         self.health_label.setText(
             f"encode {media.get('encodeFps', 0):.0f} fps · {kbps:.0f} kbit/s out · CPU {cpu:.0f}%"
             f"{problem}"

@@ -32,6 +32,8 @@ class Page(Feature):
                 else {"title": last.title, "endedAt": last.ended_at},
                 next_stream=upcoming,
                 shop_url_pattern=hub.settings.shop_url_pattern,
+                public_hls_url=hub.settings.public_hls_url,
+                whep_url=hub.settings.whep_url,
             ),
         )
 

@@ -235,13 +235,17 @@ class PinnedProductsUpdated(OutboundMessage):
 @outbound("stream_info")
 @dataclass(frozen=True, slots=True)
 class StreamInfo(OutboundMessage):
-    """``last_stream`` is ``{"title", "endedAt"}``; ``next_stream`` ``{"title", "startsAt"}``."""
+    """``last_stream`` is ``{"title", "endedAt"}``; ``next_stream`` ``{"title", "startsAt"}``.
+    ``public_hls_url``/``whep_url``: where the page plays from first (``WRENCOS_PUBLIC_HLS_URL``,
+    ``WRENCOS_WHEP_URL``; "" when unset), falling back to the studio itself."""
 
     live: bool
     title: str | None
     last_stream: dict[str, Any] | None
     next_stream: dict[str, Any] | None
     shop_url_pattern: str
+    public_hls_url: str = ""
+    whep_url: str = ""
 
 
 @outbound("next_stream_set")

@@ -84,6 +84,15 @@ class SettingsDialog(QDialog):
         self.record_shows.setChecked(bool(s["record_shows"]))
         self.list_replays = QCheckBox("List past shows' replays at /replays")
         self.list_replays.setChecked(bool(s["list_replays"]))
+        # Issue 15: publish by WHIP; where customers play from first (WHEP, public HLS).
+        self.whip_url = QLineEdit(str(s["whip_url"]))
+        self.whip_url.setPlaceholderText("https://sfu.example.com/whip/endpoint/shop (off)")
+        self.whip_token = QLineEdit(str(s["whip_token"]))
+        self.whip_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.whep_url = QLineEdit(str(s["whep_url"]))
+        self.whep_url.setPlaceholderText("https://sfu.example.com/whep/shop (none)")
+        self.public_hls_url = QLineEdit(str(s["public_hls_url"]))
+        self.public_hls_url.setPlaceholderText("https://cdn.example.com/live/index.m3u8 (none)")
         self.data_dir = QLineEdit(str(studio.data_dir))
         self.data_dir.setToolTip("Where the database, uploads and settings live (next start)")
         form = QFormLayout(self)
@@ -96,6 +105,10 @@ class SettingsDialog(QDialog):
         form.addRow("Microphone (camera sources)", self.microphone)
         form.addRow("Replays", self.record_shows)
         form.addRow("", self.list_replays)
+        form.addRow("Publish to WHIP URL", self.whip_url)
+        form.addRow("WHIP token", self.whip_token)
+        form.addRow("Customers play from WHEP URL", self.whep_url)
+        form.addRow("… or public HLS URL", self.public_hls_url)
         form.addRow("Data folder (WRENCOS_DATA_DIR)", self.data_dir)
         form.addRow("New support message", self.alert_sound)
         form.addRow("", self.alert_notifications)
@@ -112,8 +125,17 @@ class SettingsDialog(QDialog):
             super().accept()
             return
 
+        from wrencos_studio.config import check_http_url
+
         try:
             parse_ice_servers(self.ice.text())
+            urls = {
+                "whip_url": check_http_url(self.whip_url.text(), "Publish to WHIP URL"),
+                "whep_url": check_http_url(self.whep_url.text(), "WHEP URL"),
+                "public_hls_url": check_http_url(self.public_hls_url.text(), "Public HLS URL"),
+            }
+            if self.whip_token.text().strip() and not urls["whip_url"]:
+                raise ValueError("A WHIP token needs a WHIP URL")
         except ValueError as exc:
             QMessageBox.warning(self, "Settings", str(exc))
             return
@@ -131,6 +153,9 @@ class SettingsDialog(QDialog):
         s["alert_notifications"] = self.alert_notifications.isChecked()
         s["record_shows"] = self.record_shows.isChecked()
         s["list_replays"] = self.list_replays.isChecked()
+        for key, value in urls.items():
+            s[key] = value
+        s["whip_token"] = self.whip_token.text().strip()
         s.save()
         folder = self.data_dir.text().strip()
         if folder and Path(folder).expanduser() != self.studio.data_dir:

@@ -1,0 +1,261 @@
+// External playback (issue 15, item 3c): when the shop configured WRENCOS_WHEP_URL or
+// WRENCOS_PUBLIC_HLS_URL (an SFU or CDN the studio publishes to, e.g. by WHIP), the page
+// plays from there first and falls back to the studio's own ladder (player.js) when that
+// fails within a few seconds, or later.
+//
+// The one hook: LivePlayer.handle() first asks ExternalPlayback.handle(msg); true means
+// "mine, hold it". The studio's messages that would start the ladder
+// (webrtc_broadcaster_available, webrtc_offer, webrtc_ice_candidate) are held while the
+// external source is tried: replayed to the player if it fails, dropped if it plays.
+// The URLs come in stream_info (publicHlsUrl, whepUrl), which the page asks for right
+// after registering; until it arrives (at most STREAM_INFO_WAIT_MS) the ladder waits.
+//
+// WHEP (draft-ietf-wish-whep): POST an SDP offer (application/sdp) to the URL, take the
+// answer from the 201, play; DELETE the Location when done. Public HLS: native HLS where
+// the browser has it (Safari, iOS), else hls.js when the page has it loaded (window.Hls,
+// the LL-HLS rung's player), else it is skipped.
+
+const EXTERNAL_TIMEOUT_MS = 4000;
+const STREAM_INFO_WAIT_MS = 1500;
+const HELD = new Set(['webrtc_broadcaster_available', 'webrtc_offer', 'webrtc_ice_candidate']);
+
+export class ExternalPlayback {
+  /** @param {object} player the LivePlayer (video, stats, onState, handle, register, _show) */
+  constructor(player) {
+    this.player = player;
+    this.urls = null; // {whep, hls} once stream_info came
+    this.state = 'idle'; // idle | waiting (for stream_info) | trying | playing | failed | off
+    this.held = [];
+    this.session = null;
+    this.replaying = false;
+    this._wait = null;
+    this.disabled = new URLSearchParams(location.search).has('studio'); // ?studio: skip it
+    player.stats.external = { state: 'idle', source: null, error: null };
+  }
+
+  /** A hub message, before the player sees it. True: the player must not handle it (now). */
+  handle(msg) {
+    if (this.replaying) return false;
+    if (msg.type === 'stream_info') {
+      this.urls = { whep: msg.whepUrl || '', hls: msg.publicHlsUrl || '' };
+      if (this.state === 'waiting') this._decide();
+      return true; // nothing in it for the ladder
+    }
+    if (msg.type === 'webrtc_broadcast_stopped') {
+      this._stopSession();
+      this.state = 'idle';
+      this.held = [];
+      return false;
+    }
+    if (!HELD.has(msg.type) || this.disabled || this.state === 'failed' || this.state === 'off') return false;
+    if (this.state === 'playing') {
+      if (msg.type === 'webrtc_broadcaster_available') this.player.broadcaster = msg.broadcaster;
+      return true; // the studio's own stream is not needed while the external one plays
+    }
+    if (this.state === 'idle') {
+      if (msg.type !== 'webrtc_broadcaster_available') return false;
+      if (this.urls && !this.urls.whep && !this.urls.hls) return false; // none configured
+      this.player.broadcaster = msg.broadcaster;
+      this.held = [msg];
+      if (this.urls) { this._decide(); return true; }
+      this.state = 'waiting';
+      this._wait = setTimeout(() => { if (this.state === 'waiting') this._fail('no stream_info'); }, STREAM_INFO_WAIT_MS);
+      return true;
+    }
+    this.held.push(msg); // waiting or trying
+    return true;
+  }
+
+  _decide() {
+    clearTimeout(this._wait);
+    const { whep, hls } = this.urls;
+    if (!whep && !hls) { this.state = 'off'; this._giveBack(); return; }
+    this.state = 'trying';
+    this._set('trying', null, null);
+    this._try().catch((err) => this._fail(String(err && err.message ? err.message : err)));
+  }
+
+  async _try() {
+    const errors = [];
+    for (const [kind, url, play] of [['whep', this.urls.whep, playWhep], ['hls', this.urls.hls, playHls]]) {
+      if (!url) continue;
+      const attempt = { session: null };
+      try {
+        const session = await withTimeout(play(this.player.video, url, attempt), EXTERNAL_TIMEOUT_MS, `${kind}: no picture within ${EXTERNAL_TIMEOUT_MS} ms`);
+        if (this.state !== 'trying') { session.stop(); return; }
+        this.session = session;
+        this.state = 'playing';
+        this.held = [];
+        this._set('playing', kind, null);
+        const p = this.player;
+        p.transport = p.stats.transport = kind;
+        p._show('video');
+        p.video.muted = p.muted;
+        p.onState('live');
+        session.onFail = (why) => this._lost(why);
+        return;
+      } catch (err) {
+        if (attempt.session) attempt.session.stop(); // timed out: it must not play later
+        const text = String(err && err.message ? err.message : err);
+        errors.push(text.startsWith(kind + ':') ? text : `${kind}: ${text}`);
+      }
+    }
+    throw new Error(errors.join('; '));
+  }
+
+  /** The external source failed before playing: the studio's ladder takes over. */
+  _fail(why) {
+    this.state = 'failed';
+    this._set('failed', null, why);
+    this._stopSession();
+    this._giveBack();
+  }
+
+  /** It played, then broke: ask the studio for a fresh offer and let the ladder play. */
+  _lost(why) {
+    if (this.state !== 'playing') return;
+    this.state = 'failed';
+    this._set('failed', null, why);
+    this._stopSession();
+    const p = this.player;
+    p.transport = p.stats.transport = 'none';
+    p.onState('connecting');
+    p.register(); // the hub re-announces the broadcaster, which offers again
+  }
+
+  _giveBack() {
+    clearTimeout(this._wait);
+    const held = this.held;
+    this.held = [];
+    this.replaying = true;
+    try {
+      for (const msg of held) this.player.handle(msg);
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  _stopSession() {
+    if (this.session) { const s = this.session; this.session = null; s.stop(); }
+    if (this.player.video.srcObject || this.player.video.getAttribute('src')) {
+      this.player.video.srcObject = null;
+      this.player.video.removeAttribute('src');
+    }
+  }
+
+  _set(state, source, error) {
+    Object.assign(this.player.stats.external, { state, source, error });
+  }
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once a frame is shown (requestVideoFrameCallback, else 'playing'). */
+function firstFrame(video) {
+  return new Promise((resolve) => {
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => resolve());
+    else video.addEventListener('playing', () => resolve(), { once: true });
+  });
+}
+
+/** WHEP: offer (recvonly video + audio, all candidates in it), answer, play. */
+async function playWhep(video, url, attempt) {
+  const pc = new RTCPeerConnection();
+  let resource = null;
+  let stopped = false;
+  const session = {
+    onFail: null,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      pc.close();
+      if (resource) fetch(resource, { method: 'DELETE' }).catch(() => {});
+    },
+  };
+  attempt.session = session;
+  try {
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const stream = new MediaStream();
+    pc.ontrack = (ev) => {
+      if (stopped) return;
+      stream.addTrack(ev.track);
+      video.srcObject = stream;
+      video.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed' && session.onFail) session.onFail('whep: connection failed');
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc, 1000);
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: pc.localDescription.sdp,
+    });
+    if (res.status !== 201 && res.status !== 200) throw new Error(`whep: ${res.status} ${res.statusText}`.trim());
+    const location = res.headers.get('Location');
+    if (location) resource = new URL(location, url).href;
+    const answer = await res.text();
+    if (stopped) throw new Error('whep: stopped');
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    await firstFrame(video);
+    return session;
+  } catch (err) {
+    session.stop();
+    throw err;
+  }
+}
+
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, ms);
+  });
+}
+
+/** Public HLS: native, else hls.js (window.Hls) when the page loaded it. */
+async function playHls(video, url, attempt) {
+  const session = { onFail: null, stop() {} };
+  attempt.session = session;
+  let failed;
+  const failure = new Promise((_, reject) => { failed = reject; });
+  if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    const onError = () => {
+      const why = 'hls: cannot play ' + url + (video.error ? ` (media error ${video.error.code})` : '');
+      failed(new Error(why));
+      if (session.onFail) session.onFail(why);
+    };
+    video.addEventListener('error', onError);
+    video.src = url;
+    session.stop = () => { video.removeEventListener('error', onError); video.removeAttribute('src'); video.load(); };
+  } else if (window.Hls && window.Hls.isSupported()) {
+    const hls = new window.Hls({ lowLatencyMode: true });
+    hls.on(window.Hls.Events.ERROR, (_ev, data) => {
+      if (!data || !data.fatal) return;
+      failed(new Error('hls: ' + data.details));
+      if (session.onFail) session.onFail('hls: ' + data.details);
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    session.stop = () => hls.destroy();
+  } else {
+    throw new Error('hls: this browser plays no HLS and hls.js is not loaded');
+  }
+  video.play().catch(() => {});
+  try {
+    await Promise.race([firstFrame(video), failure]);
+  } catch (err) {
+    session.stop();
+    throw err;
+  }
+  return session;
+}

@@ -1,0 +1,203 @@
+"""External playback (issue 15, 3c) in Debian's headless Chromium: with WRENCOS_WHEP_URL set
+the page plays from that WHEP endpoint first (resources/web/external.js) and falls back to
+the studio itself when the endpoint fails (refused, or silent for too long)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.browser import chromium, open_tab
+from tests.helpers.serve import serving
+from tests.helpers.testutils import free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("WRENCOS_NETNS") != "1",
+        reason="browser media tests run only inside a private network namespace",
+    ),
+]
+
+PLAYER = "window.wrencosPlayer"
+
+
+@contextlib.asynccontextmanager
+async def whep_endpoint(mode: str) -> AsyncIterator[tuple[str, list[str], list[Any]]]:
+    """A WHEP endpoint on a free port of 127.0.0.1 (another origin than the studio's), as a
+    browser sees one (CORS preflight, ``Location`` exposed): ``mode`` ``"play"`` answers
+    offers with an aiortc peer sending aiortc's test video; ``"silent"`` reads the request
+    and never answers. Yields its URL, the request lines it got and its peer connections."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import VideoStreamTrack
+
+    seen: list[str] = []
+    pcs: list[Any] = []
+    cors = (
+        "Access-Control-Allow-Origin: *\r\n"
+        "Access-Control-Allow-Methods: POST, DELETE, OPTIONS\r\n"
+        "Access-Control-Allow-Headers: content-type\r\n"
+        "Access-Control-Expose-Headers: Location\r\n"
+    )
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = (await reader.readline()).decode().strip()
+            seen.append(request)
+            length = 0
+            while line := (await reader.readline()).strip():
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            method = request.split()[0]
+            if mode == "silent":
+                await asyncio.sleep(60)
+                return
+            if method == "OPTIONS":
+                head = f"HTTP/1.1 204 No Content\r\n{cors}Content-Length: 0\r\n\r\n"
+                writer.write(head.encode())
+            elif method == "DELETE":
+                writer.write(f"HTTP/1.1 200 OK\r\n{cors}Content-Length: 0\r\n\r\n".encode())
+            else:
+                pc = RTCPeerConnection()
+                pcs.append(pc)
+                pc.addTrack(VideoStreamTrack())
+                await pc.setRemoteDescription(RTCSessionDescription(body.decode(), "offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+                answer = pc.localDescription.sdp.encode()
+                writer.write(
+                    (
+                        f"HTTP/1.1 201 Created\r\n{cors}Content-Type: application/sdp\r\n"
+                        f"Location: /whep/resource/1\r\nContent-Length: {len(answer)}\r\n\r\n"
+                    ).encode()
+                    + answer
+                )
+            await writer.drain()
+        finally:
+            writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}/whep/endpoint/shop", seen, pcs
+    finally:
+        server.close()
+        for pc in pcs:
+            await pc.close()
+
+
+async def _watch(url: str) -> tuple[dict[str, Any], float]:
+    """Open the page, wait for decoded frames; its player's stats and frames seen."""
+    async with chromium() as browser:
+        tab = await open_tab(browser, url)
+        try:
+            await tab.until(f"{PLAYER} && {PLAYER}.stats.frames > 0", timeout=20)
+        except TimeoutError:
+            raise AssertionError(
+                await tab.page.evaluate(f"JSON.stringify({PLAYER}.stats)")
+            ) from None
+        stats: dict[str, Any] = await tab.page.evaluate(f"{PLAYER}.stats")
+        played = await tab.page.evaluate(f"{PLAYER}.video.currentTime")
+        return stats, played
+
+
+async def test_a_refused_whep_url_falls_back_to_the_studio(tmp_path: Path) -> None:
+    """The WHEP endpoint's port is closed: the page gives up on it at once and plays the
+    studio's own WebRTC stream; the reason is kept for whoever looks."""
+    dead = f"http://127.0.0.1:{free_port()}/whep/endpoint/shop"
+    env = {"WRENCOS_WHEP_URL": dead}
+    async with serving(
+        tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env
+    ) as s:
+        stats, _ = await _watch(s.http_url + "/")
+    assert stats["transport"] == "webrtc", stats
+    assert stats["frames"] > 0
+    assert stats["external"]["state"] == "failed", stats
+    assert stats["external"]["error"], stats
+
+
+async def test_a_silent_whep_url_falls_back_within_a_few_seconds(tmp_path: Path) -> None:
+    """The endpoint takes the offer and never answers: after the external timeout (4 s)
+    the page plays from the studio."""
+    async with whep_endpoint("silent") as (whep, seen, _pcs):
+        env = {"WRENCOS_WHEP_URL": whep}
+        async with serving(
+            tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env
+        ) as s:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            stats, _ = await _watch(s.http_url + "/")
+            took = loop.time() - t0
+    assert any(line.startswith(("POST", "OPTIONS")) for line in seen), seen
+    assert stats["transport"] == "webrtc", stats
+    assert "no picture within 4000 ms" in stats["external"]["error"], stats
+    assert took < 12, took
+
+
+async def test_a_working_whep_url_is_played_instead_of_the_studio(tmp_path: Path) -> None:
+    """A real WHEP endpoint on another origin (CORS, the page's CSP lets it through): the
+    page plays from it, not from the studio."""
+    async with whep_endpoint("play") as (whep, seen, _pcs):
+        env = {"WRENCOS_WHEP_URL": whep}
+        async with (
+            serving(tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env) as s,
+            chromium() as browser,
+        ):
+            tab = await open_tab(browser, s.http_url + "/")
+            await tab.until(f"{PLAYER}.stats.external.state === 'playing'", timeout=20)
+            await tab.until(f"{PLAYER}.video.currentTime > 0.5", timeout=10)
+            stats = await tab.page.evaluate(f"{PLAYER}.stats")
+    assert stats["transport"] == "whep", stats
+    assert stats["external"]["source"] == "whep"
+    assert any(line.startswith("POST /whep/endpoint/shop") for line in seen), seen
+
+
+async def test_a_public_hls_url_that_fails_falls_back_to_the_studio(tmp_path: Path) -> None:
+    """WHEP refused, then the public HLS playlist unreachable (natively, where this Chromium
+    plays HLS, else because no hls.js is loaded): each reason is kept, and the studio's own
+    stream plays, well before the two rungs' timeouts add up."""
+    env = {
+        "WRENCOS_WHEP_URL": f"http://127.0.0.1:{free_port()}/whep",
+        "WRENCOS_PUBLIC_HLS_URL": f"http://127.0.0.1:{free_port()}/live/index.m3u8",
+    }
+    async with serving(
+        tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env
+    ) as s:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stats, _ = await _watch(s.http_url + "/")
+        took = loop.time() - t0
+    assert stats["transport"] == "webrtc", stats
+    whep, hls = stats["external"]["error"].split("; ")
+    assert whep.startswith("whep: "), whep
+    assert hls.startswith("hls: cannot play http://127.0.0.1:") or hls == (
+        "hls: this browser plays no HLS and hls.js is not loaded"
+    ), hls
+    assert took < 6, took  # neither rung waited out its 4 s
+
+
+async def test_a_whep_stream_that_breaks_later_hands_over_to_the_studio(tmp_path: Path) -> None:
+    """The WHEP stream plays, then its server hangs up: the page asks the studio for the
+    stream again (re-registering) and plays the studio's own WebRTC."""
+    async with whep_endpoint("play") as (whep, _seen, pcs):
+        env = {"WRENCOS_WHEP_URL": whep}
+        async with (
+            serving(tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env) as s,
+            chromium() as browser,
+        ):
+            tab = await open_tab(browser, s.http_url + "/")
+            await tab.until(f"{PLAYER}.stats.external.state === 'playing'", timeout=20)
+            for pc in pcs:
+                await pc.close()
+            await tab.until(f"{PLAYER}.stats.external.state === 'failed'", timeout=40)
+            await tab.until(f"{PLAYER}.stats.transport === 'webrtc'", timeout=15)
+            await tab.until(f"{PLAYER}.stats.frames > 0", timeout=10)
+            stats = await tab.page.evaluate(f"{PLAYER}.stats")
+    assert stats["external"]["error"].startswith("whep: "), stats
