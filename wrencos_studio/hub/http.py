@@ -288,6 +288,7 @@ class Router:
             return text(404, "Not found\n")
         try:
             if name == "index.m3u8":
+                hls.playlist_requests += 1
                 msn, part = _blocking_query(query)
                 if msn is None:
                     return _playlist(hls.playlist(), "public, max-age=1")
@@ -605,6 +606,12 @@ class Router:
                 "counter",
                 "LL-HLS parts and segments served (a cache in front should keep this low).",
                 [("", hls.part_requests)],
+            )
+            metric(
+                "wrencos_hls_playlist_requests_total",
+                "counter",
+                "LL-HLS media playlist requests served (blocking reloads included).",
+                [("", hls.playlist_requests)],
             )
             metric(
                 "wrencos_hls_max_requests_per_part",

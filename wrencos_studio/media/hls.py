@@ -233,6 +233,8 @@ class HlsStream:
         #: Part and segment responses served (router), and the most any one part was served.
         self.part_requests = 0
         self.max_part_requests = 0
+        #: Media playlist responses served (router), blocking or not.
+        self.playlist_requests = 0
         request_keyframe()
 
     # -- the fan-out side ------------------------------------------------------------------
