@@ -3,6 +3,8 @@
 // but not UDP), the same encoded stream over a WebSocket at /media, decoded with WebCodecs.
 // Starts muted (autoplay rules); unmute() needs a user gesture.
 
+import { startHlsRung, stopHlsRung } from './hls-player.js'; // the LL-HLS rung (its own file)
+
 const WEBRTC_TIMEOUT_MS = 4000;
 
 export class LivePlayer {
@@ -129,6 +131,7 @@ export class LivePlayer {
   _startFallback(reason) {
     if (this.transport === 'fallback' || this.ws) return;
     if (!('VideoDecoder' in window)) {
+      if (startHlsRung(this, reason)) return; // LL-HLS rung: hls-player.js
       this.onState('unsupported');
       return;
     }
@@ -237,6 +240,7 @@ export class LivePlayer {
   }
 
   stop() {
+    stopHlsRung(this); // LL-HLS rung: hls-player.js
     clearTimeout(this._timer);
     this._closePc();
     if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); }
