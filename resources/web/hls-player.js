@@ -1,8 +1,11 @@
 // The last rung of the player's ladder: Low-Latency HLS from the studio's /live/index.m3u8
 // (media/hls.py), for a page that has neither WebCodecs nor Media Source of its own (an
-// iPhone before iOS 17.1). The browser's own HLS where it has one
-// (video.canPlayType('application/vnd.apple.mpegurl')), else hls.js (vendor/hls.min.js,
-// loaded only when this rung is taken), which finds whatever Media Source the browser has.
+// iPhone before iOS 17.1). hls.js (vendor/hls.min.js, loaded only when this rung is taken)
+// wherever the browser has some Media Source that hls.js finds, else the browser's own HLS
+// (video.canPlayType('application/vnd.apple.mpegurl'): Safari on iOS). hls.js first because
+// it honours the LL-HLS tags: Chromium 156's own HLS plays ~8 s behind live, hls.js ~2 s
+// (bench/hls_bench.py); Safari's own HLS is low-latency, and where there is no Media Source
+// at all (old iPhones) it is the only way.
 //
 // player.js calls startHlsRung(player, reason) where it would otherwise say "unsupported",
 // and stopHlsRung(player) when the stream stops. The rung sets player.transport and
@@ -31,10 +34,10 @@ function loadHlsJs() {
   return hlsJsLoading;
 }
 
-/** 'native', 'hls.js' (needs some Media Source, possibly one only hls.js looks for) or null. */
+/** 'hls.js' (needs some Media Source, possibly one only hls.js looks for), 'native' or null. */
 export function hlsEngine(video) {
-  if (video.canPlayType && video.canPlayType('application/vnd.apple.mpegurl')) return 'native';
   if (window.ManagedMediaSource || window.MediaSource || window.WebKitMediaSource) return 'hls.js';
+  if (video.canPlayType && video.canPlayType('application/vnd.apple.mpegurl')) return 'native';
   return null;
 }
 
@@ -113,6 +116,8 @@ function countFrames(player, state) {
     if (state.stopped) return;
     player.stats.frames += 1;
     if (state.hls) player.stats.hlsLatency = state.hls.latency;
+    // ms since the page began loading: the rung's time to first frame (bench/hls_bench.py)
+    if (player.stats.hlsFirstFrameMs === undefined) player.stats.hlsFirstFrameMs = Math.round(performance.now());
     if (player.stats.frames === 1 || video.hidden) {
       if (player._show) player._show('video');
       player.onState('live');

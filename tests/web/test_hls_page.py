@@ -35,13 +35,9 @@ for (const name of ['VideoDecoder', 'AudioDecoder', 'EncodedVideoChunk', 'Encode
   delete window[name];
 }
 """
-#: And a browser without HLS of its own (Chromium before 141ish, Firefox): hls.js plays.
-HIDE_NATIVE_HLS = """
-const canPlayType = HTMLMediaElement.prototype.canPlayType;
-HTMLMediaElement.prototype.canPlayType = function (type) {
-  return /mpegurl/i.test(type) ? '' : canPlayType.call(this, type);
-};
-"""
+#: And no Media Source at all, as on an old iPhone: only the browser's own HLS is left
+#: (Chromium 156 has one).
+HIDE_ALL_MEDIA_SOURCE = "delete window.WebKitMediaSource;"
 
 
 @pytest.fixture
@@ -69,8 +65,8 @@ async def _stats(page: Any) -> dict[str, Any]:
 async def test_without_webcodecs_and_media_source_the_page_plays_ll_hls(
     live_url: str, tmp_path: Path, engine: str
 ) -> None:
-    """Chromium 156 has HLS of its own (``canPlayType`` says so): the rung uses it; with
-    that hidden too, the vendored hls.js plays (and reports its live latency)."""
+    """With a Media Source only hls.js finds, the vendored hls.js plays (and reports its live
+    latency); with none at all, the browser's own HLS (Chromium 156 has one)."""
     from playwright.async_api import async_playwright
 
     profile = tmp_path / "profile"
@@ -83,8 +79,8 @@ async def test_without_webcodecs_and_media_source_the_page_plays_ll_hls(
         ctx = await pw.chromium.launch_persistent_context(str(profile), **chromium_options())
         try:
             await ctx.add_init_script(HIDE_DECODERS)
-            if engine == "hls.js":
-                await ctx.add_init_script(HIDE_NATIVE_HLS)
+            if engine == "native":
+                await ctx.add_init_script(HIDE_ALL_MEDIA_SOURCE)
             page = await ctx.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
