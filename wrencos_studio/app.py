@@ -199,7 +199,11 @@ class App:
             video.height,
             request_keyframe,
             keyframe_interval_s=video.keyframe_interval_s,
+            # AAC for Apple's own HLS, from the capture's PCM (pipeline.on_pcm).
+            audio_codec="aac" if pipeline is not None else "opus",
         )
+        if pipeline is not None:
+            pipeline.on_pcm = stream.pcm
         broadcaster.fanout.add(stream)
         self.server.router.hls = stream
 
@@ -211,6 +215,8 @@ class App:
             self.server.router.hls = None
         if broadcaster.fanout is not None:
             broadcaster.fanout.remove(stream)
+        if broadcaster.pipeline is not None:
+            broadcaster.pipeline.on_pcm = None
         stream.close()
 
     def _attach_recordings(self, broadcaster: Broadcaster) -> None:

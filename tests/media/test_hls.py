@@ -179,6 +179,7 @@ async def _until_live(base: str) -> tuple[str, str]:
 async def test_the_routes_serve_blocking_reloads_with_cache_headers(live: str) -> None:
     multi, prefix = await _until_live(live)
     assert "#EXT-X-STREAM-INF:" in multi
+    assert ',mp4a.40.2"' in multi  # the studio's HLS carries AAC from the capture's PCM
     status, headers, body = await asyncio.to_thread(_get, f"{live}/live/{prefix}/index.m3u8")
     assert status == 200 and headers["Cache-Control"] == "public, max-age=1"
     assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
@@ -217,3 +218,34 @@ async def test_nothing_live_is_404(tmp_path: Path) -> None:
     async with serving(tmp_path / "data") as served:
         status, _, _ = await asyncio.to_thread(_get, served.http_url + "/live/index.m3u8")
         assert status == 404
+
+
+async def test_aac_from_the_same_pcm_for_apples_players() -> None:
+    """With ``audio_codec="aac"`` the Opus packets are left out and the PCM the Opus
+    encoder gets is encoded as AAC; the parts decode with an AAC track beside the video."""
+    from wrencos_studio.media.encoder import VideoEncoder
+    from wrencos_studio.media.testsrc import BeepGenerator, TestPattern
+
+    clock = _Clock()
+    stream = HlsStream(SMALL_VIDEO.width, SMALL_VIDEO.height, audio_codec="aac", clock=clock)
+    video, pattern, beep = VideoEncoder(SMALL_VIDEO), TestPattern(320, 180), BeepGenerator()
+    opus = next(p for k, p, _ in encoded_show(0.2) if k == "audio")
+    audio_s = 0.0
+    for i in range(int(4.5 * 30)):
+        clock.now = i / 30
+        for packet in video.encode(pattern.frame(), i * 3000):
+            stream.offer(MediaFrame("video", packet, 0))
+        stream.offer(MediaFrame("audio", opus, 0))  # ignored: AAC comes from the PCM
+        while audio_s < (i + 1) / 30:
+            audio_s += 0.02
+            stream.pcm(beep.frame())  # the capture thread's call (here: the loop's)
+            await asyncio.sleep(0)  # the loop muxes what pcm() handed over
+    assert f'CODECS="{stream.codec},mp4a.40.2"' in stream.multivariant()
+    assert stream.init is not None
+    body = stream.init + b"".join(p.data for seg in stream.segments for p in seg.parts)
+    with av.open(io.BytesIO(body)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        samples = sum(f.samples for f in container.decode(audio=0))
+    assert samples >= 48000 * 3.5  # the sound is there, all of it bar the pending part
+    stream.close()
+    stream.pcm(beep.frame())  # after close: nothing, no error

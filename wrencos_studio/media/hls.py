@@ -14,14 +14,18 @@ router (``hub/http.py``) under ``/live/``:
   query a *blocking reload* (waits until that part exists; see :meth:`HlsStream.wait_for`).
 - ``/live/<prefix>/init.mp4``, ``s<N>.p<P>.m4s`` (a part), ``s<N>.m4s`` (a whole segment).
 
-Audio stays Opus (what hls.js plays in Chromium and Firefox); Apple's native HLS wants AAC,
-which would need a second audio encoder fed with the same PCM: not done (see docs/reach.md).
+Audio: Apple's own HLS (iPhones) wants AAC, so with ``audio_codec="aac"`` (what ``app.py``
+uses) the stream takes the capture's PCM (:meth:`HlsStream.pcm`, called by the media
+pipeline on its capture thread with the same frames the Opus encoder gets) and encodes it
+once more with FFmpeg's ``aac`` (:class:`AacEncoder`, ~1 % of a core); the video is never
+re-encoded. With ``"opus"`` it muxes the fan-out's Opus packets instead (hls.js plays both).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import math
 import re
@@ -31,7 +35,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Literal, cast
+from fractions import Fraction
+from typing import IO, Any, Literal, cast
+
+import av
 
 from wrencos_studio.media.fallback import avc_codec_string
 from wrencos_studio.media.fmp4 import AUDIO_TIME_BASE, VIDEO_TIME_BASE, Fmp4Writer
@@ -40,6 +47,7 @@ from wrencos_studio.media.outputs import MediaFrame, OutputStats
 __all__ = [
     "KEEP_SEGMENTS",
     "PART_TARGET_S",
+    "AacEncoder",
     "BadRequest",
     "HlsStream",
     "Part",
@@ -176,6 +184,33 @@ def fragment_timing(moof: bytes) -> dict[int, tuple[int, int]]:
     return timing
 
 
+class AacEncoder:
+    """FFmpeg's native AAC-LC encoder, 48 kHz stereo: PCM frames of any format in,
+    packets (1024 samples each, pts in 1/48000 s) out. ``extradata`` is its
+    AudioSpecificConfig (for the MP4 ``esds``). Used by one thread at a time."""
+
+    def __init__(self, bitrate: int = 128_000) -> None:
+        cc = av.CodecContext.create("aac", "w")
+        cc.sample_rate = 48000
+        cc.layout = "stereo"
+        cc.format = "fltp"
+        cc.bit_rate = bitrate
+        cc.time_base = Fraction(1, 48000)
+        cc.open()
+        self._cc: Any = cc
+        self.extradata: bytes = bytes(cc.extradata or b"")
+        self._resampler = av.AudioResampler(
+            format="fltp", layout="stereo", rate=48000, frame_size=1024
+        )
+
+    def encode(self, frame: av.AudioFrame) -> list[av.Packet[Any]]:
+        """The packets ``frame`` completes (often none: 1024 samples make one)."""
+        packets: list[av.Packet[Any]] = []
+        for chunk in self._resampler.resample(frame):
+            packets.extend(self._cc.encode(chunk))
+        return packets
+
+
 class HlsStream:
     """The LL-HLS packager of one live stream and the state the router serves.
 
@@ -194,6 +229,7 @@ class HlsStream:
         *,
         codec: str | None = None,
         audio: bool = True,
+        audio_codec: Literal["opus", "aac"] = "opus",
         part_cut_us: int = PART_CUT_US,
         keep_segments: int = KEEP_SEGMENTS,
         keyframe_interval_s: float = 2.0,
@@ -216,8 +252,20 @@ class HlsStream:
         #: Monotonic seconds (replaced in tests that feed packets faster than real time).
         self.clock = clock
         self._moof = b""
+        #: ``opus``: the fan-out's packets; ``aac``: encoded here from :meth:`pcm`.
+        self.audio_codec: Literal["opus", "aac"] = audio_codec if audio else "opus"
+        self._aac = AacEncoder() if audio and audio_codec == "aac" else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         self._writer = Fmp4Writer(
-            cast(IO[bytes], self), width, height, audio=audio, fragment_us=part_cut_us
+            cast(IO[bytes], self),
+            width,
+            height,
+            audio=audio,
+            fragment_us=part_cut_us,
+            audio_codec=self.audio_codec,
+            audio_extradata=self._aac.extradata if self._aac is not None else None,
         )
         self._buf = bytearray()
         self._ftyp = b""
@@ -249,8 +297,8 @@ class HlsStream:
                 return
             self._t0 = self.clock()
             self._wall0 = time.time()
-        if kind == "audio" and not self.audio:
-            return
+        if kind == "audio" and (not self.audio or self._aac is not None):
+            return  # AAC comes from pcm()
         packet = frame.packet
         pts = self._stream_pts(kind, packet.pts if packet.pts is not None else 0)
         data = bytes(packet)
@@ -262,6 +310,26 @@ class HlsStream:
                     self.codec = avc_codec_string(data)
         self.bytes_in += len(data)
         self._writer.write(kind, data, pts, frame.is_keyframe)
+
+    def pcm(self, frame: av.AudioFrame) -> None:
+        """Called on the capture thread with each PCM frame the Opus encoder gets: encode it
+        as AAC there and hand the packets to the event loop (``audio_codec="aac"`` only)."""
+        aac, loop = self._aac, self._loop
+        if aac is None or loop is None or self.closed:
+            return
+        for packet in aac.encode(frame):
+            try:
+                loop.call_soon_threadsafe(
+                    self._offer_aac, bytes(packet), packet.pts if packet.pts is not None else 0
+                )
+            except RuntimeError:  # the loop is closing
+                return
+
+    def _offer_aac(self, data: bytes, pts: int) -> None:
+        if self.closed or self._t0 is None:
+            return
+        self.bytes_in += len(data)
+        self._writer.write("audio", data, self._stream_pts("audio", pts), True)
 
     def _stream_pts(self, kind: Literal["video", "audio"], pts: int) -> int:
         assert self._t0 is not None
@@ -439,7 +507,8 @@ class HlsStream:
             bandwidth = max(64_000, int(sum(len(p.data) for p in seg.parts) * 8 / seg.duration))
         attrs = f"BANDWIDTH={bandwidth},RESOLUTION={self.width}x{self.height}"
         if self.codec:
-            codecs = self.codec + (",opus" if self.audio else "")
+            audio = ",mp4a.40.2" if self.audio_codec == "aac" else ",opus"
+            codecs = self.codec + (audio if self.audio else "")
             attrs += f',CODECS="{codecs}"'
         return (
             "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n"
