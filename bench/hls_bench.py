@@ -7,7 +7,7 @@ pattern's stamps), and how a caching proxy (Debian's nginx) fans it out.
 
 1. **Packaging CPU** (in process, no server): the real encoders make ``--seconds`` of the
    test show at ``--size``; only :meth:`HlsStream.offer` (remux into parts) is timed:
-   CPU ms per second of stream.
+   CPU ms per second of stream; and the AAC encode of the same seconds of sound.
 2. **A Python LL-HLS client** straight to ``wrencos-studio serve --source testsrc``: time
    to first decoded frame (from its first request, joining at the newest independent
    part) and the stamp age of each frame when its part has arrived and decoded: the
@@ -97,6 +97,14 @@ def packaging_cpu(width: int, height: int, seconds: float) -> dict[str, Any]:
         now[0] = pts / (90000 if kind == "video" else 48000)
         stream.offer(frame)
     cpu = time.process_time() - started
+    # The AAC the studio's HLS carries (for Apple's own HLS), from the same PCM as Opus.
+    from wrencos_studio.media.hls import AacEncoder
+
+    aac, pcm = AacEncoder(), [beep.frame() for _ in range(int(seconds / 0.02))]
+    started = time.process_time()
+    for frame in pcm:
+        aac.encode(frame)
+    aac_cpu = time.process_time() - started
     return {
         "size": f"{width}x{height}",
         "seconds": seconds,
@@ -105,6 +113,7 @@ def packaging_cpu(width: int, height: int, seconds: float) -> dict[str, Any]:
         "bitrateKbps": round(sum(len(bytes(p)) for _, p, _ in packets) * 8 / seconds / 1000),
         "cpuMsPerSecond": round(cpu * 1000 / seconds, 2),
         "cpuUsPerPacket": round(cpu * 1e6 / len(packets), 1),
+        "aacCpuMsPerSecond": round(aac_cpu * 1000 / seconds, 2),
     }
 
 
@@ -373,7 +382,8 @@ def report(out: dict[str, Any]) -> str:
     lines += [
         "",
         f"Packaging: {p['cpuMsPerSecond']} ms CPU per second of stream "
-        f"({p['cpuUsPerPacket']} µs a packet, {p['bitrateKbps']} kbit/s at {p['size']}).",
+        f"({p['cpuUsPerPacket']} µs a packet, {p['bitrateKbps']} kbit/s at {p['size']}); "
+        f"AAC encode {p['aacCpuMsPerSecond']} ms CPU per second of sound.",
         "",
         f"nginx in front, {f['clients']} clients for {f['seconds']:.0f} s: "
         f"{f['clientsKeptUp']}/{f['clients']} kept up ({f['clientParts']} parts served to "

@@ -302,14 +302,16 @@ class HlsStream:
         packet = frame.packet
         pts = self._stream_pts(kind, packet.pts if packet.pts is not None else 0)
         data = bytes(packet)
+        self.bytes_in += len(data)
+        self._writer.write(kind, data, pts, frame.is_keyframe)
         if kind == "video":
             self.frames += 1
             if frame.is_keyframe:
-                self._keyframes.add(pts)
+                # As muxed (the writer nudges a timestamp that does not increase): its
+                # fragment, flushed later, starts there (its tfdt) and opens a segment.
+                self._keyframes.add(self._writer.last_video_pts)
                 if self.codec is None:
                     self.codec = avc_codec_string(data)
-        self.bytes_in += len(data)
-        self._writer.write(kind, data, pts, frame.is_keyframe)
 
     def pcm(self, frame: av.AudioFrame) -> None:
         """Called on the capture thread with each PCM frame the Opus encoder gets: encode it
