@@ -114,6 +114,15 @@ function countFrames(player, state) {
   const video = player.video;
   const tick = () => {
     if (state.stopped) return;
+    if (player.transport !== 'hls') {
+      // Another rung took the video element over (WebRTC's srcObject wins over src): stop
+      // fetching, but do not detach (that would reset the element under the new rung).
+      state.stopped = true;
+      clearTimeout(state.timer);
+      if (state.hls) state.hls.stopLoad();
+      if (player._hls === state) player._hls = null;
+      return;
+    }
     player.stats.frames += 1;
     if (state.hls) player.stats.hlsLatency = state.hls.latency;
     // ms since the page began loading: the rung's time to first frame (bench/hls_bench.py)
