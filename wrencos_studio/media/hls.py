@@ -218,7 +218,10 @@ class HlsStream:
     the event loop: muxing a packet in memory takes microseconds, so there is no thread.
     It starts at the first video keyframe (asking the encoder for one with
     ``request_keyframe``). ``prefix`` names this stream in every URL. Waiters
-    (:meth:`wait_for`) are woken at each new part.
+    (:meth:`wait_for`) are woken at each new part. Make it on the event loop (it keeps
+    that loop for :meth:`pcm`). ``audio_codec="aac"``: audio comes from :meth:`pcm`, not
+    from the fan-out. :meth:`offer` raises ``av.FFmpegError`` if the muxer refuses a packet
+    (the fan-out then drops this output, and the routes answer 404).
     """
 
     def __init__(
@@ -331,7 +334,11 @@ class HlsStream:
         if self.closed or self._t0 is None:
             return
         self.bytes_in += len(data)
-        self._writer.write("audio", data, self._stream_pts("audio", pts), True)
+        try:
+            self._writer.write("audio", data, self._stream_pts("audio", pts), True)
+        except Exception:  # as the fan-out does for offer(): this output stops, the show not
+            log.exception("muxing LL-HLS audio failed; the LL-HLS output stops")
+            self.close()
 
     def _stream_pts(self, kind: Literal["video", "audio"], pts: int) -> int:
         assert self._t0 is not None
