@@ -35,6 +35,8 @@ __all__ = [
     "MAX_RANGE_BYTES",
     "WEB_ROOT",
     "AllowedOrigins",
+    "LiveBadRequest",
+    "LiveUnavailable",
     "RangeNotSatisfiable",
     "Router",
     "byte_range",
@@ -49,6 +51,17 @@ _IMAGE_TYPES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg"}
 MAX_RANGE_BYTES = 4 * 1024 * 1024
 #: A replay id as ``secrets.token_urlsafe`` makes them.
 _REPLAY_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class LiveBadRequest(Exception):
+    """A live HLS request the rules forbid (400): ``_HLS_part`` without ``_HLS_msn``, not
+    a number, or more than two segments ahead (RFC 8216bis 6.2.5.2). Raised by
+    ``media/hls.py`` (as ``BadRequest``) and by the query parser here."""
+
+
+class LiveUnavailable(Exception):
+    """What a blocking live HLS request waited for did not come in time, or the stream
+    ended meanwhile (503). Raised by ``media/hls.py`` (as ``Unavailable``)."""
 
 
 class RangeNotSatisfiable(Exception):
@@ -276,8 +289,6 @@ class Router:
         plain playlists (they change every part), 60 s for blocking-reload URLs (they name
         a future state: a shared cache may keep and collapse them), a year and immutable
         for init, parts and segments (names are never reused: the prefix is per stream)."""
-        from wrencos_studio.media.hls import BadRequest, Unavailable
-
         hls = self.hls
         if hls is None or hls.closed or not hls.ready:
             return text(404, "Nothing is live\n")
@@ -295,9 +306,9 @@ class Router:
                 await hls.wait_for(msn, part)
                 return _playlist(hls.playlist(), "public, max-age=60")
             body = await hls.media(name)
-        except BadRequest as exc:
+        except LiveBadRequest as exc:
             return text(400, f"{exc}\n")
-        except Unavailable as exc:
+        except LiveUnavailable as exc:
             return response(
                 503,
                 f"{exc}\n".encode(),
@@ -653,11 +664,9 @@ def _safe_join(root: Path, rel: str) -> Path | None:
 
 def _blocking_query(query: str) -> tuple[int | None, int | None]:
     """``(_HLS_msn, _HLS_part)`` of a playlist request (None when absent); other query
-    parameters are ignored. Raises :class:`~wrencos_studio.media.hls.BadRequest` for a
-    part without a segment number or a value that is not a decimal number."""
+    parameters are ignored. Raises :class:`LiveBadRequest` for a part without a segment
+    number or a value that is not a decimal number."""
     from urllib.parse import parse_qs
-
-    from wrencos_studio.media.hls import BadRequest
 
     params = parse_qs(query, keep_blank_values=True)
     values: list[int | None] = []
@@ -667,11 +676,11 @@ def _blocking_query(query: str) -> tuple[int | None, int | None]:
             values.append(None)
             continue
         if len(raw) != 1 or not (raw[0].isascii() and raw[0].isdigit()) or len(raw[0]) > 12:
-            raise BadRequest(f"{key} must be one decimal number")
+            raise LiveBadRequest(f"{key} must be one decimal number")
         values.append(int(raw[0]))
     msn, part = values
     if part is not None and msn is None:
-        raise BadRequest("_HLS_part needs _HLS_msn")
+        raise LiveBadRequest("_HLS_part needs _HLS_msn")
     return msn, part
 
 

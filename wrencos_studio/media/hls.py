@@ -40,6 +40,7 @@ from typing import IO, Any, Literal, cast
 
 import av
 
+from wrencos_studio.hub.http import LiveBadRequest, LiveUnavailable
 from wrencos_studio.media.fallback import avc_codec_string
 from wrencos_studio.media.fmp4 import AUDIO_TIME_BASE, VIDEO_TIME_BASE, Fmp4Writer
 from wrencos_studio.media.outputs import MediaFrame, OutputStats
@@ -78,14 +79,10 @@ _PART_NAME = re.compile(r"s(\d{1,12})\.p(\d{1,4})\.m4s")
 _SEGMENT_NAME = re.compile(r"s(\d{1,12})\.m4s")
 
 
-class BadRequest(Exception):
-    """A blocking reload asks for something the rules forbid (400): ``_HLS_part`` without
-    ``_HLS_msn``, not a number, or more than two segments ahead (RFC 8216bis 6.2.5.2)."""
-
-
-class Unavailable(Exception):
-    """What was waited for did not come within three target durations (503), or the stream
-    ended meanwhile."""
+#: A blocking reload the rules forbid (400); see :class:`~wrencos_studio.hub.http.LiveBadRequest`.
+BadRequest = LiveBadRequest
+#: Not there within three target durations, or the stream ended (503).
+Unavailable = LiveUnavailable
 
 
 @dataclass(slots=True)
