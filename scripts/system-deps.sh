@@ -1,10 +1,11 @@
 # Sourced by ./run-tests: the Debian packages the tests need (a real redis-server, and
 # ip + unshare for the private network namespace of the media tests, Debian's chromium
-# for the browser tests; Playwright drives it, it never downloads a browser).
+# for the browser tests; Playwright drives it, it never downloads a browser; nginx-light
+# as the caching proxy in front of the LL-HLS output).
 # Installs the missing ones when it can (root with apt-get), else says what is missing.
 
-SYSTEM_PACKAGES=(redis-server iproute2 util-linux chromium)
-SYSTEM_COMMANDS=(redis-server ip unshare chromium)
+SYSTEM_PACKAGES=(redis-server iproute2 util-linux chromium nginx-light)
+SYSTEM_COMMANDS=(redis-server ip unshare chromium nginx)
 SYSTEM_PACKAGES+=(janus); SYSTEM_COMMANDS+=(janus)  # WHIP egress tests (issue 15): a real SFU
 
 ensure_system_deps() {

@@ -184,7 +184,45 @@ class App:
             assert broadcaster.fanout is not None
             broadcaster.fanout.add(broadcaster.whip)
             broadcaster.whip.start()
+        self._attach_hls(broadcaster)
         return broadcaster
+
+    def _attach_hls(self, broadcaster: Broadcaster) -> None:
+        """The live stream as Low-Latency HLS at ``/live/`` (``media/hls.py``), while live."""
+        from wrencos_studio.media.hls import HlsStream
+
+        assert self.server is not None and broadcaster.fanout is not None
+        video = broadcaster.video_settings
+        pipeline = broadcaster.pipeline
+
+        def request_keyframe() -> None:
+            if pipeline is not None:
+                pipeline.request_keyframe()
+
+        stream = HlsStream(
+            video.width,
+            video.height,
+            request_keyframe,
+            keyframe_interval_s=video.keyframe_interval_s,
+            # AAC for Apple's own HLS, from the capture's PCM (pipeline.on_pcm).
+            audio_codec="aac" if pipeline is not None else "opus",
+        )
+        if pipeline is not None:
+            pipeline.on_pcm = stream.pcm
+        broadcaster.fanout.add(stream)
+        self.server.router.hls = stream
+
+    def _detach_hls(self, broadcaster: Broadcaster) -> None:
+        stream = self.server.router.hls if self.server is not None else None
+        if stream is None:
+            return
+        if self.server is not None:
+            self.server.router.hls = None
+        if broadcaster.fanout is not None:
+            broadcaster.fanout.remove(stream)
+        if broadcaster.pipeline is not None:
+            broadcaster.pipeline.on_pcm = None
+        stream.close()
 
     def _attach_recordings(self, broadcaster: Broadcaster) -> None:
         from wrencos_studio.hub.features.timeline import Timeline
@@ -219,6 +257,7 @@ class App:
             self.hub.media = None
         if self.recordings is not None:
             self.recordings.detach()  # a recording goes on with the next broadcaster
+        self._detach_hls(broadcaster)
         await broadcaster.stop()
         if self._broadcaster_link is not None:
             self._broadcaster_link.close()

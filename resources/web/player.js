@@ -4,6 +4,7 @@
 // Starts muted (autoplay rules); unmute() needs a user gesture.
 
 import { ExternalPlayback } from './external.js';
+import { startHlsRung, stopHlsRung } from './hls-player.js'; // the LL-HLS rung (its own file)
 
 const WEBRTC_TIMEOUT_MS = 4000;
 
@@ -133,6 +134,7 @@ export class LivePlayer {
   _startFallback(reason) {
     if (this.transport === 'fallback' || this.ws) return;
     if (!('VideoDecoder' in window)) {
+      if (startHlsRung(this, reason)) return; // LL-HLS rung: hls-player.js
       this.onState('unsupported');
       return;
     }
@@ -241,6 +243,7 @@ export class LivePlayer {
   }
 
   stop() {
+    stopHlsRung(this); // LL-HLS rung: hls-player.js
     clearTimeout(this._timer);
     this._closePc();
     if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); }

@@ -1,5 +1,6 @@
 """The GET routes served on the hub's port: the customer page, /healthz, /metrics, /uploads,
-and the replays (``/replay/<id>``: the page, its timeline and its video, in byte ranges)."""
+the replays (``/replay/<id>``: the page, its timeline and its video, in byte ranges) and the
+live Low-Latency HLS (``/live/``, served from :class:`~wrencos_studio.media.hls.HlsStream`)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ if TYPE_CHECKING:
     from wrencos_studio.config import Settings
     from wrencos_studio.hub.engine import Hub
     from wrencos_studio.hub.server import ServerStats
+    from wrencos_studio.media.hls import HlsStream
 
 __all__ = [
     "MAX_RANGE_BYTES",
     "WEB_ROOT",
     "AllowedOrigins",
+    "LiveBadRequest",
+    "LiveUnavailable",
     "RangeNotSatisfiable",
     "Router",
     "byte_range",
@@ -48,6 +52,17 @@ _IMAGE_TYPES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg"}
 MAX_RANGE_BYTES = 4 * 1024 * 1024
 #: A replay id as ``secrets.token_urlsafe`` makes them.
 _REPLAY_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class LiveBadRequest(Exception):
+    """A live HLS request the rules forbid (400): ``_HLS_part`` without ``_HLS_msn``, not
+    a number, or more than two segments ahead (RFC 8216bis 6.2.5.2). Raised by
+    ``media/hls.py`` (as ``BadRequest``) and by the query parser here."""
+
+
+class LiveUnavailable(Exception):
+    """What a blocking live HLS request waited for did not come in time, or the stream
+    ended meanwhile (503). Raised by ``media/hls.py`` (as ``Unavailable``)."""
 
 
 class RangeNotSatisfiable(Exception):
@@ -233,6 +248,8 @@ class Router:
         self.hub = hub
         self.stats = stats
         self.uploads = hub.settings.uploads_dir.resolve()
+        #: The live stream's LL-HLS packager while live (set by ``app.py``), else None.
+        self.hls: HlsStream | None = None
 
     async def route(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -260,7 +277,51 @@ class Router:
             return await self._replay(request, path[len("/replay/") :])
         if path in ("/replays", "/replays/"):
             return await self._replay_list()
+        if path.startswith("/live/"):
+            return await self._live(path[len("/live/") :], urlsplit(request.path).query)
         return text(404, "Not found\n")
+
+    # -- live LL-HLS -------------------------------------------------------------------------
+
+    async def _live(self, rest: str, query: str) -> Response:
+        """``/live/index.m3u8`` (multivariant), ``/live/<prefix>/index.m3u8`` (media
+        playlist, blocking with ``_HLS_msn``/``_HLS_part``), ``/live/<prefix>/<media>``;
+        404 when nothing is live or the prefix is an ended stream's. Cache-Control: 1 s for
+        plain playlists (they change every part), 60 s for blocking-reload URLs (they name
+        a future state: a shared cache may keep and collapse them), a year and immutable
+        for init, parts and segments (names are never reused: the prefix is per stream)."""
+        hls = self.hls
+        if hls is None or hls.closed or not hls.ready:
+            return text(404, "Nothing is live\n")
+        if rest == "index.m3u8":
+            return _playlist(hls.multivariant(), "public, max-age=1")
+        prefix, _, name = rest.partition("/")
+        if prefix != hls.prefix:
+            return text(404, "Not found\n")
+        try:
+            if name == "index.m3u8":
+                hls.playlist_requests += 1
+                msn, part = _blocking_query(query)
+                if msn is None:
+                    return _playlist(hls.playlist(), "public, max-age=1")
+                await hls.wait_for(msn, part)
+                return _playlist(hls.playlist(), "public, max-age=60")
+            body = await hls.media(name)
+        except LiveBadRequest as exc:
+            return text(400, f"{exc}\n")
+        except LiveUnavailable as exc:
+            return response(
+                503,
+                f"{exc}\n".encode(),
+                "text/plain; charset=utf-8",
+                [("Cache-Control", "no-store"), ("Retry-After", "1")],
+            )
+        if body is None:
+            return text(404, "Not found\n")
+        ctype = "video/mp4" if name.endswith(".mp4") else "video/iso.segment"
+        return response(
+            200, body, ctype, [("Cache-Control", "public, max-age=31536000, immutable")]
+        )
 
     # -- replays ---------------------------------------------------------------------------
 
@@ -546,6 +607,32 @@ class Router:
                 "Media bytes handed to viewers (all transports).",
                 [("", media["bytesOut"])],
             )
+        hls = self.hls
+        if hls is not None:
+            metric(
+                "wrencos_hls_parts_total",
+                "counter",
+                "LL-HLS parts made for the live stream.",
+                [("", hls.parts_made)],
+            )
+            metric(
+                "wrencos_hls_part_requests_total",
+                "counter",
+                "LL-HLS parts and segments served (a cache in front should keep this low).",
+                [("", hls.part_requests)],
+            )
+            metric(
+                "wrencos_hls_playlist_requests_total",
+                "counter",
+                "LL-HLS media playlist requests served (blocking reloads included).",
+                [("", hls.playlist_requests)],
+            )
+            metric(
+                "wrencos_hls_max_requests_per_part",
+                "gauge",
+                "The most times any one LL-HLS part or segment of the stream was served.",
+                [("", hls.max_part_requests)],
+            )
         metric("process_resident_memory_bytes", "gauge", "Resident memory.", [("", _rss_bytes())])
         cpu = time.process_time()
         metric("process_cpu_seconds_total", "counter", "User and system CPU time.", [("", cpu)])
@@ -595,6 +682,32 @@ def _safe_join(root: Path, rel: str) -> Path | None:
     if target != root and root not in target.parents:
         return None
     return target
+
+
+def _blocking_query(query: str) -> tuple[int | None, int | None]:
+    """``(_HLS_msn, _HLS_part)`` of a playlist request (None when absent); other query
+    parameters are ignored. Raises :class:`LiveBadRequest` for a part without a segment
+    number or a value that is not a decimal number."""
+    from urllib.parse import parse_qs
+
+    params = parse_qs(query, keep_blank_values=True)
+    values: list[int | None] = []
+    for key in ("_HLS_msn", "_HLS_part"):
+        raw = params.get(key)
+        if raw is None:
+            values.append(None)
+            continue
+        if len(raw) != 1 or not (raw[0].isascii() and raw[0].isdigit()) or len(raw[0]) > 12:
+            raise LiveBadRequest(f"{key} must be one decimal number")
+        values.append(int(raw[0]))
+    msn, part = values
+    if part is not None and msn is None:
+        raise LiveBadRequest("_HLS_part needs _HLS_msn")
+    return msn, part
+
+
+def _playlist(body: str, cache: str) -> Response:
+    return response(200, body.encode(), "application/vnd.apple.mpegurl", [("Cache-Control", cache)])
 
 
 def _label(value: str) -> str:

@@ -87,8 +87,14 @@ class Fmp4Writer:
         *,
         audio: bool = True,
         fragment_us: int = FRAGMENT_US,
+        audio_codec: Literal["opus", "aac"] = "opus",
+        audio_extradata: bytes | None = None,
     ) -> None:
         self.target = target
+        #: ``opus`` (the encoder's, ``dOps`` from :func:`opus_head`) or ``aac`` (LL-HLS for
+        #: Apple's players; ``audio_extradata``: the encoder's AudioSpecificConfig).
+        self.audio_codec = audio_codec
+        self.audio_extradata = audio_extradata
         self.width = width
         self.height = height
         self.audio = audio
@@ -127,9 +133,13 @@ class Fmp4Writer:
         video.time_base = VIDEO_TIME_BASE
         video.codec_context.extradata = parameter_sets(keyframe) or keyframe
         if self.audio:
-            audio = container.add_stream("opus", rate=48000)
+            audio = container.add_stream(self.audio_codec, rate=48000)
             audio.time_base = AUDIO_TIME_BASE
-            audio.codec_context.extradata = opus_head()
+            if self.audio_codec == "opus":
+                audio.codec_context.extradata = opus_head()
+            else:
+                audio.codec_context.extradata = self.audio_extradata
+                audio.codec_context.layout = "stereo"
             self._audio = audio
         self._video = video
         self._container = container

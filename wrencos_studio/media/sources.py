@@ -254,6 +254,9 @@ class MediaPipeline:
         self.on_audio_level: Callable[[float], None] | None = None
         #: Called on this thread with small RGB frames (~10 a second) for a local preview.
         self.on_preview: Callable[[av.VideoFrame], None] | None = None
+        #: Called on this thread with each audio frame (PCM) while encoding: a second
+        #: audio encoder of its own (LL-HLS's AAC, media/hls.py) takes the same sound.
+        self.on_pcm: Callable[[av.AudioFrame], None] | None = None
         #: Encode and hand over packets; off while nobody can receive them (the studio's
         #: preview before Go Live), which saves the encoder's whole cost meanwhile.
         self.encoding = True
@@ -342,6 +345,8 @@ class MediaPipeline:
             for packet in self.audio.encode(frame):
                 self.stats.audio_bytes += packet.size
                 self._hand_over(self.on_audio, packet)
+            if self.on_pcm is not None:
+                self.on_pcm(frame)
         self.stats.audio_frames += 1
 
     # -- sources -------------------------------------------------------------------------
