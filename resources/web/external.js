@@ -11,9 +11,11 @@
 // after registering; until it arrives (at most STREAM_INFO_WAIT_MS) the ladder waits.
 //
 // WHEP (draft-ietf-wish-whep): POST an SDP offer (application/sdp) to the URL, take the
-// answer from the 201, play; DELETE the Location when done. Public HLS: native HLS where
-// the browser has it (Safari, iOS), else hls.js when the page has it loaded (window.Hls,
-// the LL-HLS rung's player), else it is skipped.
+// answer from the 201, play; DELETE the Location when done. Public HLS: hls.js (loaded on
+// demand, as the LL-HLS rung in hls-player.js does) where the browser has Media Source,
+// else the browser's own HLS (iPhones before iOS 17.1), else it is skipped.
+
+import { hlsEngine, loadHlsJs } from './hls-player.js'; // one way to load hls.js
 
 const EXTERNAL_TIMEOUT_MS = 4000;
 const STREAM_INFO_WAIT_MS = 1500;
@@ -222,13 +224,16 @@ function gathered(pc, ms) {
   });
 }
 
-/** Public HLS: native, else hls.js (window.Hls) when the page loaded it. */
+/** Public HLS: hls.js (loaded on demand, as the LL-HLS rung does) where the browser has
+ * Media Source, else the browser's own HLS (see hls-player.js hlsEngine for why). */
 async function playHls(video, url, attempt) {
   const session = { onFail: null, stop() {} };
   attempt.session = session;
   let failed;
   const failure = new Promise((_, reject) => { failed = reject; });
-  if (video.canPlayType('application/vnd.apple.mpegurl')) {
+  const engine = hlsEngine(video);
+  if (engine === 'hls.js') await loadHlsJs();
+  if (engine === 'native' || (engine === 'hls.js' && !window.Hls)) {
     const onError = () => {
       const why = 'hls: cannot play ' + url + (video.error ? ` (media error ${video.error.code})` : '');
       failed(new Error(why));
@@ -238,7 +243,7 @@ async function playHls(video, url, attempt) {
     video.src = url;
     session.stop = () => { video.removeEventListener('error', onError); video.removeAttribute('src'); video.load(); };
   } else if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls({ lowLatencyMode: true });
+    const hls = new window.Hls({ lowLatencyMode: true, enableWorker: false }); // CSP: no workers
     hls.on(window.Hls.Events.ERROR, (_ev, data) => {
       if (!data || !data.fatal) return;
       failed(new Error('hls: ' + data.details));

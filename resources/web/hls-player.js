@@ -19,7 +19,7 @@ const RETRY_MS = 2000;
 let hlsJsLoading = null;
 
 /** Loads hls.js once (a classic script: it defines window.Hls); resolves to Hls or null. */
-function loadHlsJs() {
+export function loadHlsJs() {
   if (window.Hls) return Promise.resolve(window.Hls);
   if (!hlsJsLoading) {
     hlsJsLoading = new Promise((resolve) => {
