@@ -28,7 +28,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {access_log}
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -49,6 +49,7 @@ http {{
             proxy_cache_lock_age 10s;
             proxy_read_timeout 15s;
             add_header X-Cache-Status $upstream_cache_status;
+            {cors}
         }}
     }}
 }}
@@ -63,10 +64,16 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def nginx_cache(workdir: Path, upstream_port: int) -> AsyncIterator[str]:
+async def nginx_cache(
+    workdir: Path, upstream_port: int, *, cors: bool = False, access_log: bool = False
+) -> AsyncIterator[str]:
     """Runs ``nginx`` (from PATH or /usr/sbin) as a caching reverse proxy of
-    ``127.0.0.1:upstream_port`` on a free port; yields its base URL. Raises
-    AssertionError when nginx is missing or does not start (its error log attached)."""
+    ``127.0.0.1:upstream_port`` on a free port; yields its base URL. The upstream need not
+    be up yet (nginx answers 502 until it is). ``cors``: every answer says
+    ``Access-Control-Allow-Origin: *``, as a CDN serving pages of another origin does;
+    ``access_log``: requests are logged to ``workdir/access.log`` (nginx's combined
+    format). Raises AssertionError when nginx is missing or does not start (its error log
+    attached)."""
     binary = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
@@ -77,7 +84,16 @@ async def nginx_cache(workdir: Path, upstream_port: int) -> AsyncIterator[str]:
     conf = workdir / "nginx.conf"
     # As root the workers would run as nobody and could not write the test's cache dir.
     user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(_CONF.format(user=user, dir=workdir, port=port, upstream=upstream_port))
+    conf.write_text(
+        _CONF.format(
+            user=user,
+            dir=workdir,
+            port=port,
+            upstream=upstream_port,
+            access_log=f"access_log {workdir}/access.log;" if access_log else "access_log off;",
+            cors="add_header Access-Control-Allow-Origin * always;" if cors else "",
+        )
+    )
     proc = await asyncio.create_subprocess_exec(
         binary,
         "-p",

@@ -1,12 +1,14 @@
 """External playback (issue 15, 3c) in Debian's headless Chromium: with WRENCOS_WHEP_URL set
 the page plays from that WHEP endpoint first (resources/web/external.js) and falls back to
-the studio itself when the endpoint fails (refused, or silent for too long)."""
+the studio itself when the endpoint fails (refused, or silent for too long); with
+WRENCOS_PUBLIC_HLS_URL set it plays that HLS (a CDN: nginx in front of the studio's LL-HLS)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.browser import chromium, open_tab
+from tests.helpers.hls import http_get, nginx_cache
 from tests.helpers.serve import serving
 from tests.helpers.testutils import free_port
 
@@ -180,6 +183,64 @@ async def test_a_public_hls_url_that_fails_falls_back_to_the_studio(tmp_path: Pa
     # This Chromium has Media Source: hls.js is loaded on demand and says why it failed.
     assert hls == "hls: manifestLoadError", hls
     assert took < 6, took  # neither rung waited out its 4 s
+
+
+async def test_a_working_public_hls_url_on_a_cdn_is_played_instead_of_the_studio(
+    tmp_path: Path,
+) -> None:
+    """WRENCOS_PUBLIC_HLS_URL names a CDN on another origin: Debian's nginx (proxy_cache,
+    ``Access-Control-Allow-Origin: *``) in front of the studio's own LL-HLS. The page plays
+    from it with hls.js (the page's CSP lets that origin through), and nginx served it."""
+    studio_port = free_port()  # nginx must know it before the studio, which must know nginx
+    async with nginx_cache(tmp_path / "cdn", studio_port, cors=True, access_log=True) as cdn:
+        env = {"WRENCOS_PUBLIC_HLS_URL": f"{cdn}/live/index.m3u8"}
+        async with serving(
+            tmp_path / "d",
+            "--port",  # after serving()'s own --port 0: the last one counts
+            str(studio_port),
+            "--source",
+            "testsrc",
+            "--video-size",
+            "320x180",
+            env=env,
+        ) as s:
+            assert s.port == studio_port
+            for _ in range(100):  # the CDN has the stream once the studio went live
+                status, _, _ = await http_get(f"{cdn}/live/index.m3u8")
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200, "no LL-HLS through nginx within 10 s of going live"
+            async with chromium() as browser:
+                tab = await open_tab(browser, s.http_url + "/")
+                try:
+                    await tab.until(f"{PLAYER}.stats.external.state === 'playing'", timeout=20)
+                except TimeoutError:
+                    raise AssertionError(
+                        await tab.page.evaluate(f"JSON.stringify({PLAYER}.stats)")
+                    ) from None
+                await tab.until(f"{PLAYER}.video.currentTime > 0.5", timeout=10)
+                # It keeps playing (hls.js may stall a moment for the next part at first).
+                before = await tab.page.evaluate(f"{PLAYER}.video.currentTime")
+                with contextlib.suppress(TimeoutError):
+                    await tab.until(f"{PLAYER}.video.currentTime > {before} + 2", timeout=10)
+                after = await tab.page.evaluate(f"{PLAYER}.video.currentTime")
+                stats = await tab.page.evaluate(f"{PLAYER}.stats")
+    assert stats["external"] == {"state": "playing", "source": "hls", "error": None}, stats
+    assert stats["transport"] == "hls", stats
+    assert "hlsEngine" not in stats, stats  # the ladder's own LL-HLS rung never started
+    assert after - before > 2, (before, after)
+    # nginx served the page (Chromium, referred by the studio's page) the playlists and parts.
+    log = (tmp_path / "cdn" / "access.log").read_text()
+    by_page = [
+        m
+        for m in re.finditer(r'"GET (\S+) HTTP/[\d.]+" (\d+) \d+ "([^"]*)" "([^"]*)"', log)
+        if m[3].startswith(s.http_url) and "Chrome" in m[4]
+    ]
+    got = {m[1] for m in by_page if m[2] == "200"}
+    assert "/live/index.m3u8" in got, log
+    assert any(re.fullmatch(r"/live/\w+/index\.m3u8(\?.*)?", u) for u in got), log
+    assert any(re.fullmatch(r"/live/\w+/s\d+\.p\d+\.m4s", u) for u in got), log
 
 
 async def test_a_whep_stream_that_breaks_later_hands_over_to_the_studio(tmp_path: Path) -> None:
