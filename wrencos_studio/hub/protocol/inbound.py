@@ -1003,6 +1003,8 @@ class DeleteCannedReply:
 
     TYPE: ClassVar[str]
     shortcut: str = _shortcut_field("shortcut")
+
+
 @message("delete_recording", access=Access.ADMIN)
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeleteRecording:

@@ -266,6 +266,8 @@ class ProductTapsUpdated(OutboundMessage):
 
     stream_id: str | None
     pins: list[ProductTapCount]
+
+
 @outbound("recording_deleted")
 @dataclass(frozen=True, slots=True)
 class RecordingDeleted(OutboundMessage):
