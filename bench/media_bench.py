@@ -579,10 +579,16 @@ async def run_vias(args: argparse.Namespace) -> int:
             f"page (Chromium, http://{LAN_HOST}, UDP denied): first frame {ms:.0f} ms after "
             f"navigation (median of {len(pages)}; via {', '.join(shown)})"
         )
-    if args.jsonl:
-        with open(args.jsonl, "a") as fh:
-            for r in records:
-                fh.write(json.dumps(r) + "\n")
+    out = (
+        Path(args.jsonl)
+        if args.jsonl
+        else BENCH / "results" / f"media-via-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+    print(f"\nraw: {out}")
     return 0 if all(not r.get("error") for r in records) else 1
 
 
