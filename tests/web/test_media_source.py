@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.serve import AsyncServe, serving
+from tests.helpers.stamps import STAMP_READER_JS, g2g_summary
 from tests.helpers.testutils import chromium_options
 
 pytestmark = [
@@ -131,7 +132,9 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
 
     url = f"http://{LAN_HOST}:{served.port}/"
     async with async_playwright() as pw:
-        ctx, page, errors = await _open(pw, tmp_path / "profile", url, deny_udp=True)
+        ctx, page, errors = await _open(
+            pw, tmp_path / "profile", url, deny_udp=True, scripts=(STAMP_READER_JS,)
+        )
         try:
             context = await page.evaluate(
                 "({secure: window.isSecureContext, webcodecs: 'VideoDecoder' in window})"
@@ -154,14 +157,19 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
                            behind: b.length ? b.end(b.length - 1) - v.currentTime : null }; })()"""
             )
             visible = await page.is_visible("#mse-video")
+            g2g = g2g_summary(await page.evaluate("window.__g2g"), "mse")
         finally:
             await ctx.close()
-    print(f"\nMedia Source first frame {stats['firstFrameMs']} ms after navigation; {media}")
+    print(
+        f"\nMedia Source first frame {stats['firstFrameMs']} ms after navigation; "
+        f"glass-to-glass in the page {g2g}; {media}"
+    )
     assert stats["transport"] == "mse", stats
     assert stats["frames"] - first >= 45, stats  # 3 s at 30 fps, with slack
     assert visible and not media["paused"] and not media["muted"]
     assert media["audio"] > audio_before, media
     assert media["behind"] is not None and media["behind"] < 1.5, media  # kept near live
+    assert g2g["n"] >= 10, g2g  # the stamps were read from the frames shown
     # WebRTC was tried in parallel and abandoned (no UDP) without holding the picture back.
     assert stats["webrtcFailed"], stats
     assert errors == []
