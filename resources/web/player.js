@@ -88,7 +88,9 @@ export class LivePlayer {
         }
         break;
       case 'webrtc_offer':
-        if (!this._forceFallback && this._webrtcDead === null && this.transport !== 'webrtc') this._onOffer(msg);
+        // Also while WebRTC plays: the broadcaster re-offers after the hub connection came
+        // back (it closed the old peer connection).
+        if (!this._forceFallback && this._webrtcDead === null) this._onOffer(msg);
         break;
       case 'webrtc_ice_candidate':
         if (this.pc && msg.candidate) this.pc.addIceCandidate(msg.candidate).catch(() => {});
@@ -116,8 +118,8 @@ export class LivePlayer {
         this._giveUpWebRtc('no ICE connection');
       }
     }, ICE_GIVE_UP_MS);
-    // Heard, not shown, until its first frame: the fallback may be playing on top.
-    this.video.muted = true;
+    // Not heard until its first frame: the fallback may be playing (and sounding) on top.
+    if (this.transport !== 'webrtc') this.video.muted = true;
     pc.ontrack = (ev) => {
       if (!this.video.srcObject) this.video.srcObject = new MediaStream();
       this.video.srcObject.addTrack(ev.track);
