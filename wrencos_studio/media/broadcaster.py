@@ -326,14 +326,7 @@ class Broadcaster:
             if self.packager is None:
                 s = self.video_settings
                 self.packager = LivePackager(s.width, s.height)
-            audio = self.fanout.audio_packets > 0
-            viewer = Fmp4Viewer(
-                conn,
-                lambda: self._fmp4_init(audio),
-                self._request_keyframe,
-                self.packager,
-                audio,
-            )
+            viewer = Fmp4Viewer(conn, self._fmp4_init, self._request_keyframe, self.packager)
         else:
             viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
         self.fallbacks.add(viewer)
@@ -362,9 +355,15 @@ class Broadcaster:
             "audio": {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2},
         }
 
-    def _fmp4_init(self, audio: bool) -> dict[str, Any] | None:
+    def _fmp4_init(self) -> dict[str, Any] | None:
         init = self._fallback_init()
-        if init is None:
+        if init is None or self.fanout is None:
+            return None
+        # Whether the stream has sound decides the init segment's tracks for good: in the
+        # first second of a broadcast, wait for the first audio packet rather than leave
+        # an early viewer without sound for the whole show.
+        audio = self.fanout.audio_packets > 0
+        if not audio and self.fanout.frames_out < self.video_settings.fps:
             return None
         codecs = init["video"]["codec"] + (", opus" if audio else "")
         init["format"] = "fmp4"

@@ -140,9 +140,12 @@ class LivePackager:
 
 class Fmp4Viewer(FallbackViewer):
     """One viewer of ``/media?f=fmp4``: like :class:`FallbackViewer` (bounded queue, starts
-    and restarts at a keyframe, one sender task) but each message is MP4 boxes. ``audio``:
-    whether this viewer's init segment has the Opus track (fixed at join; its audio
-    fragments are dropped otherwise, as MSE would refuse them)."""
+    and restarts at a keyframe, one sender task) but each message is MP4 boxes.
+
+    ``init`` returns the ``media_init`` message (None while it cannot be made yet); its
+    ``audio`` (None or not) fixes, for this viewer, whether the init segments have the
+    Opus track (:attr:`audio`). Nothing is queued before that; afterwards audio fragments
+    are dropped for a viewer without the track (MSE would refuse them)."""
 
     def __init__(
         self,
@@ -150,14 +153,20 @@ class Fmp4Viewer(FallbackViewer):
         init: Callable[[], dict[str, Any] | None],
         request_keyframe: Callable[[], None],
         packager: LivePackager,
-        audio: bool,
     ) -> None:
-        super().__init__(conn, init, request_keyframe)
+        def init_and_decide() -> dict[str, Any] | None:
+            message = init()
+            if message is not None:
+                self.audio = message.get("audio") is not None
+            return message
+
+        super().__init__(conn, init_and_decide, request_keyframe)
         self.packager = packager
-        self.audio = audio
+        #: Whether this viewer's init segments carry audio; None until ``media_init``.
+        self.audio: bool | None = None
 
     def offer(self, frame: MediaFrame) -> None:
-        if frame.kind == "audio" and not self.audio:
+        if self.audio is None or (frame.kind == "audio" and not self.audio):
             return
         if self._need_key and not (frame.kind == "video" and frame.is_keyframe):
             return  # nothing to build before this viewer's first keyframe
