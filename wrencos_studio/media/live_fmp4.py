@@ -154,6 +154,9 @@ class Fmp4Viewer(FallbackViewer):
         request_keyframe: Callable[[], None],
         packager: LivePackager,
     ) -> None:
+        #: Whether this viewer's init segments carry audio; None until ``media_init``.
+        self.audio: bool | None = None
+
         def init_and_decide() -> dict[str, Any] | None:
             message = init()
             if message is not None:
@@ -162,8 +165,6 @@ class Fmp4Viewer(FallbackViewer):
 
         super().__init__(conn, init_and_decide, request_keyframe)
         self.packager = packager
-        #: Whether this viewer's init segments carry audio; None until ``media_init``.
-        self.audio: bool | None = None
 
     def offer(self, frame: MediaFrame) -> None:
         if self.audio is None or (frame.kind == "audio" and not self.audio):
