@@ -70,6 +70,27 @@ RTCPeerConnection.prototype.setRemoteDescription = async function (...args) {
 };
 """
 
+#: The loudest sample (0..1) the Media Source element plays over 2.5 s, through an
+#: AnalyserNode: the test pattern beeps (1 kHz) for 100 ms each second.
+TONE_PEAK = """(async () => {
+  const video = document.getElementById('mse-video');
+  const ac = new AudioContext();
+  await ac.resume();
+  const analyser = ac.createAnalyser();
+  analyser.fftSize = 2048;
+  ac.createMediaElementSource(video).connect(analyser);
+  analyser.connect(ac.destination);
+  const samples = new Float32Array(analyser.fftSize);
+  let peak = 0;
+  const end = performance.now() + 2500;
+  while (performance.now() < end) {
+    analyser.getFloatTimeDomainData(samples);
+    for (const x of samples) peak = Math.max(peak, Math.abs(x));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return peak;
+})()"""
+
 #: Media Source removed from the page (a browser without it).
 NO_MEDIA_SOURCE = "delete window.MediaSource; delete window.ManagedMediaSource;"
 
@@ -158,11 +179,12 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
             )
             visible = await page.is_visible("#mse-video")
             g2g = g2g_summary(await page.evaluate("window.__g2g"), "mse")
+            peak = await page.evaluate(TONE_PEAK)
         finally:
             await ctx.close()
     print(
         f"\nMedia Source first frame {stats['firstFrameMs']} ms after navigation; "
-        f"glass-to-glass in the page {g2g}; {media}"
+        f"glass-to-glass in the page {g2g}; tone peak {peak:.2f}; {media}"
     )
     assert stats["transport"] == "mse", stats
     assert stats["frames"] - first >= 45, stats  # 3 s at 30 fps, with slack
@@ -170,6 +192,7 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
     assert media["audio"] > audio_before, media
     assert media["behind"] is not None and media["behind"] < 1.5, media  # kept near live
     assert g2g["n"] >= 10, g2g  # the stamps were read from the frames shown
+    assert peak > 0.05, peak  # the beep is heard, not just decoded
     # WebRTC was tried in parallel and abandoned (no UDP) without holding the picture back.
     assert stats["webrtcFailed"], stats
     assert errors == []
