@@ -298,6 +298,7 @@ export class LivePlayer {
     let streaming = true;
     let waitKey = false;
     let started = false;
+    let clear = false;
     let ws = null;
     const pending = [];
     const isKey = (buf) => buf.byteLength > 8 && new Uint8Array(buf, 4, 4).every((b, i) => b === 'ftyp'.charCodeAt(i));
@@ -332,7 +333,7 @@ export class LivePlayer {
       } catch (err) {
         // QuotaExceeded: forget what was played, start again at a keyframe.
         waitKey = true;
-        if (video.buffered.length) sb.remove(0, Math.max(0, video.currentTime - 1));
+        if (video.buffered.length && video.currentTime > 1) sb.remove(0, video.currentTime - 1);
       }
     };
     const open = () => {
@@ -344,7 +345,11 @@ export class LivePlayer {
         return;
       }
       sb.mode = 'segments';
-      sb.addEventListener('updateend', () => { liveEdge(); pump(); });
+      sb.addEventListener('updateend', () => {
+        if (clear) { clear = false; sb.remove(0, Infinity); return; }
+        liveEdge();
+        pump();
+      });
       sb.addEventListener('error', () => { waitKey = true; });
       pump();
     };
@@ -373,6 +378,13 @@ export class LivePlayer {
           if (init.type !== 'media_init' || init.format !== 'fmp4') return;
           if (!MS.isTypeSupported(init.mime)) { this._fallbackFailed('Media Source cannot play ' + init.mime); return; }
           mime = init.mime;
+          if (sb) {
+            // A new connection (the studio may have restarted, its timeline with it):
+            // forget what is buffered and start again at the coming keyframe.
+            started = false;
+            if (sb.updating) clear = true;
+            else sb.remove(0, Infinity);
+          }
           open();
           return;
         }

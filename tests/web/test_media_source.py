@@ -198,6 +198,37 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
     assert errors == []
 
 
+async def test_media_source_comes_back_after_its_socket_drops(
+    served: AsyncServe, tmp_path: Path
+) -> None:
+    """The fMP4 socket closes under the page (a tunnel hiccup): the page reconnects with
+    backoff, starts its buffer again at the new keyframe and plays on, still over Media
+    Source, without console errors."""
+    from playwright.async_api import async_playwright
+
+    url = f"http://{LAN_HOST}:{served.port}/"
+    async with async_playwright() as pw:
+        ctx, page, errors = await _open(pw, tmp_path / "profile", url, deny_udp=True)
+        try:
+            await _until(page, "window.wrencosPlayer && window.wrencosPlayer.stats.frames > 0")
+            await page.evaluate("window.wrencosPlayer.ws.close()")
+            await _until(
+                page,
+                "window.wrencosPlayer.ws === null || window.wrencosPlayer.ws.readyState !== 1",
+                timeout=5,
+            )
+            before = await page.evaluate("window.wrencosPlayer.stats.received")
+            await _until(page, f"window.wrencosPlayer.stats.received > {before} + 30", timeout=20)
+            first = await _frames(page)
+            await asyncio.sleep(2)
+            stats = await page.evaluate("({...window.wrencosPlayer.stats})")
+        finally:
+            await ctx.close()
+    assert stats["transport"] == "mse", stats
+    assert stats["frames"] - first >= 30, stats
+    assert errors == []
+
+
 async def test_upgrade_from_media_source_to_webrtc_without_a_blank(
     served: AsyncServe, tmp_path: Path
 ) -> None:
