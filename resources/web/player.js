@@ -166,7 +166,22 @@ export class LivePlayer {
       this._frameShown();
       video.requestVideoFrameCallback(tick);
     };
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(tick);
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(tick);
+      return;
+    }
+    // No requestVideoFrameCallback: the first decoded data, then time updates, stand in.
+    const approx = () => {
+      if (pc !== this.pc) {
+        video.removeEventListener('loadeddata', approx);
+        video.removeEventListener('timeupdate', approx);
+        return;
+      }
+      if (this.transport !== 'webrtc') this._upgradeToWebRtc();
+      this._frameShown();
+    };
+    video.addEventListener('loadeddata', approx);
+    video.addEventListener('timeupdate', approx);
   }
 
   /** WebRTC has a frame: show it and let the fallback go, in one task (no blank between). */
