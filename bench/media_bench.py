@@ -4,6 +4,14 @@ level by level in the same run.
     .venv/bin/python bench/media_bench.py [--viewers 1,5,10,20,40] [--seconds 10]
                                           [--size 1280x720] [--fps 30] [--rounds 3]
                                           [--picture plain|busy]
+    .venv/bin/python bench/media_bench.py --via webrtc,fmp4,webcodecs [--browser]
+                                          [--rounds 5] [--seconds 5]
+
+``--via`` compares the ways to one viewer instead (issue 15): WebRTC, fMP4 over the
+WebSocket (the page's Media Source rung) and the packet fallback (WebCodecs) — time to
+first frame (probe connect to first decoded frame), glass-to-glass from the stamps, and the
+studio's CPU while that one viewer watches; ``--browser`` adds Chromium's own first frame
+on a plain-http LAN address with UDP denied (navigation start to first frame shown).
 
 For each viewer count N and each path (``ours``: ``wrencos-studio serve --source testsrc``;
 ``aiortc``: bench/aiortc_default_sender.py, MediaRelay + one encoder per viewer), on a fresh
@@ -97,11 +105,20 @@ def host_cpu() -> tuple[float, float]:
 
 
 class Server:
-    def __init__(self, path: str, size: str, fps: int, relay: str, picture: str, tmp: Path) -> None:
+    def __init__(
+        self,
+        path: str,
+        size: str,
+        fps: int,
+        relay: str,
+        picture: str,
+        tmp: Path,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.path = path
         if path == "ours":
             self.argv = [
-                OURS_BIN, "--log-level", "WARNING", "serve", "--host", "127.0.0.1",
+                OURS_BIN, "--log-level", "WARNING", "serve", "--host", host,
                 "--port", "0", "--source", "testsrc" if picture == "plain" else "testsrc:busy",
                 "--video-size", size, "--fps", str(fps),
             ]  # fmt: skip
@@ -416,6 +433,182 @@ async def run_level(
     return rec
 
 
+# -- ways to the viewer: first frame, glass-to-glass and the studio's CPU per path ---------
+
+#: The page's address in the namespace (scripts/netns-run): not loopback, so plain http is
+#: not a secure context, as a customer's LAN address is.
+LAN_HOST = "10.200.0.1"
+VIA_FLAGS = {"webrtc": [], "fmp4": ["--fmp4"], "webcodecs": ["--fallback"]}
+
+
+async def _probe_once(url: str, via: str, seconds: float, viewers: int) -> dict[str, Any]:
+    """``viewers`` decoding viewers of one path in one probe process: the medians of their
+    figures (an error if any failed)."""
+    proc = await asyncio.create_subprocess_exec(
+        PY, "-m", "wrencos_studio.media.probe", url, "--seconds", str(seconds), *VIA_FLAGS[via],
+        "--viewers", str(viewers),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), seconds + 60)
+    lines = [json.loads(x) for x in out.decode().splitlines() if x.startswith("{")]
+    if len(lines) != viewers or any("error" in r for r in lines):
+        errors = [r.get("error") for r in lines if "error" in r]
+        return {"error": f"probe exited {proc.returncode}: {len(lines)} viewers, {errors}"}
+    merged: dict[str, Any] = {}
+    for key in ("firstFrameMs", "fps", "latencyP50Ms", "latencyP95Ms"):
+        values = [r[key] for r in lines if r.get(key) is not None]
+        merged[key] = round(statistics.median(values), 1) if values else None
+    return merged
+
+
+async def _page_first_frame(port: int, deny_udp: bool, tmp: Path) -> dict[str, Any]:
+    """Chromium opens http://10.200.0.1:PORT/ (UDP denied: the Media Source rung plays);
+    the page's own first-frame time (ms after navigation start) and transport."""
+    sys.path.insert(0, str(REPO))
+    from playwright.async_api import async_playwright
+
+    from tests.helpers.stamps import STAMP_READER_JS, g2g_summary
+    from tests.helpers.testutils import chromium_options
+
+    profile = tmp / f"profile-{time.monotonic_ns()}"
+    if deny_udp:
+        (profile / "Default").mkdir(parents=True)
+        (profile / "Default" / "Preferences").write_text(
+            json.dumps({"webrtc": {"ip_handling_policy": "disable_non_proxied_udp"}})
+        )
+    async with async_playwright() as pw:
+        ctx = await pw.chromium.launch_persistent_context(str(profile), **chromium_options())
+        await ctx.add_init_script(STAMP_READER_JS)
+        try:
+            page = await ctx.new_page()
+            await page.goto(f"http://{LAN_HOST}:{port}/")
+            for _ in range(150):
+                stats = await page.evaluate("window.wrencosPlayer && window.wrencosPlayer.stats")
+                if stats and stats["firstFrameMs"] is not None:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                return {"error": "no frame within 15 s"}
+            # Glass-to-glass as the customer sees it: stamps read from the frames the page
+            # presents (Media Source's buffer included), over the next seconds.
+            await asyncio.sleep(4)
+            g2g = g2g_summary(await page.evaluate("window.__g2g"), stats["transport"])
+            return {
+                "firstFrameMs": stats["firstFrameMs"],
+                "transport": stats["transport"],
+                "g2gP50Ms": g2g.get("p50"),
+                "g2gP95Ms": g2g.get("p95"),
+            }
+        finally:
+            await ctx.close()
+
+
+async def run_vias(args: argparse.Namespace) -> int:
+    """``--via``: one studio, each path watched ``--rounds`` times by one decoding viewer
+    (wrencos_studio.media.probe: time to first frame from connecting, glass-to-glass from
+    the stamps) while the studio's CPU is read; with ``--browser``, Chromium's own time to
+    first frame on a plain-http LAN address without UDP (the Media Source rung)."""
+    vias = [v.strip() for v in args.via.split(",") if v.strip()]
+    unknown = [v for v in vias if v not in VIA_FLAGS]
+    if unknown:
+        log(f"unknown --via {unknown}: choose from {sorted(VIA_FLAGS)}")
+        return 2
+    records: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="media-bench-via-") as tmpdir:
+        tmp = Path(tmpdir)
+        server = Server("ours", args.size, args.fps, "", args.picture, tmp, host="0.0.0.0")
+        try:
+            await server.start()
+            url = server.url
+            await asyncio.sleep(1.0)
+            c0, t0 = proc_cpu_s(server.pid), time.monotonic()
+            await asyncio.sleep(args.idle_seconds)
+            idle = (proc_cpu_s(server.pid) - c0) / (time.monotonic() - t0) * 100
+            for round_no in range(1, args.rounds + 1):
+                for via in vias:
+                    # Idle just before (the base load drifts on a shared machine), then the
+                    # studio's CPU over --seconds while the viewers watch (they are given 3 s
+                    # to start: Python imports, connecting, the first keyframe).
+                    c0, t0 = proc_cpu_s(server.pid), time.monotonic()
+                    await asyncio.sleep(args.idle_seconds)
+                    idle = (proc_cpu_s(server.pid) - c0) / (time.monotonic() - t0) * 100
+                    job = asyncio.ensure_future(
+                        _probe_once(url, via, args.seconds + 4, args.via_viewers)
+                    )
+                    await asyncio.sleep(3.0)
+                    c0, t0 = proc_cpu_s(server.pid), time.monotonic()
+                    await asyncio.sleep(args.seconds)
+                    cpu = (proc_cpu_s(server.pid) - c0) / (time.monotonic() - t0) * 100
+                    r = await job
+                    rec = {
+                        "type": "via", "via": via, "round": round_no,
+                        "firstFrameMs": r.get("firstFrameMs"), "fps": r.get("fps"),
+                        "latencyP50Ms": r.get("latencyP50Ms"),
+                        "latencyP95Ms": r.get("latencyP95Ms"),
+                        "viewers": args.via_viewers,
+                        "cpuPct": round(cpu, 1), "idleCpuPct": round(idle, 1),
+                        "cpuOverIdlePct": round(cpu - idle, 1),
+                        "error": r.get("error"),
+                    }  # fmt: skip
+                    records.append(rec)
+                    log(json.dumps(rec))
+                if args.browser:
+                    port = int(url.rsplit(":", 1)[1])
+                    page = await _page_first_frame(port, True, tmp)
+                    rec = {"type": "page", "round": round_no, "udp": "denied", **page}
+                    records.append(rec)
+                    log(json.dumps(rec))
+        finally:
+            await server.stop()
+    print(
+        f"\nWays to the viewer, {args.size}@{args.fps}, {args.picture} picture, "
+        f"{args.via_viewers} viewer(s) at a time, "
+        f"median of {args.rounds} round(s); CPU in % of one core, over its idle (encoding, "
+        f"nobody watching) measured just before"
+    )
+    print(
+        f"{'path':<10} {'first frame ms':>14} {'g2g p50/p95 ms':>15} {'fps':>5} "
+        f"{'CPU % (over idle)':>18}"
+    )
+    for via in vias:
+        rs = [r for r in records if r.get("via") == via and not r["error"]]
+        if not rs:
+            print(f"{via:<10} {'failed':>14}")
+            continue
+
+        def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
+            return statistics.median(r[key] for r in rs if r[key] is not None)
+
+        print(
+            f"{via:<10} {med('firstFrameMs'):>14.0f} "
+            f"{med('latencyP50Ms'):>7.0f}/{med('latencyP95Ms'):<7.0f} {med('fps'):>5.1f} "
+            f"{med('cpuPct'):>10.1f} ({med('cpuOverIdlePct'):+.1f})"
+        )
+    pages = [r for r in records if r["type"] == "page" and "firstFrameMs" in r]
+    if pages:
+        ms = statistics.median(r["firstFrameMs"] for r in pages)
+        shown = sorted({r["transport"] for r in pages})
+        g50 = [r["g2gP50Ms"] for r in pages if r.get("g2gP50Ms") is not None]
+        g95 = [r["g2gP95Ms"] for r in pages if r.get("g2gP95Ms") is not None]
+        g2g = f"{statistics.median(g50):.0f}/{statistics.median(g95):.0f} ms" if g50 else "-"
+        print(
+            f"page (Chromium, http://{LAN_HOST}, UDP denied): first frame {ms:.0f} ms after "
+            f"navigation, glass-to-glass p50/p95 of the frames shown {g2g} "
+            f"(median of {len(pages)}; via {', '.join(shown)})"
+        )
+    out = (
+        Path(args.jsonl)
+        if args.jsonl
+        else BENCH / "results" / f"media-via-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+    print(f"\nraw: {out}")
+    return 0 if all(not r.get("error") for r in records) else 1
+
+
 # -- report ------------------------------------------------------------------------------
 
 
@@ -680,10 +873,30 @@ def main() -> int:
         "--max-rss-mb", type=float, default=4000, help="stop joining if a sender grows past this"
     )
     parser.add_argument("--jsonl", default=None, help="append the raw JSON lines here")
+    parser.add_argument(
+        "--via",
+        default=None,
+        help="instead of the fan-out levels: compare the ways to a viewer (comma list of "
+        "webrtc, fmp4 = the Media Source rung, webcodecs = the packet fallback): time to first "
+        "frame, glass-to-glass and the studio's CPU, one viewer at a time",
+    )
+    parser.add_argument(
+        "--via-viewers",
+        type=int,
+        default=1,
+        help="with --via: decoding viewers per path at a time (the CPU figure grows with them)",
+    )
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="with --via: also Chromium's own first frame on http://10.200.0.1 without UDP",
+    )
     args = parser.parse_args()
     if os.environ.get("WRENCOS_NETNS") != "1":
         netns = str(REPO / "scripts" / "netns-run")
         os.execv(netns, [netns, PY, str(Path(__file__).resolve()), *sys.argv[1:]])
+    if args.via:
+        return asyncio.run(run_vias(args))
     return asyncio.run(amain(args))
 
 

@@ -7,10 +7,9 @@
 // (bench/hls_bench.py); Safari's own HLS is low-latency, and where there is no Media Source
 // at all (old iPhones) it is the only way.
 //
-// player.js calls startHlsRung(player, reason) where it would otherwise say "unsupported",
-// and stopHlsRung(player) when the stream stops. The rung sets player.transport and
-// player.stats.transport to 'hls', counts decoded frames in player.stats.frames, and keeps
-// its state in player._hls.
+// It is the last entry of player.js's FALLBACK_RUNGS: started beside WebRTC like the other
+// rungs, on a <video> of its own laid over WebRTC's, so WebRTC still takes over (without a
+// blank) where it connects; every frame shown goes to player._fallbackFrame().
 
 export const HLS_URL = '/live/index.m3u8';
 const HLS_JS_URL = '/static/vendor/hls.min.js';
@@ -42,25 +41,18 @@ export function hlsEngine(video) {
 }
 
 /**
- * Start LL-HLS on player.video; false when this browser cannot play HLS at all (the caller
- * then says "unsupported"). Idempotent while the rung runs.
+ * The LL-HLS rung of player.js's FALLBACK_RUNGS: plays `/live/index.m3u8` on `video` (an
+ * element of its own, laid over the WebRTC video) and returns the function that stops it.
+ * Every frame shown is reported with `player._fallbackFrame(video)`; hls.js that cannot be
+ * loaded hands over to the next rung with `player._fallbackFailed(why)`.
  * @param {object} player the LivePlayer
- * @param {string} reason why the ladder came down to this rung (kept in player.stats)
+ * @param {HTMLVideoElement} video where to play
+ * @returns {() => void} stops the rung (the stream ended, or WebRTC took over)
  */
-export function startHlsRung(player, reason) {
-  if (player._hls) return true;
-  const engine = hlsEngine(player.video);
-  if (!engine) return false;
-  const state = { engine, hls: null, stopped: false, timer: null };
-  player._hls = state;
-  clearTimeout(player._timer);
-  if (player._closePc) player._closePc();
-  player.stats.fallbackReason = reason;
+export function startHlsRung(player, video) {
+  const engine = hlsEngine(video);
+  const state = { engine, hls: null, stopped: false, timer: null, video };
   player.stats.hlsEngine = engine;
-  player.transport = player.stats.transport = 'hls';
-  player.onState('connecting');
-  const video = player.video;
-  video.srcObject = null;
   video.muted = player.muted;
   countFrames(player, state);
   if (engine === 'native') {
@@ -70,16 +62,14 @@ export function startHlsRung(player, reason) {
   } else {
     attachHlsJs(player, state);
   }
-  return true;
+  return () => stopHls(state);
 }
 
 async function attachHlsJs(player, state) {
   const Hls = await loadHlsJs();
   if (state.stopped) return;
   if (!Hls || !Hls.isSupported()) {
-    player._hls = null;
-    player.transport = player.stats.transport = 'none';
-    player.onState('unsupported');
+    player._fallbackFailed('hls.js cannot play here');
     return;
   }
   // No worker: the page's Content-Security-Policy allows no blob: scripts.
@@ -89,8 +79,8 @@ async function attachHlsJs(player, state) {
     if (data.fatal && !state.stopped) retry(player, state);
   });
   hls.loadSource(HLS_URL);
-  hls.attachMedia(player.video);
-  hls.on(Hls.Events.MANIFEST_PARSED, () => player.video.play().catch(() => {}));
+  hls.attachMedia(state.video);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => state.video.play().catch(() => {}));
 }
 
 /** Nothing live yet (404) or the stream restarted (a new prefix): start again shortly. */
@@ -101,9 +91,9 @@ function retry(player, state) {
   state.timer = setTimeout(() => {
     if (state.stopped) return;
     if (state.engine === 'native') {
-      player.video.src = HLS_URL;
-      player.video.addEventListener('error', () => retry(player, state), { once: true });
-      player.video.play().catch(() => {});
+      state.video.src = HLS_URL;
+      state.video.addEventListener('error', () => retry(player, state), { once: true });
+      state.video.play().catch(() => {});
     } else {
       attachHlsJs(player, state);
     }
@@ -111,29 +101,19 @@ function retry(player, state) {
 }
 
 function countFrames(player, state) {
-  const video = player.video;
-  const tick = () => {
-    if (state.stopped) return;
-    if (player.transport !== 'hls') {
-      // Another rung took the video element over (WebRTC's srcObject wins over src): stop
-      // fetching, but do not detach (that would reset the element under the new rung).
-      state.stopped = true;
-      clearTimeout(state.timer);
-      if (state.hls) state.hls.stopLoad();
-      if (player._hls === state) player._hls = null;
-      return;
-    }
-    player.stats.frames += 1;
+  const video = state.video;
+  const shown = () => {
     if (state.hls) player.stats.hlsLatency = state.hls.latency;
     // ms since the page began loading: the rung's time to first frame (bench/hls_bench.py)
     if (player.stats.hlsFirstFrameMs === undefined) player.stats.hlsFirstFrameMs = Math.round(performance.now());
-    if (player.stats.frames === 1 || video.hidden) {
-      if (player._show) player._show('video');
-      player.onState('live');
-    }
-    video.requestVideoFrameCallback(tick);
+    player._fallbackFrame(video);
   };
   if (video.requestVideoFrameCallback) {
+    const tick = () => {
+      if (state.stopped) return;
+      shown();
+      video.requestVideoFrameCallback(tick);
+    };
     video.requestVideoFrameCallback(tick);
   } else {
     // Without frame callbacks (old Safari): a frame per timeupdate that moved the clock.
@@ -142,25 +122,21 @@ function countFrames(player, state) {
       if (state.stopped) { video.removeEventListener('timeupdate', onTime); return; }
       if (video.currentTime !== last) {
         last = video.currentTime;
-        player.stats.frames += 1;
-        if (player._show) player._show('video');
-        player.onState('live');
+        shown();
       }
     });
   }
 }
 
-/** Stop the rung if it runs (the stream ended or another rung takes over). */
-export function stopHlsRung(player) {
-  const state = player._hls;
-  if (!state) return;
-  player._hls = null;
+function stopHls(state) {
+  if (state.stopped) return;
   state.stopped = true;
   clearTimeout(state.timer);
   if (state.hls) state.hls.destroy();
-  if (state.engine === 'native') {
-    player.video.removeAttribute('src');
-    player.video.load();
-  }
-  if (player.transport === 'hls') player.transport = player.stats.transport = 'none';
+  state.hls = null;
+  const video = state.video;
+  video.hidden = true;
+  video.pause();
+  video.removeAttribute('src');
+  video.load();
 }

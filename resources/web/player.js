@@ -1,12 +1,51 @@
-// The live video: WebRTC from the studio's broadcaster (signalled over the hub's WebSocket),
-// and, when WebRTC cannot connect within a few seconds (an HTTP tunnel carries WebSockets
-// but not UDP), the same encoded stream over a WebSocket at /media, decoded with WebCodecs.
+// The live video, as a ladder of ways to receive the studio's one encoded stream:
+//   1. WebRTC (signalled over the hub's WebSocket): lowest latency, needs UDP;
+//   2. the fallback rungs of FALLBACK_RUNGS, best first — the first one this browser can
+//      use is started *in parallel* with WebRTC, so a viewer whose UDP is blocked (an HTTP
+//      tunnel, a strict network) sees a picture within ~1 s instead of after a timeout.
+// When WebRTC shows its first frame the page swaps to it in one task (the fallback stays
+// on top until then, so there is no blank) and closes the fallback. WebRTC is abandoned
+// when ICE fails or has no connection after ICE_GIVE_UP_MS.
 // Starts muted (autoplay rules); unmute() needs a user gesture.
 
-import { ExternalPlayback } from './external.js';
-import { startHlsRung, stopHlsRung } from './hls-player.js'; // the LL-HLS rung (its own file)
+/** No ICE connection by then: WebRTC is taken as dead (the fallback plays on). */
+const ICE_GIVE_UP_MS = 3000;
+/** Media Source: further behind the live edge than this (s), jump to LIVE_TARGET_S. */
+const LIVE_MAX_BEHIND_S = 1.0;
+const LIVE_TARGET_S = 0.4; // the last frame's duration is written long (live_fmp4.py): its end is ~0.1 s ahead
+/** Media Source: keep this much (s) behind the playhead; older media is removed. */
+const KEEP_BEHIND_S = 10;
+/** Media Source: messages waiting to be appended beyond this: drop to the next keyframe. */
+const MAX_PENDING = 45;
 
-const WEBRTC_TIMEOUT_MS = 4000;
+import { ExternalPlayback } from './external.js';
+import { hlsEngine, startHlsRung } from './hls-player.js'; // the LL-HLS rung (its own file)
+
+function mediaSourceClass() {
+  return window.ManagedMediaSource || window.MediaSource || null;
+}
+
+function mediaUrl(query) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/media${query}`;
+}
+
+/**
+ * The fallback rungs, best first: `usable()` says whether this browser can play it,
+ * `start(player)` starts it and returns a function that stops it. A rung calls
+ * `player._fallbackFrame(element)` for every frame it shows, `player._fallbackFailed(why)`
+ * when it cannot play (the next usable rung is tried). Another way to play (LL-HLS) is one
+ * more entry here.
+ */
+export const FALLBACK_RUNGS = [
+  // fMP4 over the WebSocket into Media Source: no secure context needed, plays sound.
+  { name: 'mse', usable: () => mediaSourceClass() !== null, start: (player) => player._startMse() },
+  // The packets into WebCodecs: only in secure contexts, sound only with AudioDecoder.
+  { name: 'webcodecs', usable: () => 'VideoDecoder' in window && window.isSecureContext, start: (player) => player._startWebCodecs() },
+  // Low-Latency HLS (hls-player.js): hls.js where only it finds a Media Source, else the
+  // browser's own HLS (iPhones before iOS 17.1); ~2 s behind live instead of ~0.3 s.
+  { name: 'hls', usable: () => hlsEngine(document.createElement('video')) !== null, start: (player) => player._startHls() },
+];
 
 export class LivePlayer {
   /**
@@ -23,12 +62,21 @@ export class LivePlayer {
     this.pc = null;
     this.ws = null;
     this.muted = true;
+    /** 'none', 'webrtc' or the name of the fallback rung on screen. */
     this.transport = 'none';
-    this.stats = { frames: 0, transport: 'none', fallbackReason: null };
+    this.fallback = null; // {rung, stop, shown: element|null}
+    this._rung = -1;
+    this._webrtcDead = null; // why WebRTC was given up, or null
+    this._lastShown = 0;
+    this.stats = {
+      frames: 0, transport: 'none', fallbackReason: null, webrtcFailed: null,
+      firstFrameMs: null, upgradedMs: null, swapGapMs: null,
+      received: 0, appended: 0, dropped: 0, // Media Source messages
+    };
     this._timer = null;
     this._forceFallback = new URLSearchParams(location.search).has('fallback');
-    window.wrencosPlayer = this; // for tests and the curious
     this.external = new ExternalPlayback(this); // a configured WHEP/HLS URL first (external.js)
+    window.wrencosPlayer = this; // for tests and the curious
   }
 
   /** Call after the hub connection (re)registered. */
@@ -42,11 +90,15 @@ export class LivePlayer {
     switch (msg.type) {
       case 'webrtc_broadcaster_available':
         this.broadcaster = msg.broadcaster;
-        if (this._forceFallback) { this._startFallback('asked for'); break; }
-        if (this.transport === 'none') this._armTimeout();
+        if (this.transport === 'none' && !this.fallback) {
+          this.onState('connecting');
+          this._startFallback(this._forceFallback ? 'asked for' : 'started beside WebRTC');
+        }
         break;
       case 'webrtc_offer':
-        if (!this._forceFallback && this.transport !== 'fallback') this._onOffer(msg);
+        // Also while WebRTC plays: the broadcaster re-offers after the hub connection came
+        // back (it closed the old peer connection).
+        if (!this._forceFallback && this._webrtcDead === null) this._onOffer(msg);
         break;
       case 'webrtc_ice_candidate':
         if (this.pc && msg.candidate) this.pc.addIceCandidate(msg.candidate).catch(() => {});
@@ -60,24 +112,25 @@ export class LivePlayer {
     }
   }
 
-  _armTimeout() {
-    clearTimeout(this._timer);
-    this._timer = setTimeout(() => {
-      if (this.stats.frames === 0) this._startFallback('WebRTC did not connect');
-    }, WEBRTC_TIMEOUT_MS);
-  }
+  // -- WebRTC ------------------------------------------------------------------------------
 
   async _onOffer(msg) {
     this._closePc();
     this.broadcaster = msg.from;
-    this.onState('connecting');
-    this._armTimeout();
+    if (this.transport === 'none') this.onState('connecting');
     const pc = new RTCPeerConnection();
     this.pc = pc;
+    clearTimeout(this._timer);
+    this._timer = setTimeout(() => {
+      if (pc === this.pc && this.transport !== 'webrtc' && !['connected', 'completed'].includes(pc.iceConnectionState)) {
+        this._giveUpWebRtc('no ICE connection');
+      }
+    }, ICE_GIVE_UP_MS);
+    // Not heard until its first frame: the fallback may be playing (and sounding) on top.
+    if (this.transport !== 'webrtc') this.video.muted = true;
     pc.ontrack = (ev) => {
       if (!this.video.srcObject) this.video.srcObject = new MediaStream();
       this.video.srcObject.addTrack(ev.track);
-      this.video.muted = this.muted;
       this.video.play().catch(() => {});
     };
     pc.onicecandidate = (ev) => {
@@ -85,9 +138,11 @@ export class LivePlayer {
         this.send({ type: 'webrtc_ice_candidate', to: this.broadcaster, candidate: ev.candidate.toJSON() });
       }
     };
+    pc.oniceconnectionstatechange = () => {
+      if (pc === this.pc && pc.iceConnectionState === 'failed') this._giveUpWebRtc('ICE failed');
+    };
     pc.onconnectionstatechange = () => {
-      if (pc !== this.pc) return;
-      if (pc.connectionState === 'failed') this._startFallback('WebRTC failed');
+      if (pc === this.pc && pc.connectionState === 'failed') this._giveUpWebRtc('WebRTC failed');
     };
     try {
       await pc.setRemoteDescription(msg.offer);
@@ -95,31 +150,62 @@ export class LivePlayer {
       await pc.setLocalDescription(answer);
       this.send({ type: 'webrtc_answer', to: this.broadcaster, answer: { type: 'answer', sdp: pc.localDescription.sdp } });
     } catch (err) {
-      this._startFallback('WebRTC offer refused: ' + err);
+      this._giveUpWebRtc('WebRTC offer refused: ' + err);
       return;
     }
     this._countVideoFrames(pc);
+  }
+
+  _giveUpWebRtc(reason) {
+    clearTimeout(this._timer);
+    this._closePc();
+    this._webrtcDead = reason;
+    this.stats.webrtcFailed = reason;
+    if (this.transport === 'webrtc') this.transport = this.stats.transport = 'none';
+    // The fallback normally runs already; start it if it was not (or had stopped).
+    if (!this.fallback) this._startFallback(reason);
   }
 
   _countVideoFrames(pc) {
     const video = this.video;
     const tick = () => {
       if (pc !== this.pc) return;
-      this.stats.frames += 1;
-      if (this.transport !== 'webrtc') {
-        this.transport = this.stats.transport = 'webrtc';
-        clearTimeout(this._timer);
-        this._show('video');
-        this.onState('live');
-      }
+      if (this.transport !== 'webrtc') this._upgradeToWebRtc();
+      this._frameShown();
       video.requestVideoFrameCallback(tick);
     };
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(tick);
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(tick);
+      return;
+    }
+    // No requestVideoFrameCallback: the first decoded data, then time updates, stand in.
+    const approx = () => {
+      if (pc !== this.pc) {
+        video.removeEventListener('loadeddata', approx);
+        video.removeEventListener('timeupdate', approx);
+        return;
+      }
+      if (this.transport !== 'webrtc') this._upgradeToWebRtc();
+      this._frameShown();
+    };
+    video.addEventListener('loadeddata', approx);
+    video.addEventListener('timeupdate', approx);
   }
 
-  _show(which) {
-    this.video.hidden = which !== 'video';
-    this.canvas.hidden = which !== 'canvas';
+  /** WebRTC has a frame: show it and let the fallback go, in one task (no blank between). */
+  _upgradeToWebRtc() {
+    clearTimeout(this._timer);
+    const had = this.fallback;
+    this.transport = this.stats.transport = 'webrtc';
+    this.video.hidden = false;
+    this.video.muted = this.muted;
+    if (had) {
+      this.stats.upgradedMs = Math.round(performance.now());
+      this.stats.swapGapMs = this._lastShown ? Math.round(performance.now() - this._lastShown) : null;
+      this._stopFallback();
+    } else {
+      this.onState('live');
+    }
   }
 
   _closePc() {
@@ -129,61 +215,285 @@ export class LivePlayer {
     }
   }
 
-  // -- the WebSocket fallback -------------------------------------------------------------
+  _frameShown() {
+    this.stats.frames += 1;
+    this._lastShown = performance.now();
+    if (this.stats.firstFrameMs === null) this.stats.firstFrameMs = Math.round(performance.now());
+  }
 
-  _startFallback(reason) {
-    if (this.transport === 'fallback' || this.ws) return;
-    if (!('VideoDecoder' in window)) {
-      if (startHlsRung(this, reason)) return; // LL-HLS rung: hls-player.js
-      this.onState('unsupported');
+  // -- the fallback rungs ----------------------------------------------------------------
+
+  /** Start the first usable fallback rung after the current one (from the top if none). */
+  _startFallback(reason, from = 0) {
+    if (this.fallback || this.transport === 'webrtc') return;
+    this.stats.fallbackReason = reason;
+    for (let i = from; i < FALLBACK_RUNGS.length; i++) {
+      const rung = FALLBACK_RUNGS[i];
+      if (!rung.usable()) continue;
+      this._rung = i;
+      this.fallback = { rung, stop: null, shown: null };
+      const fallback = this.fallback;
+      fallback.stop = rung.start(this);
       return;
     }
-    this._closePc();
-    clearTimeout(this._timer);
-    this.stats.fallbackReason = reason;
-    this.transport = this.stats.transport = 'fallback';
-    this.onState('connecting');
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/media`);
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === 'string') this._onInit(JSON.parse(ev.data));
-      else this._onChunk(ev.data);
+    this._rung = -1;
+    // No fallback this browser can use: WebRTC is the only hope.
+    if (this._webrtcDead !== null || this._forceFallback) this.onState('unsupported');
+  }
+
+  /** A rung shows a frame on ``element`` (laid over the WebRTC video until it has frames). */
+  _fallbackFrame(element) {
+    const fallback = this.fallback;
+    if (!fallback || this.transport === 'webrtc') return;
+    if (fallback.shown !== element) {
+      fallback.shown = element;
+      element.hidden = false;
+      if (element instanceof HTMLVideoElement) element.muted = this.muted;
+      this.transport = this.stats.transport = fallback.rung.name;
+      this.onState('live');
+    }
+    this._frameShown();
+  }
+
+  /** The running rung cannot play here: try the next one. */
+  _fallbackFailed(reason) {
+    const from = this._rung + 1;
+    this._stopFallback();
+    this._startFallback(reason, from);
+  }
+
+  _stopFallback() {
+    const fallback = this.fallback;
+    this.fallback = null;
+    if (!fallback) return;
+    if (fallback.stop) fallback.stop();
+    if (this.transport === fallback.rung.name) this.transport = this.stats.transport = 'none';
+  }
+
+  /** The fallback's WebSocket closed on its own: come back with backoff (1008: not live). */
+  _fallbackClosed(ev, restart) {
+    if (ev.code === 1008) {
+      this._stopFallback();
+      if (this.transport === 'none') this.onState('offline');
+      return;
+    }
+    this._fallbackTries = (this._fallbackTries || 0) + 1;
+    const delay = Math.min(15000, 1000 * 2 ** Math.min(this._fallbackTries, 4)) * (0.5 + Math.random() / 2);
+    const fallback = this.fallback;
+    setTimeout(() => { if (this.fallback === fallback && this.broadcaster) restart(); }, delay);
+  }
+
+  _overlay(element) {
+    // On top of the WebRTC <video>, which stays rendered underneath so that its first frame
+    // can be noticed (requestVideoFrameCallback) and shown without a gap.
+    element.style.position = 'absolute';
+    element.style.inset = '0';
+    return element;
+  }
+
+  // -- rung: Low-Latency HLS (hls-player.js) ---------------------------------------------
+
+  _startHls() {
+    if (!this.hlsVideo) {
+      const el = document.createElement('video');
+      el.id = 'hls-video';
+      el.playsInline = true;
+      el.muted = true;
+      el.hidden = true;
+      el.setAttribute('aria-label', 'Live video');
+      this.video.after(el);
+      this.hlsVideo = this._overlay(el);
+    }
+    return startHlsRung(this, this.hlsVideo);
+  }
+
+  // -- rung: fMP4 over the WebSocket into Media Source -------------------------------------
+
+  _mseElement() {
+    if (!this.mseVideo) {
+      const el = document.createElement('video');
+      el.id = 'mse-video';
+      el.playsInline = true;
+      el.muted = true;
+      el.hidden = true;
+      el.setAttribute('aria-label', 'Live video');
+      this.video.after(el);
+      this.mseVideo = this._overlay(el);
+    }
+    return this.mseVideo;
+  }
+
+  _startMse() {
+    const MS = mediaSourceClass();
+    const managed = MS === window.ManagedMediaSource;
+    const video = this._mseElement();
+    const ms = new MS();
+    if (managed) video.disableRemotePlayback = true; // Managed Media Source requires it without AirPlay
+    const url = URL.createObjectURL(ms);
+    video.src = url;
+    video.muted = true;
+    let sb = null;
+    let mime = null;
+    let streaming = true;
+    let waitKey = false;
+    let started = false;
+    let clear = false;
+    let ws = null;
+    const pending = [];
+    const isKey = (buf) => buf.byteLength > 8 && new Uint8Array(buf, 4, 4).every((b, i) => b === 'ftyp'.charCodeAt(i));
+    const liveEdge = () => {
+      const b = video.buffered;
+      if (!b.length) return;
+      const start = b.start(b.length - 1);
+      const end = b.end(b.length - 1);
+      if (!started) {
+        started = true;
+        video.currentTime = start;
+        video.play().catch(() => {});
+      } else if (video.currentTime < start || end - video.currentTime > LIVE_MAX_BEHIND_S) {
+        // Behind (a slow tab, a resync gap): to the live edge, as the WebCodecs path drops to a keyframe.
+        video.currentTime = Math.max(start, end - LIVE_TARGET_S);
+      }
+      if (!sb.updating && video.currentTime - b.start(0) > KEEP_BEHIND_S * 1.5) {
+        sb.remove(0, video.currentTime - KEEP_BEHIND_S);
+      }
     };
-    ws.onclose = (ev) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.transport = 'none';
-      // 1008: this server is not broadcasting (or not live): wait for the hub to announce.
-      if (ev.code === 1008) { this.onState('offline'); return; }
-      this._fallbackTries = (this._fallbackTries || 0) + 1;
-      const delay = Math.min(15000, 1000 * 2 ** Math.min(this._fallbackTries, 4)) * (0.5 + Math.random() / 2);
-      if (this.broadcaster) setTimeout(() => this._startFallback('reconnect'), delay);
+    const pump = () => {
+      if (!sb || sb.updating || !pending.length || ms.readyState !== 'open') return;
+      if (pending.length > MAX_PENDING) { this.stats.dropped += pending.length; pending.length = 0; waitKey = true; return; }
+      const data = pending.shift();
+      if (waitKey || !streaming) {
+        if (!streaming || !isKey(data)) { this.stats.dropped += 1; pump(); return; }
+        waitKey = false;
+      }
+      try {
+        sb.appendBuffer(data);
+        this.stats.appended += 1;
+      } catch (err) {
+        // QuotaExceeded: forget what was played, start again at a keyframe.
+        waitKey = true;
+        if (video.buffered.length && video.currentTime > 1) sb.remove(0, video.currentTime - 1);
+      }
+    };
+    const open = () => {
+      if (sb || !mime || ms.readyState !== 'open') return;
+      try {
+        sb = ms.addSourceBuffer(mime);
+      } catch (err) {
+        this._fallbackFailed('Media Source refused ' + mime);
+        return;
+      }
+      sb.mode = 'segments';
+      sb.addEventListener('updateend', () => {
+        if (clear) { clear = false; sb.remove(0, Infinity); return; }
+        liveEdge();
+        pump();
+      });
+      sb.addEventListener('error', () => { waitKey = true; });
+      pump();
+    };
+    ms.addEventListener('sourceopen', open);
+    if (managed) {
+      ms.addEventListener('startstreaming', () => { streaming = true; waitKey = true; });
+      ms.addEventListener('endstreaming', () => { streaming = false; });
+    }
+    let stopped = false;
+    const tick = () => {
+      if (stopped) return;
+      this._fallbackFrame(video);
+      video.requestVideoFrameCallback(tick);
+    };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(tick);
+    else video.addEventListener('timeupdate', () => { if (!stopped) this._fallbackFrame(video); });
+    const connect = () => {
+      ws = new WebSocket(mediaUrl('?f=fmp4'));
+      ws.binaryType = 'arraybuffer';
+      this.ws = ws;
+      waitKey = true;
+      pending.length = 0;
+      ws.onmessage = (ev) => {
+        if (typeof ev.data === 'string') {
+          const init = JSON.parse(ev.data);
+          if (init.type !== 'media_init' || init.format !== 'fmp4') return;
+          if (!MS.isTypeSupported(init.mime)) { this._fallbackFailed('Media Source cannot play ' + init.mime); return; }
+          mime = init.mime;
+          if (sb) {
+            // A new connection (the studio may have restarted, its timeline with it):
+            // forget what is buffered and start again at the coming keyframe.
+            started = false;
+            if (sb.updating) clear = true;
+            else sb.remove(0, Infinity);
+          }
+          open();
+          return;
+        }
+        this._fallbackTries = 0;
+        this.stats.received += 1;
+        pending.push(ev.data);
+        pump();
+      };
+      ws.onclose = (ev) => { if (!stopped && this.ws === ws) this._fallbackClosed(ev, connect); };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      if (this.ws === ws) this.ws = null;
+      if (ws) ws.close();
+      video.hidden = true;
+      video.pause();
+      video.removeAttribute('src');
+      video.load();
+      URL.revokeObjectURL(url);
     };
   }
 
-  _onInit(init) {
+  // -- rung: the packets into WebCodecs ----------------------------------------------------
+
+  _startWebCodecs() {
+    const canvas = this._overlay(this.canvas);
+    let stopped = false;
+    let ws = null;
+    const connect = () => {
+      ws = new WebSocket(mediaUrl(''));
+      ws.binaryType = 'arraybuffer';
+      this.ws = ws;
+      ws.onmessage = (ev) => {
+        if (stopped) return;
+        if (typeof ev.data === 'string') this._onInit(JSON.parse(ev.data), canvas);
+        else this._onChunk(ev.data);
+      };
+      ws.onclose = (ev) => { if (!stopped && this.ws === ws) this._fallbackClosed(ev, connect); };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      if (this.ws === ws) this.ws = null;
+      if (ws) ws.close();
+      canvas.hidden = true;
+      if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
+      if (this.audio && this.audio.state !== 'closed') this.audio.close();
+      this.decoder = this.audio = null;
+    };
+  }
+
+  _onInit(init, canvas) {
     if (init.type !== 'media_init') return;
-    const canvas = this.canvas;
     canvas.width = init.video.width;
     canvas.height = init.video.height;
     const ctx = canvas.getContext('2d');
+    if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
     this.decoder = new VideoDecoder({
       output: (frame) => {
         ctx.drawImage(frame, 0, 0, canvas.width, canvas.height);
         frame.close();
-        this.stats.frames += 1;
-        if (this.stats.frames === 1) {
-          this._show('canvas');
-          this.onState('live');
-        }
+        this._fallbackFrame(canvas);
       },
       error: () => {},
     });
     // No description: the bitstream is Annex B, with SPS/PPS in every keyframe.
     this.decoder.configure({ codec: init.video.codec, optimizeForLatency: true });
-    if ('AudioDecoder' in window) {
+    this._waitKey = true;
+    if ('AudioDecoder' in window && init.audio) {
       this.audio = new AudioDecoder({ output: (data) => this._playAudio(data), error: () => {} });
       this.audio.configure({ codec: 'opus', sampleRate: init.audio.sampleRate, numberOfChannels: init.audio.numberOfChannels });
     }
@@ -213,7 +523,7 @@ export class LivePlayer {
 
   _playAudio(data) {
     const ctx = this.audioCtx;
-    if (!ctx || this.muted) { data.close(); return; }
+    if (!ctx || this.muted || this.transport !== 'webcodecs') { data.close(); return; }
     const buffer = ctx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
     for (let ch = 0; ch < data.numberOfChannels; ch++) {
       const plane = new Float32Array(data.numberOfFrames);
@@ -231,28 +541,31 @@ export class LivePlayer {
     this._audioAt += buffer.duration;
   }
 
-  /** Turn sound on (call from a click or tap). */
+  /** Turn sound on (call from a click or tap): for whichever way is playing, and later ones. */
   unmute() {
     this.muted = false;
-    this.video.muted = false;
-    this.video.play().catch(() => {});
-    if (this.transport === 'fallback') {
+    if (this.transport === 'webrtc' || !this.fallback) {
+      this.video.muted = false;
+      this.video.play().catch(() => {});
+    }
+    if (this.mseVideo && this.transport === 'mse') {
+      this.mseVideo.muted = false;
+      this.mseVideo.play().catch(() => {});
+    }
+    if ('AudioContext' in window) {
       this.audioCtx = this.audioCtx || new AudioContext({ sampleRate: 48000 });
       this.audioCtx.resume();
     }
   }
 
   stop() {
-    stopHlsRung(this); // LL-HLS rung: hls-player.js
     clearTimeout(this._timer);
     this._closePc();
-    if (this.ws) { const ws = this.ws; this.ws = null; ws.close(); }
-    if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
-    if (this.audio && this.audio.state !== 'closed') this.audio.close();
-    this.decoder = this.audio = null;
+    this._stopFallback();
     this.video.srcObject = null;
     this.transport = this.stats.transport = 'none';
     this.broadcaster = null;
+    this._webrtcDead = null;
   }
 
   /** The hub connection dropped: the broadcaster will offer again after re-registering. */

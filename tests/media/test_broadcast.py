@@ -97,6 +97,67 @@ async def test_fallback_viewer_over_websocket(
     assert r["latencyP95Ms"] < 1000
 
 
+async def test_fmp4_viewer_over_websocket(
+    live: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    """``/media?f=fmp4`` (the Media Source rung): ``media_init`` with the MIME type, then
+    the init segment with the first keyframe, then a fragment per frame; decoded, every
+    frame is stamped and on time, audio comes along, no timestamp goes backwards."""
+    _proc, url = live
+    [r] = await probe(url, "--seconds", "3", "--fmp4")
+    assert "error" not in r, r
+    assert r["init"]["format"] == "fmp4"
+    assert r["init"]["mime"].startswith('video/mp4; codecs="avc1.42')
+    assert r["init"]["mime"].endswith(', opus"')
+    assert r["fps"] >= 25 and r["stamped"] == r["frames"]
+    assert r["audioFrames"] >= 40
+    assert r["inits"] >= 2  # one with each keyframe (every 2 s)
+    assert r["backwards"] == 0
+    assert r["latencyP95Ms"] < 1000
+
+
+async def test_fmp4_messages_make_one_mp4_that_ffmpeg_plays(
+    live: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    """The binary messages of ``/media?f=fmp4``, concatenated as MSE appends them, are
+    one fragmented MP4 FFmpeg demuxes and decodes: video at 30 fps with its stamps, and
+    Opus; two viewers get the same fragment bytes (built once per frame)."""
+    import io
+
+    import av
+
+    from wrencos_studio.media.testsrc import read_stamp
+
+    _proc, url = live
+
+    async def collect(seconds: float) -> list[bytes]:
+        async with connect(url + "/media?f=fmp4", max_size=None) as ws:
+            init = json.loads(await ws.recv())
+            assert init["type"] == "media_init"
+            out: list[bytes] = []
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            while loop.time() < end:
+                data = await asyncio.wait_for(ws.recv(), 5)
+                assert isinstance(data, bytes)
+                out.append(data)
+            return out
+
+    a, b = await asyncio.gather(collect(2.5), collect(2.5))
+    assert a[0][4:8] == b"ftyp"
+    assert set(a[5:15]) & set(b)  # the same fragments, byte for byte
+    container = av.open(io.BytesIO(b"".join(a)))
+    video = audio = stamped = 0
+    for frame in container.decode(video=0, audio=0):
+        if isinstance(frame, av.VideoFrame):
+            video += 1
+            stamped += read_stamp(frame) is not None
+        else:
+            audio += 1
+    assert video >= 60 and stamped == video
+    assert audio >= 30
+
+
 async def test_stats_reach_admins_and_metrics(
     live: tuple[asyncio.subprocess.Process, str],
 ) -> None:

@@ -52,7 +52,8 @@ async def _stats(page: Any) -> dict[str, Any]:
     return dict(
         await page.evaluate(
             """() => {
-              const p = window.wrencosPlayer, v = document.getElementById('video');
+              // The rung plays on a <video> of its own, laid over WebRTC's.
+              const p = window.wrencosPlayer, v = document.getElementById('hls-video');
               return {...p.stats, currentTime: v.currentTime, hidden: v.hidden,
                       audioBytes: v.webkitAudioDecodedByteCount || 0,
                       pageHasDecoders: 'VideoDecoder' in window || 'MediaSource' in window};

@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from aiortc import (
     RTCConfiguration,
@@ -31,6 +32,7 @@ from wrencos_studio.media import aiortc_patch
 from wrencos_studio.media.encoder import VideoSettings
 from wrencos_studio.media.fallback import FallbackViewer
 from wrencos_studio.media.fanout import Fanout
+from wrencos_studio.media.live_fmp4 import Fmp4Viewer, LivePackager
 from wrencos_studio.media.outputs import Output, OutputStats
 from wrencos_studio.media.sources import MediaPipeline, SourceSpec
 from wrencos_studio.media.webrtc import PacketTrack, WebRtcViewer, attach_sender
@@ -110,6 +112,8 @@ class Broadcaster:
         self.fallbacks: set[FallbackViewer] = set()
         self.pipeline: MediaPipeline | None = None
         self.fanout: Fanout | None = None
+        #: Builds the fMP4 fragments of ``/media?f=fmp4`` once per frame (one per fan-out).
+        self.packager: LivePackager | None = None
         self.channel: SignallingChannel | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bytes_of_gone = 0  # bytes sent to viewers who left (bytesOut is a counter)
@@ -136,6 +140,7 @@ class Broadcaster:
         aiortc_patch.install_fast_ntp_clock()
         loop = asyncio.get_running_loop()
         self.fanout = Fanout()
+        self.packager = None
         self.pipeline = MediaPipeline(
             self.spec, self.video_settings, loop, self.fanout.on_video, self.fanout.on_audio
         )
@@ -327,7 +332,14 @@ class Broadcaster:
             # Capturing for the studio's preview is not broadcasting: nothing leaves.
             await conn.close(1008, "not live")
             return
-        viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
+        viewer: FallbackViewer
+        if _wants_fmp4(conn):
+            if self.packager is None:
+                s = self.video_settings
+                self.packager = LivePackager(s.width, s.height)
+            viewer = Fmp4Viewer(conn, self._fmp4_init, self._request_keyframe, self.packager)
+        else:
+            viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
         self.fallbacks.add(viewer)
         self.fanout.add(viewer)
         log.info("fallback viewer %s joined", viewer.peer)
@@ -353,6 +365,23 @@ class Broadcaster:
             },
             "audio": {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2},
         }
+
+    def _fmp4_init(self) -> dict[str, Any] | None:
+        init = self._fallback_init()
+        if init is None or self.fanout is None:
+            return None
+        # Whether the stream has sound decides the init segment's tracks for good: in the
+        # first second of a broadcast, wait for the first audio packet rather than leave
+        # an early viewer without sound for the whole show.
+        audio = self.fanout.audio_packets > 0
+        if not audio and self.fanout.frames_out < self.video_settings.fps:
+            return None
+        codecs = init["video"]["codec"] + (", opus" if audio else "")
+        init["format"] = "fmp4"
+        init["mime"] = f'video/mp4; codecs="{codecs}"'
+        if not audio:
+            init["audio"] = None
+        return init
 
     # -- stats -----------------------------------------------------------------------
 
@@ -385,6 +414,15 @@ class Broadcaster:
             "viewers": [_viewer_entry(f) for f in figures],
             **({"whip": self.whip.status()} if self.whip is not None else {}),
         }
+
+
+def _wants_fmp4(conn: Any) -> bool:
+    """Whether the viewer asked for ``/media?f=fmp4`` (the Media Source rung)."""
+    request = getattr(conn, "request", None)
+    if request is None:
+        return False
+    query = parse_qs(urlsplit(request.path).query)
+    return bool(query.get("f", [""])[0] == "fmp4")
 
 
 def _viewer_entry(stats: OutputStats) -> dict[str, Any]:

@@ -26,6 +26,8 @@ class Fanout:
     def __init__(self) -> None:
         self.outputs: set[Output] = set()
         self.frames_out = 0
+        #: Audio packets encoded so far (a stream without a microphone has none).
+        self.audio_packets = 0
         #: ``avc1.PPCCLL`` of the stream, known from its first keyframe.
         self.codec: str | None = None
 
@@ -57,5 +59,6 @@ class Fanout:
 
     def on_audio(self, packet: av.Packet[Any]) -> None:
         """One encoded audio packet (Opus)."""
+        self.audio_packets += 1
         if self.outputs:
             self._offer(MediaFrame("audio", packet, fast_ntp_time()))

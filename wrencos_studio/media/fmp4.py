@@ -11,6 +11,8 @@ can give it any writable object and cut the byte stream at the ``moof`` boxes.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -20,10 +22,16 @@ import av
 
 __all__ = [
     "AUDIO_TIME_BASE",
+    "AUDIO_TRACK_ID",
     "FRAGMENT_US",
     "VIDEO_TIME_BASE",
+    "VIDEO_TRACK_ID",
     "Fmp4Writer",
+    "annexb_to_avcc",
+    "fragment",
+    "init_segment",
     "opus_head",
+    "opus_samples",
     "parameter_sets",
 ]
 
@@ -174,3 +182,191 @@ class Fmp4Writer:
         container, self._container = self._container, None
         if container is not None:
             container.close()
+
+
+# -- live fragments: one moof+mdat per frame, for the MSE rung (and LL-HLS parts) ----------
+#
+# The recorder lets the muxer cut fragments (about a second each); a live player wants each
+# frame as soon as it is encoded. These functions build the same fMP4 by hand, sans-I/O,
+# one fragment per packet: the init segment still comes from the muxer (the same ``avcC``
+# and ``dOps`` the recordings carry), the fragments are a few bytes of boxes around the
+# sample (ISO/IEC 14496-12 section 8.8: moof/mfhd/traf/tfhd/tfdt/trun, mdat).
+
+#: Track ids in :func:`init_segment`'s ``moov`` (the muxer numbers streams from 1).
+VIDEO_TRACK_ID = 1
+AUDIO_TRACK_ID = 2
+#: ``trun`` sample flags: a sync sample (depends on nothing), and a non-sync one that
+#: depends on others (``sample_depends_on=1``, ``sample_is_non_sync_sample=1``).
+SYNC_SAMPLE_FLAGS = 0x02000000
+NON_SYNC_SAMPLE_FLAGS = 0x01010000
+#: Opus frame sizes in 48 kHz samples by TOC configuration (RFC 6716 section 3.1).
+_OPUS_FRAME_SAMPLES = (
+    [480, 960, 1920, 2880] * 3  # SILK NB/MB/WB: 10, 20, 40, 60 ms
+    + [480, 960] * 2  # hybrid SWB/FB: 10, 20 ms
+    + [120, 240, 480, 960] * 4  # CELT: 2.5, 5, 10, 20 ms
+)
+
+
+def _box(kind: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
+    return _box(kind, struct.pack(">I", (version << 24) | flags), *payload)
+
+
+def annexb_to_avcc(annexb: bytes) -> bytes:
+    """An H.264 access unit from Annex B (start codes) to the MP4 sample form: each NAL
+    unit prefixed by its 4-byte length. SPS, PPS (they live in ``avcC``) and access unit
+    delimiters are left out (ISO/IEC 14496-15 section 5.3.2). ``b""`` if no NAL unit is
+    left (then the frame has nothing to show)."""
+    out = bytearray()
+    for nal in _nal_units(annexb):
+        if nal[0] & 0x1F not in (7, 8, 9):
+            out += struct.pack(">I", len(nal)) + nal
+    return bytes(out)
+
+
+def opus_samples(packet: bytes) -> int:
+    """Samples at 48 kHz in one Opus packet, from its TOC byte (RFC 6716 section 3.1);
+    ``ValueError`` for an empty or malformed packet."""
+    if not packet:
+        raise ValueError("empty Opus packet")
+    toc = packet[0]
+    per_frame = _OPUS_FRAME_SAMPLES[toc >> 3]
+    code = toc & 0x03
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        if len(packet) < 2:
+            raise ValueError("Opus code 3 packet without a frame count")
+        frames = packet[1] & 0x3F
+    return per_frame * frames
+
+
+def fragment(
+    track_id: int, sequence: int, decode_time: int, duration: int, sample: bytes, sync: bool
+) -> bytes:
+    """One ``moof``+``mdat`` holding one sample of ``track_id``: ``decode_time`` (``tfdt``)
+    and ``duration`` in the track's timescale (90 kHz video, 48 kHz audio, as in
+    :func:`init_segment`), ``sequence`` the ``mfhd`` number (> 0). Offsets are relative to
+    the ``moof`` (``default-base-is-moof``), as MSE and CMAF want."""
+    if sequence <= 0 or decode_time < 0 or duration < 0:
+        raise ValueError("fragment: sequence must be > 0, times >= 0")
+    mfhd = _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence & 0xFFFFFFFF))
+    tfhd = _full_box(b"tfhd", 0, 0x020000, struct.pack(">I", track_id))
+    tfdt = _full_box(b"tfdt", 1, 0, struct.pack(">Q", decode_time))
+    # data-offset, sample-duration, sample-size, sample-flags present; one sample.
+    trun_fields = struct.pack(
+        ">IiIII",
+        1,
+        0,  # data offset: patched below once the moof's size is known
+        duration,
+        len(sample),
+        SYNC_SAMPLE_FLAGS if sync else NON_SYNC_SAMPLE_FLAGS,
+    )
+    trun = _full_box(b"trun", 0, 0x000701, trun_fields)
+    moof = bytearray(_box(b"moof", mfhd, _box(b"traf", tfhd, tfdt, trun)))
+    data_offset = len(moof) + 8  # the sample starts after the mdat header
+    trun_at = moof.find(b"trun") - 4
+    struct.pack_into(">i", moof, trun_at + 16, data_offset)
+    return bytes(moof) + _box(b"mdat", sample)
+
+
+def init_segment(keyframe: bytes, width: int, height: int, *, audio: bool = True) -> bytes:
+    """The ``ftyp``+``moov`` for :func:`fragment`'s tracks: H.264 (``avcC`` from the SPS
+    and PPS of ``keyframe``, an Annex B IDR access unit) as track 1 at 90 kHz, and, with
+    ``audio``, Opus 48 kHz stereo (``dOps``) as track 2 at 48 kHz. Made by the same muxer
+    as the recordings; ``ValueError`` if ``keyframe`` carries no SPS/PPS."""
+    sets = parameter_sets(keyframe)
+    if not sets:
+        raise ValueError("init_segment needs a keyframe with SPS and PPS")
+    sink = io.BytesIO()
+    container = av.open(sink, "w", format="mp4", options={"movflags": FRAGMENTED_MOVFLAGS})
+    video = container.add_stream("h264")
+    video.width = width
+    video.height = height
+    video.time_base = VIDEO_TIME_BASE
+    video.codec_context.extradata = sets
+    if audio:
+        stream = container.add_stream("opus", rate=48000)
+        stream.time_base = AUDIO_TIME_BASE
+        stream.codec_context.extradata = opus_head()
+    # Opening the stream opens an encoder, which writes its own SPS/PPS into the avcC:
+    # the avcC is rebuilt from the stream's own below.
+    container.start_encoding()
+    head = sink.getvalue()
+    # Closing writes an empty trailer fragment (mfra); only the ftyp+moov is kept.
+    with contextlib.suppress(av.FFmpegError):
+        container.close()
+    moov = head.find(b"moov")
+    if moov < 4:
+        raise ValueError("the muxer wrote no moov")
+    end = moov - 4 + struct.unpack(">I", head[moov - 4 : moov])[0]
+    return _replace_box(head[:end], b"avcC", avc_config(sets))
+
+
+def _nal_units(annexb: bytes) -> list[bytes]:
+    nals = []
+    starts: list[tuple[int, int]] = []
+    i = 0
+    while True:
+        j = annexb.find(b"\x00\x00\x01", i)
+        if j == -1:
+            break
+        code = j - 1 if j > 0 and annexb[j - 1] == 0 else j
+        starts.append((code, j + 3))
+        i = j + 3
+    for n, (_code, nal) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(annexb)
+        if nal < end:
+            nals.append(annexb[nal:end])
+    return nals
+
+
+def avc_config(parameter_sets_annexb: bytes) -> bytes:
+    """The ``AVCDecoderConfigurationRecord`` (ISO/IEC 14496-15 section 5.3.3.1, the body
+    of ``avcC``) from Annex B SPS and PPS NAL units, with 4-byte NAL lengths;
+    ``ValueError`` without an SPS."""
+    nals = _nal_units(parameter_sets_annexb)
+    sps = [n for n in nals if n[0] & 0x1F == 7]
+    pps = [n for n in nals if n[0] & 0x1F == 8]
+    if not sps or len(sps[0]) < 4:
+        raise ValueError("no SPS")
+    out = bytearray([1, sps[0][1], sps[0][2], sps[0][3], 0xFF, 0xE0 | len(sps)])
+    for n in sps:
+        out += struct.pack(">H", len(n)) + n
+    out.append(len(pps))
+    for n in pps:
+        out += struct.pack(">H", len(n)) + n
+    return bytes(out)
+
+
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+def _replace_box(data: bytes, kind: bytes, payload: bytes) -> bytes:
+    """``data`` (a run of boxes) with the body of every ``kind`` box replaced by
+    ``payload``, the sizes of the boxes around it fixed up. Looks inside the containers on
+    the way to a sample entry (``stsd`` holds ``avc1``, which holds ``avcC``)."""
+    out = bytearray()
+    i = 0
+    while i + 8 <= len(data):
+        size, box = struct.unpack(">I4s", data[i : i + 8])
+        if size < 8 or i + size > len(data):
+            raise ValueError(f"bad box {box!r} at {i}")
+        body = data[i + 8 : i + size]
+        if box == kind:
+            body = payload
+        elif box in _CONTAINERS:
+            body = _replace_box(body, kind, payload)
+        elif box == b"stsd":  # full box header + entry count, then sample entries
+            body = body[:8] + _replace_box(body[8:], kind, payload)
+        elif box == b"avc1":  # a visual sample entry: 78 bytes before its child boxes
+            body = body[:78] + _replace_box(body[78:], kind, payload)
+        out += struct.pack(">I4s", 8 + len(body), box) + body
+        i += size
+    return bytes(out)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import struct
 import sys
 import time
 from typing import Any
@@ -24,7 +25,7 @@ from websockets.asyncio.client import connect
 
 from wrencos_studio.media.testsrc import read_stamp, stamp_age_ms
 
-__all__ = ["watch"]
+__all__ = ["watch", "watch_fallback", "watch_fmp4"]
 
 
 def _percentile(values: list[float], p: float) -> float | None:
@@ -175,6 +176,105 @@ async def watch_fallback(url: str, seconds: float) -> dict[str, Any]:
     return result
 
 
+def _boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The top-level MP4 boxes of ``data`` as (type, body); ``ValueError`` if cut short."""
+    out = []
+    i = 0
+    while i + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        if size < 8 or i + size > len(data):
+            raise ValueError(f"box {kind!r} at {i} runs past the message")
+        out.append((kind, data[i + 8 : i + size]))
+        i += size
+    if i != len(data):
+        raise ValueError("bytes left after the last box")
+    return out
+
+
+def _child(body: bytes, kind: bytes) -> bytes | None:
+    for k, b in _boxes(body):
+        if k == kind:
+            return b
+    return None
+
+
+async def watch_fmp4(url: str, seconds: float) -> dict[str, Any]:
+    """The same measurement over the Media Source rung (``/media?f=fmp4``): each message's
+    boxes are taken apart here (init: the ``avcC``; fragments: ``tfhd`` track, ``tfdt``,
+    the ``mdat`` sample) and the video decoded with PyAV, as a browser's MSE would."""
+    import av
+
+    t0 = time.monotonic()
+    base = url.rstrip("/")
+    result: dict[str, Any] = {
+        "transport": "fmp4",
+        "frames": 0,
+        "audioFrames": 0,
+        "stamped": 0,
+        "firstFrameMs": None,
+        "inits": 0,
+        "backwards": 0,
+    }
+    latencies: list[float] = []
+    decoder: Any = None
+    first: float | None = None
+    last_time = {1: -1, 2: -1}
+    frames_at_first = 0
+    async with connect(base + "/media?f=fmp4", max_size=None) as ws:
+        init = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        result["init"] = init
+        deadline = None
+        while True:
+            timeout = 30.0 if deadline is None else deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                data = await asyncio.wait_for(ws.recv(), timeout)
+            except TimeoutError:
+                if first is None:
+                    result["error"] = "no video within 30 s"
+                break
+            if not isinstance(data, bytes):
+                continue
+            track = 0
+            for kind, body in _boxes(data):
+                if kind == b"moov":
+                    result["inits"] += 1
+                    at = body.find(b"avcC")
+                    size = struct.unpack(">I", body[at - 4 : at])[0]
+                    avcc = body[at + 4 : at - 4 + size]
+                    if decoder is None or decoder.extradata != avcc:
+                        decoder = av.CodecContext.create("h264", "r")
+                        decoder.extradata = avcc
+                elif kind == b"moof":
+                    traf = _child(body, b"traf") or b""
+                    track = struct.unpack(">I", (_child(traf, b"tfhd") or b"\0" * 8)[4:8])[0]
+                    tfdt = _child(traf, b"tfdt") or b"\0" * 12
+                    decode_time = struct.unpack(">Q", tfdt[4:12])[0]
+                    if decode_time <= last_time.get(track, -1):
+                        result["backwards"] += 1
+                    last_time[track] = decode_time
+                elif kind == b"mdat" and track == 2:
+                    result["audioFrames"] += 1
+                elif kind == b"mdat" and track == 1 and decoder is not None:
+                    for frame in decoder.decode(av.Packet(body)):
+                        result["frames"] += 1
+                        stamp = read_stamp(frame)
+                        if stamp is not None:
+                            result["stamped"] += 1
+                            latencies.append(stamp_age_ms(stamp))
+                        if first is None:
+                            first = time.monotonic()
+                            result["firstFrameMs"] = round((first - t0) * 1000, 1)
+                            deadline = first + seconds
+                            frames_at_first = result["frames"]
+        if first is not None:
+            result["fps"] = round((result["frames"] - frames_at_first) / seconds, 1)
+    result["latencyP50Ms"] = _percentile(latencies, 0.5)
+    result["latencyP95Ms"] = _percentile(latencies, 0.95)
+    return result
+
+
 async def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wrencos-probe", description=__doc__)
     parser.add_argument("url")
@@ -189,8 +289,13 @@ async def _main(argv: list[str]) -> int:
     parser.add_argument(
         "--fallback", action="store_true", help="watch over the WebSocket fallback, not WebRTC"
     )
+    parser.add_argument(
+        "--fmp4", action="store_true", help="watch fMP4 over the WebSocket (the MSE rung)"
+    )
     args = parser.parse_args(argv)
-    if args.fallback:
+    if args.fmp4:
+        jobs = [watch_fmp4(args.url, args.seconds) for _ in range(args.viewers)]
+    elif args.fallback:
         jobs = [watch_fallback(args.url, args.seconds) for _ in range(args.viewers)]
     else:
         jobs = [watch(args.url, args.seconds, args.decode_every) for _ in range(args.viewers)]
