@@ -22,7 +22,7 @@ const STREAM_INFO_WAIT_MS = 1500;
 const HELD = new Set(['webrtc_broadcaster_available', 'webrtc_offer', 'webrtc_ice_candidate']);
 
 export class ExternalPlayback {
-  /** @param {object} player the LivePlayer (video, stats, onState, handle, register, _show) */
+  /** @param {object} player the LivePlayer (video, stats, onState, handle, register) */
   constructor(player) {
     this.player = player;
     this.urls = null; // {whep, hls} once stream_info came
@@ -91,7 +91,7 @@ export class ExternalPlayback {
         this._set('playing', kind, null);
         const p = this.player;
         p.transport = p.stats.transport = kind;
-        p._show('video');
+        p.video.hidden = false; // the studio's ladder has shown nothing (its messages were held)
         p.video.muted = p.muted;
         p.onState('live');
         session.onFail = (why) => this._lost(why);

@@ -29,6 +29,9 @@ pytestmark = [
 ]
 
 PLAYER = "window.wrencosPlayer"
+#: The studio's own ladder: its fMP4 rung starts beside WebRTC and shows the first frame
+#: when it is faster; WebRTC takes over when it connects (player.js).
+STUDIO_TRANSPORTS = ("webrtc", "mse")
 
 
 @contextlib.asynccontextmanager
@@ -120,7 +123,7 @@ async def test_a_refused_whep_url_falls_back_to_the_studio(tmp_path: Path) -> No
         tmp_path / "d", "--source", "testsrc", "--video-size", "320x180", env=env
     ) as s:
         stats, _ = await _watch(s.http_url + "/")
-    assert stats["transport"] == "webrtc", stats
+    assert stats["transport"] in STUDIO_TRANSPORTS, stats
     assert stats["frames"] > 0
     assert stats["external"]["state"] == "failed", stats
     assert stats["external"]["error"], stats
@@ -139,7 +142,7 @@ async def test_a_silent_whep_url_falls_back_within_a_few_seconds(tmp_path: Path)
             stats, _ = await _watch(s.http_url + "/")
             took = loop.time() - t0
     assert any(line.startswith(("POST", "OPTIONS")) for line in seen), seen
-    assert stats["transport"] == "webrtc", stats
+    assert stats["transport"] in STUDIO_TRANSPORTS, stats
     assert "no picture within 4000 ms" in stats["external"]["error"], stats
     assert took < 12, took
 
@@ -177,7 +180,7 @@ async def test_a_public_hls_url_that_fails_falls_back_to_the_studio(tmp_path: Pa
         t0 = loop.time()
         stats, _ = await _watch(s.http_url + "/")
         took = loop.time() - t0
-    assert stats["transport"] == "webrtc", stats
+    assert stats["transport"] in STUDIO_TRANSPORTS, stats
     whep, hls = stats["external"]["error"].split("; ")
     assert whep.startswith("whep: "), whep
     # This Chromium has Media Source: hls.js is loaded on demand and says why it failed.
