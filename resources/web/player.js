@@ -552,6 +552,10 @@ export class LivePlayer {
       this.mseVideo.muted = false;
       this.mseVideo.play().catch(() => {});
     }
+    if (this.hlsVideo && this.transport === 'hls' && this.fallback) {
+      this.hlsVideo.muted = false;
+      this.hlsVideo.play().catch(() => {});
+    }
     if ('AudioContext' in window) {
       this.audioCtx = this.audioCtx || new AudioContext({ sampleRate: 48000 });
       this.audioCtx.resume();

@@ -55,7 +55,7 @@ async def _stats(page: Any) -> dict[str, Any]:
               // The rung plays on a <video> of its own, laid over WebRTC's.
               const p = window.wrencosPlayer,
                     v = document.getElementById('hls-video') || document.getElementById('video');
-              return {...p.stats, currentTime: v.currentTime, hidden: v.hidden,
+              return {...p.stats, currentTime: v.currentTime, hidden: v.hidden, muted: v.muted,
                       audioBytes: v.webkitAudioDecodedByteCount || 0,
                       pageHasDecoders: 'VideoDecoder' in window || 'MediaSource' in window};
             }"""
@@ -99,6 +99,8 @@ async def test_without_webcodecs_and_media_source_the_page_plays_ll_hls(
                 await asyncio.sleep(0.2)
             first = stats["frames"]
             first_time = stats["currentTime"]
+            muted_before = stats["muted"]
+            await page.click("#unmute")  # a real click: the gesture unmuting needs
             await asyncio.sleep(3)
             stats = await _stats(page)
         finally:
@@ -110,6 +112,7 @@ async def test_without_webcodecs_and_media_source_the_page_plays_ll_hls(
     assert stats["frames"] - first >= 45, stats
     assert stats["currentTime"] - first_time >= 2.0, stats
     assert not stats["hidden"]
+    assert muted_before and not stats["muted"], stats  # "Tap to unmute" reaches the rung
     assert stats["audioBytes"] > 0, stats  # the Opus track plays too (muted, decoded)
     if engine == "hls.js":
         assert stats["hlsLatency"] is not None and 0 < stats["hlsLatency"] < 3.0, stats
