@@ -76,6 +76,25 @@ def test_a_write_only_sink_gets_the_header_then_one_write_per_fragment() -> None
         assert sum(1 for _ in c.decode(video=0)) == 90
 
 
+def test_the_index_carries_the_streams_own_sps(recording: Path) -> None:
+    """The ``avcC`` in the recording's ``moov`` is the stream's own (constrained baseline,
+    from its keyframes), not the SPS of the encoder the muxer opens (High profile): a
+    strict player reads the profile from there."""
+    from wrencos_studio.media.fmp4 import avc_config
+
+    data = recording.read_bytes()
+    moof = data.find(b"moof")
+    at = data.find(b"avcC", 0, moof)
+    assert at > 0
+    size = int.from_bytes(data[at - 4 : at], "big")
+    stored = data[at + 4 : at - 4 + size]
+    first_key = next(
+        bytes(p) for kind, p, _ in encoded_show(1.0) if kind == "video" and p.is_keyframe
+    )
+    assert stored == avc_config(parameter_sets(first_key))
+    assert stored[1] == 0x42, stored[:4].hex()  # profile_idc 66: baseline, as encoded
+
+
 def test_export_is_a_progressive_mp4_of_the_same_length(recording: Path, tmp_path: Path) -> None:
     """The moov comes before the mdat, and the exported length matches the recording's."""
     seen: list[float] = []

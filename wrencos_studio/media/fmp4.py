@@ -108,6 +108,7 @@ class Fmp4Writer:
         self.audio = audio
         self.fragment_us = fragment_us
         self._container: Any = None
+        self._file: IO[bytes] | None = None  # the file opened here for a path target
         self._video: Any = None
         self._audio: Any = None
         self._last = {"video": -1, "audio": -1}
@@ -121,7 +122,16 @@ class Fmp4Writer:
         return self._container is not None
 
     def _open(self, keyframe: bytes) -> None:
-        target = str(self.target) if isinstance(self.target, Path) else self.target
+        target: Any = self.target
+        if isinstance(target, str | Path):
+            # Unbuffered: each fragment reaches the file as the muxer hands it over, so a
+            # killed process leaves every whole fragment behind.
+            self._file = target = open(target, "wb", buffering=0)  # noqa: SIM115
+        sets = parameter_sets(keyframe)
+        if sets:
+            # The muxer's avcC would carry its own encoder's SPS (see init_segment): the
+            # header goes out with the stream's own parameter sets instead.
+            target = _AvcConfigFix(target, avc_config(sets))
         container = av.open(
             target,
             "w",
@@ -180,8 +190,64 @@ class Fmp4Writer:
     def close(self) -> None:
         """Write what the muxer holds (the last fragment) and close. Safe to call twice."""
         container, self._container = self._container, None
-        if container is not None:
-            container.close()
+        file, self._file = self._file, None
+        try:
+            if container is not None:
+                container.close()
+        finally:
+            if file is not None:
+                file.close()
+
+
+class _AvcConfigFix:
+    """A write-only sink in front of ``sink``: holds the muxer's first bytes until its
+    ``ftyp``+``moov`` are whole, passes them on with the ``avcC`` body replaced by
+    ``avc_config`` (the stream's own SPS/PPS), then passes every later write through."""
+
+    def __init__(self, sink: Any, avc_config: bytes) -> None:
+        self.sink = sink
+        self.avc_config = avc_config
+        self._head: bytearray | None = bytearray()
+
+    def write(self, data: bytes) -> int:
+        head = self._head
+        if head is None:
+            self.sink.write(data)
+            return len(data)
+        head += data
+        end = _moov_end(head)
+        if end is not None:
+            self._head = None
+            fixed = _replace_box(bytes(head[:end]), b"avcC", self.avc_config)
+            i = 0
+            while i < len(fixed):  # one write per top-level box (ftyp, moov), as the muxer does
+                size = int.from_bytes(fixed[i : i + 4], "big")
+                self.sink.write(fixed[i : i + size])
+                i += size
+            if len(head) > end:
+                self.sink.write(bytes(head[end:]))
+        return len(data)
+
+    def flush(self) -> None:
+        flush = getattr(self.sink, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def _moov_end(data: bytes | bytearray) -> int | None:
+    """Where the top-level ``moov`` box of ``data`` ends; None while it is not whole."""
+    i = 0
+    while i + 8 <= len(data):
+        raw_size, box = struct.unpack(">I4s", data[i : i + 8])
+        size = int(raw_size)
+        if size < 8:
+            raise ValueError(f"bad box {box!r} at {i}")
+        if i + size > len(data):
+            return None
+        i += size
+        if box == b"moov":
+            return i
+    return None
 
 
 # -- live fragments: one moof+mdat per frame, for the MSE rung (and LL-HLS parts) ----------
