@@ -283,6 +283,18 @@ export class LivePlayer {
     setTimeout(() => { if (this.fallback === fallback && this.broadcaster) restart(); }, delay);
   }
 
+  /** A rung's own <video> (muted, hidden until its first frame), laid over WebRTC's. */
+  _overlayVideo(id) {
+    const el = document.createElement('video');
+    el.id = id;
+    el.playsInline = true;
+    el.muted = true;
+    el.hidden = true;
+    el.setAttribute('aria-label', 'Live video');
+    this.video.after(el);
+    return this._overlay(el);
+  }
+
   _overlay(element) {
     // On top of the WebRTC <video>, which stays rendered underneath so that its first frame
     // can be noticed (requestVideoFrameCallback) and shown without a gap.
@@ -294,32 +306,14 @@ export class LivePlayer {
   // -- rung: Low-Latency HLS (hls-player.js) ---------------------------------------------
 
   _startHls() {
-    if (!this.hlsVideo) {
-      const el = document.createElement('video');
-      el.id = 'hls-video';
-      el.playsInline = true;
-      el.muted = true;
-      el.hidden = true;
-      el.setAttribute('aria-label', 'Live video');
-      this.video.after(el);
-      this.hlsVideo = this._overlay(el);
-    }
+    this.hlsVideo = this.hlsVideo || this._overlayVideo('hls-video');
     return startHlsRung(this, this.hlsVideo);
   }
 
   // -- rung: fMP4 over the WebSocket into Media Source -------------------------------------
 
   _mseElement() {
-    if (!this.mseVideo) {
-      const el = document.createElement('video');
-      el.id = 'mse-video';
-      el.playsInline = true;
-      el.muted = true;
-      el.hidden = true;
-      el.setAttribute('aria-label', 'Live video');
-      this.video.after(el);
-      this.mseVideo = this._overlay(el);
-    }
+    this.mseVideo = this.mseVideo || this._overlayVideo('mse-video');
     return this.mseVideo;
   }
 
@@ -548,13 +542,11 @@ export class LivePlayer {
       this.video.muted = false;
       this.video.play().catch(() => {});
     }
-    if (this.mseVideo && this.transport === 'mse') {
-      this.mseVideo.muted = false;
-      this.mseVideo.play().catch(() => {});
-    }
-    if (this.hlsVideo && this.transport === 'hls' && this.fallback) {
-      this.hlsVideo.muted = false;
-      this.hlsVideo.play().catch(() => {});
+    // A rung playing on a <video> of its own (Media Source, LL-HLS): that one too.
+    const shown = this.fallback && this.transport !== 'webrtc' ? this.fallback.shown : null;
+    if (shown instanceof HTMLVideoElement) {
+      shown.muted = false;
+      shown.play().catch(() => {});
     }
     if ('AudioContext' in window) {
       this.audioCtx = this.audioCtx || new AudioContext({ sampleRate: 48000 });

@@ -18,8 +18,11 @@ from tests.helpers.testutils import SECRET
 from tests.ui.running import Running
 
 
-@pytest.fixture
-def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+def studio_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any
+) -> Iterator[Running]:
+    """A running studio window (small frames) whose studio settings also hold
+    ``settings``; dialogs that ask are answered as a presenter clicking through."""
     monkeypatch.setenv("WRENCOS_JWT_SECRET", SECRET)
     # Confirmation dialogs answer "Yes" (a presenter clicking through them).
     monkeypatch.setattr(
@@ -32,7 +35,12 @@ def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     data = tmp_path / "data"
     data.mkdir()
     # Small frames: the studio and a decoding viewer share this machine's 2 cores.
-    (data / "studio-settings.json").write_text(json.dumps({"video_size": "320x180"}))
+    (data / "studio-settings.json").write_text(json.dumps({"video_size": "320x180", **settings}))
     running = Running(data)
     yield running
     running.close()
+
+
+@pytest.fixture
+def studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    yield from studio_with(tmp_path, monkeypatch)

@@ -90,3 +90,16 @@ async def next_of_type(ws: Any, type_: str, timeout: float = 5) -> dict[str, Any
                 return msg
 
     return await asyncio.wait_for(read(), timeout)
+
+
+def record_requests(bridge: Any, monkeypatch: Any) -> list[dict[str, Any]]:
+    """Every message ``bridge`` sends from now on (still sent), in order."""
+    sent: list[dict[str, Any]] = []
+    original = bridge.request
+
+    async def counting(msg: dict[str, Any]) -> None:
+        sent.append(msg)
+        await original(msg)
+
+    monkeypatch.setattr(bridge, "request", counting)
+    return sent

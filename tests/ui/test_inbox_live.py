@@ -21,23 +21,15 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from tests.helpers.serve import serving_sync  # noqa: E402
 from tests.helpers.testutils import free_port, token  # noqa: E402
-from tests.ui.running import Running, join_as_customer, next_of_type  # noqa: E402
+from tests.ui.running import (  # noqa: E402
+    Running,
+    join_as_customer,
+    next_of_type,
+    record_requests,
+)
 from wrencos_studio.store import repositories as repo  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def _count_requests(bridge: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every message the bridge sends from now on."""
-    sent: list[dict[str, Any]] = []
-    original = bridge.request
-
-    async def counting(msg: dict[str, Any]) -> None:
-        sent.append(msg)
-        await original(msg)
-
-    monkeypatch.setattr(bridge, "request", counting)
-    return sent
 
 
 def _seed(studio: Running, n: int) -> None:
@@ -66,7 +58,7 @@ def test_a_long_inbox_loads_a_page_at_a_time(
     _seed(studio, 120)
     w = studio.window
     w.show_panel("inbox")
-    sent = _count_requests(studio.studio.bridge, monkeypatch)
+    sent = record_requests(studio.studio.bridge, monkeypatch)
     w.inbox.refresh()
     studio.until(lambda: w.inbox.conversations_model.rowCount() == 50)
     assert sent == [{"type": "get_conversations", "limit": 50, "filter": "open"}]
@@ -96,7 +88,7 @@ def test_a_customer_message_updates_one_row_without_a_refetch(
     w = studio.window
     w.inbox.refresh()
     studio.until(lambda: w.inbox.conversations_model.rowCount() == 5)
-    sent = _count_requests(studio.studio.bridge, monkeypatch)
+    sent = record_requests(studio.studio.bridge, monkeypatch)
 
     async def write() -> None:
         again = await join_as_customer(studio.url, "sess-0002")
@@ -215,7 +207,7 @@ def test_a_station_reconnects_after_the_studio_restarts(
         # What the station shows now is stale: the hub never had this row.
         window.inbox.conversations_model.touch("ghost", "stale", "", customer_name="Ghost")
         window.chat.model.extend([{"id": "stale", "username": "Ghost", "message": "gone"}])
-        sent = _count_requests(station.bridge, monkeypatch)
+        sent = record_requests(station.bridge, monkeypatch)
         with serving_sync(data, "--port", str(port)):
             until(lambda: not window.connection_label.isVisible())
             until(lambda: window.chat.model.rowCount() == 1)  # the room again, replaced
@@ -260,7 +252,7 @@ def test_a_long_thread_loads_older_messages_on_scrolling_up(
     w.show_panel("inbox")
     w.inbox.refresh()
     studio.until(lambda: w.inbox.conversations_model.rowCount() == 1)
-    sent = _count_requests(studio.studio.bridge, monkeypatch)
+    sent = record_requests(studio.studio.bridge, monkeypatch)
     w.inbox.select_row(0)
     thread = w.inbox.thread_model
     studio.until(lambda: thread.rowCount() == 100)

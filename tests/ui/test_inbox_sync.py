@@ -15,24 +15,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 qasync = pytest.importorskip("qasync")
 
 from tests.helpers.testutils import token  # noqa: E402
-from tests.ui.running import Running, join_as_customer, next_of_type  # noqa: E402
+from tests.ui.running import (  # noqa: E402
+    Running,
+    join_as_customer,
+    next_of_type,
+    record_requests,
+)
 from wrencos_studio.store import repositories as repo  # noqa: E402
 from wrencos_studio.ui.bridge import RemoteBridge  # noqa: E402
 from wrencos_studio.ui.panels.inbox import InboxPanel  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def _sent(bridge: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-    original = bridge.request
-
-    async def counting(msg: dict[str, Any]) -> None:
-        sent.append(msg)
-        await original(msg)
-
-    monkeypatch.setattr(bridge, "request", counting)
-    return sent
 
 
 def test_two_stations_show_the_same_state(
@@ -52,8 +45,8 @@ def test_two_stations_show_the_same_state(
         w.inbox.refresh()
         panel.refresh()
         studio.run(asyncio.sleep(0.3))  # both first (empty) pages asked and answered
-        studio_sent = _sent(studio.studio.bridge, monkeypatch)
-        station_sent = _sent(station, monkeypatch)
+        studio_sent = record_requests(studio.studio.bridge, monkeypatch)
+        station_sent = record_requests(station, monkeypatch)
         customer: Any = None
 
         async def write(text: str) -> None:
@@ -139,7 +132,7 @@ def test_search_and_filter_are_asked_of_the_hub_and_kept_when_paging(
     w.show_panel("inbox")
     inbox.refresh()
     studio.until(lambda: inbox.conversations_model.rowCount() == 50)
-    every = _sent(studio.studio.bridge, monkeypatch)
+    every = record_requests(studio.studio.bridge, monkeypatch)
 
     def asked() -> list[dict[str, Any]]:
         return [m for m in every if m["type"] == "get_conversations"]
@@ -208,7 +201,7 @@ def test_the_context_panel_shows_the_customer_as_a_person(
     studio.run(bridge.save_product({"productId": "p1", "name": "Serum", "price": 12.5}))
     studio.run(bridge.request({"type": "start_stream", "title": "Context"}))
     studio.until(lambda: any(p["productId"] == "p1" for p in w.products.catalog))
-    sent = _sent(bridge, monkeypatch)
+    sent = record_requests(bridge, monkeypatch)
 
     async def script() -> Any:
         ws = await join_as_customer(studio.url, "sess-ctx-1")

@@ -24,7 +24,8 @@ from websockets.exceptions import InvalidStatus
 from tests.helpers.testutils import SECRET
 from tests.test_tunnel import STANDINS, _gone, _helpers
 from tests.ui.running import Running
-from wrencos_studio.ui.panels.share import START_TEXT, STOP_TEXT, qr_pixmap
+from wrencos_studio.ui.panels.share import START_TEXT, STOP_TEXT
+from wrencos_studio.ui.widgets.qr import qr_pixmap
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,6 @@ untouched."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from tests.helpers.testutils import SECRET, free_port
+from tests.helpers.testutils import free_port
+from tests.ui.conftest import studio_with
 from tests.ui.running import Running
 
 pytestmark = pytest.mark.skipif(
@@ -59,24 +59,12 @@ def test_settings_dialog_checks_and_saves_the_delivery_urls(studio: Running) -> 
 @pytest.fixture
 def whip_studio(tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
     """A studio whose WHIP URL (from its settings) points at a closed port."""
-    monkeypatch.setenv("WRENCOS_JWT_SECRET", SECRET)
-    monkeypatch.setattr(
-        QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
+    yield from studio_with(
+        tmp_path,
+        monkeypatch,
+        whip_url=f"http://127.0.0.1:{free_port()}/whip/endpoint/shop",
+        whip_token="t",
     )
-    monkeypatch.setattr(
-        QMessageBox, "information", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Ok)
-    )
-    data = tmp_path / "data"
-    data.mkdir()
-    settings = {
-        "video_size": "320x180",
-        "whip_url": f"http://127.0.0.1:{free_port()}/whip/endpoint/shop",
-        "whip_token": "t",
-    }
-    (data / "studio-settings.json").write_text(json.dumps(settings))
-    running = Running(data)
-    yield running
-    running.close()
 
 
 def test_an_unreachable_whip_endpoint_is_said_in_the_health_line(whip_studio: Running) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningHub
-from tests.helpers.browser import DESKTOP, PHONE, chromium, open_tab
+from tests.helpers.browser import DESKTOP, PHONE, open_tab
 from tests.helpers.browser import Tab as Page
 from tests.helpers.testutils import free_port
 
@@ -30,12 +30,6 @@ async def site(tmp_path: Path) -> AsyncIterator[RunningHub]:
         yield running
     finally:
         await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as b:
-        yield b
 
 
 async def open_page(browser: Any, site: RunningHub, viewport: dict[str, int] = DESKTOP) -> Page:

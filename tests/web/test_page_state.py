@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.helpers.browser import PHONE, Tab, chromium, open_tab
+from tests.helpers.browser import PHONE, Tab, open_tab
 from tests.helpers.clients import WsClient
 from tests.helpers.proxy import TcpProxy, proxying
 from tests.helpers.serve import AsyncServe, serving
@@ -33,12 +33,6 @@ async def served(tmp_path: Path) -> AsyncIterator[AsyncServe]:
 async def proxy(served: AsyncServe) -> AsyncIterator[TcpProxy]:
     async with proxying("127.0.0.1", served.port) as running:
         yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import RunningHub
-from tests.helpers.browser import DESKTOP, Tab, chromium
-from tests.helpers.testutils import free_port
+from tests.helpers.browser import DESKTOP, Tab
 
 pytestmark = pytest.mark.slow
 
@@ -46,22 +44,6 @@ PINS = [
         "displayOrder": 3,
     },
 ]
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    running = RunningHub(tmp_path / "data", port=free_port())
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as b:
-        yield b
 
 
 async def open_page(

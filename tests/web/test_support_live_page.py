@@ -5,16 +5,13 @@ is visible with the reply on screen, and a second tab showing the whole thread."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import RunningHub
-from tests.helpers.browser import DESKTOP, Tab, chromium, open_tab
+from tests.helpers.browser import DESKTOP, Tab, open_tab
 from tests.helpers.clients import WsClient
-from tests.helpers.testutils import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -24,22 +21,6 @@ SET_VISIBILITY = """(state) => {
   Object.defineProperty(document, 'visibilityState', { get: () => state, configurable: true });
   document.dispatchEvent(new Event('visibilitychange'));
 }"""
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    running = RunningHub(tmp_path / "data", port=free_port())
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as b:
-        yield b
 
 
 async def count(staff: WsClient, type_: str, wait: float) -> int:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
+import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -24,9 +26,12 @@ __all__ = [
     "AUDIO_TIME_BASE",
     "AUDIO_TRACK_ID",
     "FRAGMENT_US",
+    "RESYNC_AFTER_S",
+    "TRACK_RATE",
     "VIDEO_TIME_BASE",
     "VIDEO_TRACK_ID",
     "Fmp4Writer",
+    "TrackTimeline",
     "annexb_to_avcc",
     "fragment",
     "init_segment",
@@ -49,24 +54,49 @@ OPUS_PRE_SKIP = 312
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
 
+#: Ticks a second of each track's time base.
+TRACK_RATE = {"video": int(1 / VIDEO_TIME_BASE), "audio": int(1 / AUDIO_TIME_BASE)}
+#: A track whose timestamps stray this far from the wall clock (a new source, a new
+#: encoder) is re-anchored to the wall clock.
+RESYNC_AFTER_S = 2.0
+
+
+class TrackTimeline:
+    """Each track's packet timestamps on one timeline that starts at ``start`` (seconds on
+    ``clock``), for the outputs that mux both tracks (recording, LL-HLS, the live fMP4).
+
+    A track is anchored to the clock at its first packet and then follows its own
+    timestamps, so the encoder's spacing is kept; when they stray more than
+    ``RESYNC_AFTER_S`` from the clock (the broadcaster got a new source or encoder) it is
+    anchored again and :attr:`resyncs` counts it. Timestamps in and out are in the
+    track's time base (video 1/90000 s, audio 1/48000 s: :data:`TRACK_RATE`)."""
+
+    def __init__(self, start: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.start = start
+        self.clock = clock
+        self._anchor: dict[str, tuple[int, int]] = {}  # kind -> (packet pts, timeline pts)
+        self.resyncs = 0
+
+    def __call__(self, kind: str, pts: int) -> int:
+        """Packet ``pts`` of track ``kind`` (``"video"``/``"audio"``) on the timeline."""
+        rate = TRACK_RATE[kind]
+        wall = int((self.clock() - self.start) * rate)
+        anchor = self._anchor.get(kind)
+        if anchor is not None:
+            candidate = anchor[1] + pts - anchor[0]
+            if abs(candidate - wall) <= RESYNC_AFTER_S * rate:
+                return candidate
+            self.resyncs += 1
+        self._anchor[kind] = (pts, wall)
+        return wall
+
+
 def parameter_sets(annexb: bytes) -> bytes:
     """The SPS and PPS NAL units (Annex B, with start codes) of an H.264 keyframe access
     unit; ``b""`` if it carries none. The MP4 muxer turns them into the ``avcC`` box."""
-    out = bytearray()
-    starts: list[tuple[int, int]] = []  # (start of the start code, start of the NAL)
-    i = 0
-    while True:
-        j = annexb.find(b"\x00\x00\x01", i)
-        if j == -1:
-            break
-        code = j - 1 if j > 0 and annexb[j - 1] == 0 else j
-        starts.append((code, j + 3))
-        i = j + 3
-    for n, (_code, nal) in enumerate(starts):
-        end = starts[n + 1][0] if n + 1 < len(starts) else len(annexb)
-        if nal < len(annexb) and annexb[nal] & 0x1F in (7, 8):
-            out += b"\x00\x00\x00\x01" + annexb[nal:end]
-    return bytes(out)
+    return b"".join(
+        b"\x00\x00\x00\x01" + nal for nal in _nal_units(annexb) if nal[0] & 0x1F in (7, 8)
+    )
 
 
 def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
@@ -376,6 +406,7 @@ def init_segment(keyframe: bytes, width: int, height: int, *, audio: bool = True
 
 
 def _nal_units(annexb: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream (3- or 4-byte start codes), without them."""
     nals = []
     starts: list[tuple[int, int]] = []
     i = 0

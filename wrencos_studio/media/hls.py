@@ -42,7 +42,7 @@ import av
 
 from wrencos_studio.hub.http import LiveBadRequest, LiveUnavailable
 from wrencos_studio.media.fallback import avc_codec_string
-from wrencos_studio.media.fmp4 import AUDIO_TIME_BASE, VIDEO_TIME_BASE, Fmp4Writer
+from wrencos_studio.media.fmp4 import TRACK_RATE, Fmp4Writer, TrackTimeline
 from wrencos_studio.media.outputs import MediaFrame, OutputStats
 
 __all__ = [
@@ -69,9 +69,6 @@ KEEP_SEGMENTS = 6
 #: Segments of the playlist that still list their parts (the spec wants parts for at
 #: least the last three target durations).
 PARTS_FOR_SEGMENTS = 3
-#: A track whose timestamps stray this far from the wall clock is re-anchored to it.
-RESYNC_AFTER_S = 2.0
-_RATE = {"video": int(1 / VIDEO_TIME_BASE), "audio": int(1 / AUDIO_TIME_BASE)}
 #: Track ids as the fMP4 writer adds the streams (video first).
 _VIDEO_TRACK = 1
 _AUDIO_TRACK = 2
@@ -270,14 +267,13 @@ class HlsStream:
         self._buf = bytearray()
         self._ftyp = b""
         self._keyframes: set[int] = set()
-        self._t0: float | None = None
+        #: Both tracks on one timeline from the first keyframe (None before it).
+        self._timeline: TrackTimeline | None = None
         self._wall0 = 0.0
-        self._anchor: dict[str, tuple[int, int]] = {}
         self._changed = asyncio.Event()
         self.frames = 0
         self.bytes_in = 0
         self.parts_made = 0
-        self.resyncs = 0
         #: Part and segment responses served (router), and the most any one part was served.
         self.part_requests = 0
         self.max_part_requests = 0
@@ -292,15 +288,15 @@ class HlsStream:
         if self.closed:
             return
         kind = frame.kind
-        if self._t0 is None:
+        if self._timeline is None:
             if kind != "video" or not frame.is_keyframe:
                 return
-            self._t0 = self.clock()
+            self._timeline = TrackTimeline(self.clock(), self.clock)
             self._wall0 = time.time()
         if kind == "audio" and (not self.audio or self._aac is not None):
             return  # AAC comes from pcm()
         packet = frame.packet
-        pts = self._stream_pts(kind, packet.pts if packet.pts is not None else 0)
+        pts = self._timeline(kind, packet.pts if packet.pts is not None else 0)
         data = bytes(packet)
         self.bytes_in += len(data)
         self._writer.write(kind, data, pts, frame.is_keyframe)
@@ -328,27 +324,19 @@ class HlsStream:
                 return
 
     def _offer_aac(self, data: bytes, pts: int) -> None:
-        if self.closed or self._t0 is None:
+        if self.closed or self._timeline is None:
             return
         self.bytes_in += len(data)
         try:
-            self._writer.write("audio", data, self._stream_pts("audio", pts), True)
+            self._writer.write("audio", data, self._timeline("audio", pts), True)
         except Exception:  # as the fan-out does for offer(): this output stops, the show not
             log.exception("muxing LL-HLS audio failed; the LL-HLS output stops")
             self.close()
 
-    def _stream_pts(self, kind: Literal["video", "audio"], pts: int) -> int:
-        assert self._t0 is not None
-        rate = _RATE[kind]
-        wall = int((self.clock() - self._t0) * rate)
-        anchor = self._anchor.get(kind)
-        if anchor is not None:
-            candidate = anchor[1] + pts - anchor[0]
-            if abs(candidate - wall) <= RESYNC_AFTER_S * rate:
-                return candidate
-            self.resyncs += 1
-        self._anchor[kind] = (pts, wall)
-        return wall
+    @property
+    def resyncs(self) -> int:
+        """Times a track was anchored to the clock again (a new source or encoder)."""
+        return self._timeline.resyncs if self._timeline is not None else 0
 
     def write(self, data: bytes) -> int:
         """The fMP4 writer's sink: cut the byte stream into init and parts."""
@@ -368,19 +356,19 @@ class HlsStream:
         timing = fragment_timing(moof)
         video = timing.get(_VIDEO_TRACK)
         if video is not None and video[1] > 0:
-            start, duration = video[0], video[1] / _RATE["video"]
+            start, duration = video[0], video[1] / TRACK_RATE["video"]
             independent = start in self._keyframes
             self._keyframes = {k for k in self._keyframes if k > start}
         else:  # no video in this fragment (a stalled source): audio timing
             audio = timing.get(_AUDIO_TRACK, (0, 0))
-            start, duration, independent = -1, audio[1] / _RATE["audio"], False
+            start, duration, independent = -1, audio[1] / TRACK_RATE["audio"], False
         part = Part(moof + mdat, duration, independent)
         current = self.segments[-1] if self.segments else None
         if current is None or independent:
             if current is not None:
                 current.complete = True
             msn = current.msn + 1 if current is not None else 0
-            started = self._wall0 + (start / _RATE["video"] if start >= 0 else 0.0)
+            started = self._wall0 + (start / TRACK_RATE["video"] if start >= 0 else 0.0)
             self.segments.append(Segment(msn, started))
             while len(self.segments) > self.keep_segments:
                 self.segments.popleft()

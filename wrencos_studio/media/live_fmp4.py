@@ -29,6 +29,7 @@ from wrencos_studio.media.fmp4 import (
     AUDIO_TRACK_ID,
     OPUS_PRE_SKIP,
     VIDEO_TRACK_ID,
+    TrackTimeline,
     annexb_to_avcc,
     fragment,
     init_segment,
@@ -39,13 +40,9 @@ from wrencos_studio.media.outputs import MediaFrame, OutputStats
 
 __all__ = ["Fmp4Viewer", "LiveFragment", "LivePackager"]
 
-_RATE = {"video": 90000, "audio": 48000}
 #: Each video sample's duration is the frame interval times this (see LivePackager.form):
 #: gaps of up to twice as much stay one buffered range in MSE.
 VIDEO_DURATION_STRETCH = 4
-#: A track whose timestamps stray this far from the wall clock (a new source or encoder)
-#: is re-anchored to it, as the recorder does.
-RESYNC_AFTER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,29 +67,20 @@ class LivePackager:
     def __init__(self, width: int, height: int, clock: Callable[[], float] = time.monotonic):
         self.width = width
         self.height = height
-        self._clock = clock
-        self._t0 = clock()
-        self._anchor: dict[str, tuple[int, int]] = {}  # kind -> (packet pts, media time)
+        self._timeline = TrackTimeline(clock(), clock)
         self._last: dict[str, int] = {"video": -1, "audio": -1}
         self._sequence = itertools.count(1)
         self._inits: dict[tuple[bytes, bool], bytes] = {}
         self.fragments = 0
-        self.resyncs = 0
+
+    @property
+    def resyncs(self) -> int:
+        """Times a track was anchored to the clock again (a new source or encoder)."""
+        return self._timeline.resyncs
 
     def _media_time(self, kind: str, pts: int) -> int:
-        rate = _RATE[kind]
-        wall = int((self._clock() - self._t0) * rate)
-        anchor = self._anchor.get(kind)
-        value = wall
-        if anchor is not None:
-            candidate = anchor[1] + pts - anchor[0]
-            if abs(candidate - wall) <= RESYNC_AFTER_S * rate:
-                value = candidate
-            else:
-                self.resyncs += 1
-                self._anchor[kind] = (pts, wall)
-        else:
-            self._anchor[kind] = (pts, wall)
+        """``pts`` on the shared timeline, always after the track's previous sample."""
+        value = self._timeline(kind, pts)
         if value <= self._last[kind]:
             value = self._last[kind] + 1
         self._last[kind] = value

@@ -17,6 +17,7 @@ import secrets
 import struct
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -120,60 +121,85 @@ async def watch(
     return result
 
 
+class _Tally:
+    """One WebSocket watch's figures (``result``): decoded frames, capture stamps, the time
+    to the first frame and the frame rate over the ``seconds`` after it."""
+
+    def __init__(self, transport: str, seconds: float, **extra: int) -> None:
+        self.result: dict[str, Any] = {
+            "transport": transport,
+            "frames": 0,
+            "audioFrames": 0,
+            "stamped": 0,
+            "firstFrameMs": None,
+            **extra,
+        }
+        self.seconds = seconds
+        self.t0 = time.monotonic()
+        self.latencies: list[float] = []
+        self.first: float | None = None
+        self.frames_at_first = 0
+
+    def frame(self, frame: Any) -> None:
+        """A decoded video frame (its stamp read, the first one timed)."""
+        result = self.result
+        result["frames"] += 1
+        stamp = read_stamp(frame)
+        if stamp is not None:
+            result["stamped"] += 1
+            self.latencies.append(stamp_age_ms(stamp))
+        if self.first is None:
+            self.first = time.monotonic()
+            result["firstFrameMs"] = round((self.first - self.t0) * 1000, 1)
+            self.frames_at_first = result["frames"]
+
+    async def messages(self, ws: Any) -> AsyncIterator[Any]:
+        """``ws``'s messages until ``seconds`` after the first frame; none for 30 s before
+        one: ``result["error"]``."""
+        while True:
+            if self.first is None:
+                timeout = 30.0
+            else:
+                timeout = self.first + self.seconds - time.monotonic()
+                if timeout <= 0:
+                    return
+            try:
+                data = await asyncio.wait_for(ws.recv(), timeout)
+            except TimeoutError:
+                if self.first is None:
+                    self.result["error"] = "no video within 30 s"
+                return
+            yield data
+
+    def finish(self) -> dict[str, Any]:
+        result = self.result
+        if self.first is not None:
+            result["fps"] = round((result["frames"] - self.frames_at_first) / self.seconds, 1)
+        result["latencyP50Ms"] = _percentile(self.latencies, 0.5)
+        result["latencyP95Ms"] = _percentile(self.latencies, 0.95)
+        return result
+
+
 async def watch_fallback(url: str, seconds: float) -> dict[str, Any]:
     """The same measurement over the WebSocket fallback (``/media``), decoding with PyAV."""
     import av
 
     from wrencos_studio.media.fallback import KIND_AUDIO
 
-    t0 = time.monotonic()
     base = url.rstrip("/")
-    result: dict[str, Any] = {
-        "transport": "fallback",
-        "frames": 0,
-        "audioFrames": 0,
-        "stamped": 0,
-        "firstFrameMs": None,
-    }
-    latencies: list[float] = []
+    tally = _Tally("fallback", seconds)
     decoder = av.CodecContext.create("h264", "r")
-    first: float | None = None
     async with connect(base + "/media", max_size=None) as ws:
-        init = json.loads(await asyncio.wait_for(ws.recv(), 15))
-        result["init"] = init
-        deadline = None
-        while True:
-            timeout = 30.0 if deadline is None else deadline - time.monotonic()
-            if timeout <= 0:
-                break
-            try:
-                data = await asyncio.wait_for(ws.recv(), timeout)
-            except TimeoutError:
-                if first is None:
-                    result["error"] = "no video within 30 s"
-                break
+        tally.result["init"] = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        async for data in tally.messages(ws):
             if not isinstance(data, bytes) or len(data) < 9:
                 continue
-            kind = data[0]
-            if kind == KIND_AUDIO:
-                result["audioFrames"] += 1
+            if data[0] == KIND_AUDIO:
+                tally.result["audioFrames"] += 1
                 continue
             for frame in decoder.decode(av.Packet(data[9:])):
-                result["frames"] += 1
-                stamp = read_stamp(frame)
-                if stamp is not None:
-                    result["stamped"] += 1
-                    latencies.append(stamp_age_ms(stamp))
-                if first is None:
-                    first = time.monotonic()
-                    result["firstFrameMs"] = round((first - t0) * 1000, 1)
-                    deadline = first + seconds
-                    frames_at_first = result["frames"]
-        if first is not None:
-            result["fps"] = round((result["frames"] - frames_at_first) / seconds, 1)
-    result["latencyP50Ms"] = _percentile(latencies, 0.5)
-    result["latencyP95Ms"] = _percentile(latencies, 0.95)
-    return result
+                tally.frame(frame)
+    return tally.finish()
 
 
 def _boxes(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -204,36 +230,14 @@ async def watch_fmp4(url: str, seconds: float) -> dict[str, Any]:
     the ``mdat`` sample) and the video decoded with PyAV, as a browser's MSE would."""
     import av
 
-    t0 = time.monotonic()
     base = url.rstrip("/")
-    result: dict[str, Any] = {
-        "transport": "fmp4",
-        "frames": 0,
-        "audioFrames": 0,
-        "stamped": 0,
-        "firstFrameMs": None,
-        "inits": 0,
-        "backwards": 0,
-    }
-    latencies: list[float] = []
+    tally = _Tally("fmp4", seconds, inits=0, backwards=0)
+    result = tally.result
     decoder: Any = None
-    first: float | None = None
     last_time = {1: -1, 2: -1}
-    frames_at_first = 0
     async with connect(base + "/media?f=fmp4", max_size=None) as ws:
-        init = json.loads(await asyncio.wait_for(ws.recv(), 15))
-        result["init"] = init
-        deadline = None
-        while True:
-            timeout = 30.0 if deadline is None else deadline - time.monotonic()
-            if timeout <= 0:
-                break
-            try:
-                data = await asyncio.wait_for(ws.recv(), timeout)
-            except TimeoutError:
-                if first is None:
-                    result["error"] = "no video within 30 s"
-                break
+        result["init"] = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        async for data in tally.messages(ws):
             if not isinstance(data, bytes):
                 continue
             track = 0
@@ -258,21 +262,8 @@ async def watch_fmp4(url: str, seconds: float) -> dict[str, Any]:
                     result["audioFrames"] += 1
                 elif kind == b"mdat" and track == 1 and decoder is not None:
                     for frame in decoder.decode(av.Packet(body)):
-                        result["frames"] += 1
-                        stamp = read_stamp(frame)
-                        if stamp is not None:
-                            result["stamped"] += 1
-                            latencies.append(stamp_age_ms(stamp))
-                        if first is None:
-                            first = time.monotonic()
-                            result["firstFrameMs"] = round((first - t0) * 1000, 1)
-                            deadline = first + seconds
-                            frames_at_first = result["frames"]
-        if first is not None:
-            result["fps"] = round((result["frames"] - frames_at_first) / seconds, 1)
-    result["latencyP50Ms"] = _percentile(latencies, 0.5)
-    result["latencyP95Ms"] = _percentile(latencies, 0.95)
-    return result
+                        tally.frame(frame)
+    return tally.finish()
 
 
 async def _main(argv: list[str]) -> int:

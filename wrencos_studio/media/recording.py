@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wrencos_studio.media.encoder import VideoSettings
-from wrencos_studio.media.fmp4 import AUDIO_TIME_BASE, VIDEO_TIME_BASE, Fmp4Writer
+from wrencos_studio.media.fmp4 import TRACK_RATE, Fmp4Writer, TrackTimeline
 from wrencos_studio.media.outputs import MediaFrame, OutputStats
 
 __all__ = [
@@ -41,11 +41,6 @@ DISK_CHECK_INTERVAL_S = 2.0
 #: Queued packets the writer may trail by (~10 s of 30 fps video with its audio);
 #: further behind, the queue is dropped up to the next keyframe.
 MAX_QUEUED_PACKETS = 500
-#: A track whose timestamps stray this far from the wall clock (a new source, a new
-#: encoder) is re-anchored to the wall clock.
-RESYNC_AFTER_S = 2.0
-
-_RATE = {"video": int(1 / VIDEO_TIME_BASE), "audio": int(1 / AUDIO_TIME_BASE)}
 _STOP = object()
 
 
@@ -101,15 +96,14 @@ class Recorder:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
         self._need_key = True
         self._closed = False
-        self._t0: float | None = None  # monotonic time of time 0
+        #: The file's timeline (time 0: the first keyframe, on the monotonic clock).
+        self._timeline: TrackTimeline | None = None
         #: Wall-clock time (Unix seconds) of the file's time 0; None before the first keyframe.
         self.started_at: float | None = None
-        self._anchor: dict[str, tuple[int, int]] = {}  # kind -> (packet pts, file pts)
         self.error: str | None = None
         self.frames = 0
         self.bytes_queued = 0
         self.dropped = 0
-        self.resyncs = 0
         self._writer = Fmp4Writer(path, video.width, video.height)
         self._thread = threading.Thread(target=self._run, name="media-recorder", daemon=True)
         self._thread.start()
@@ -127,11 +121,12 @@ class Recorder:
             if kind != "video" or not frame.is_keyframe:
                 return
             self._need_key = False
-            if self._t0 is None:
-                self._t0 = time.monotonic()
+            if self._timeline is None:
+                self._timeline = TrackTimeline(time.monotonic())
                 self.started_at = time.time()
+        assert self._timeline is not None
         packet = frame.packet
-        pts = self._file_pts(kind, packet.pts if packet.pts is not None else 0)
+        pts = self._timeline(kind, packet.pts if packet.pts is not None else 0)
         data = bytes(packet)
         try:
             self._queue.put_nowait((kind, data, pts, frame.is_keyframe))
@@ -145,19 +140,6 @@ class Recorder:
         self.bytes_queued += len(data)
         if kind == "video":
             self.frames += 1
-
-    def _file_pts(self, kind: str, pts: int) -> int:
-        assert self._t0 is not None
-        rate = _RATE[kind]
-        wall = int((time.monotonic() - self._t0) * rate)
-        anchor = self._anchor.get(kind)
-        if anchor is not None:
-            candidate = anchor[1] + pts - anchor[0]
-            if abs(candidate - wall) <= RESYNC_AFTER_S * rate:
-                return candidate
-            self.resyncs += 1
-        self._anchor[kind] = (pts, wall)
-        return wall
 
     def _drain_queue(self) -> None:
         with contextlib.suppress(queue.Empty):
@@ -192,14 +174,19 @@ class Recorder:
             size = self.path.stat().st_size
         except OSError:
             size = 0
-        duration = int(self._writer.last_video_pts * 1000 / _RATE["video"])
+        duration = int(self._writer.last_video_pts * 1000 / TRACK_RATE["video"])
         return RecordingFacts(duration, size, self.error)
 
     def offset_ms(self) -> int:
         """Milliseconds since the file's time 0 (0 before it has started)."""
-        if self._t0 is None:
+        if self._timeline is None:
             return 0
-        return max(0, int((time.monotonic() - self._t0) * 1000))
+        return max(0, int((time.monotonic() - self._timeline.start) * 1000))
+
+    @property
+    def resyncs(self) -> int:
+        """Times a track was anchored to the clock again (a new source or encoder)."""
+        return self._timeline.resyncs if self._timeline is not None else 0
 
     def stats(self) -> OutputStats:
         """Figures as of now (``frames_sent``: video frames queued for the file)."""

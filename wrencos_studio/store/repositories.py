@@ -447,6 +447,18 @@ def set_conversation_status(conn: sqlite3.Connection, session_id: str, status: s
     return cur.rowcount > 0
 
 
+def _chat_line(r: sqlite3.Row) -> ChatLine:
+    """A ``chat_messages`` row (``id, username, message, is_admin, created_at, sender``)."""
+    return ChatLine(
+        id=r["id"],
+        username=r["username"],
+        message=r["message"],
+        timestamp=r["created_at"],
+        is_admin=bool(r["is_admin"]),
+        public_id=r["sender"],
+    )
+
+
 def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[ChatLine]:
     """The last ``limit`` lines of a stream that were not deleted, oldest first."""
     rows = conn.execute(
@@ -455,17 +467,7 @@ def recent_chat(conn: sqlite3.Connection, stream_id: str, limit: int) -> list[Ch
         " ORDER BY seq DESC LIMIT ?) ORDER BY seq",
         (stream_id, limit),
     ).fetchall()
-    return [
-        ChatLine(
-            id=r["id"],
-            username=r["username"],
-            message=r["message"],
-            timestamp=r["created_at"],
-            is_admin=bool(r["is_admin"]),
-            public_id=r["sender"],
-        )
-        for r in rows
-    ]
+    return [_chat_line(r) for r in rows]
 
 
 # -- support -----------------------------------------------------------------------
@@ -817,17 +819,7 @@ def customer_chat(
         " AND deleted_at IS NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq",
         (stream_id, *public_ids, limit),
     ).fetchall()
-    return [
-        ChatLine(
-            id=r["id"],
-            username=r["username"],
-            message=r["message"],
-            timestamp=r["created_at"],
-            is_admin=bool(r["is_admin"]),
-            public_id=r["sender"],
-        )
-        for r in rows
-    ]
+    return [_chat_line(r) for r in rows]
 
 
 # -- products ----------------------------------------------------------------------

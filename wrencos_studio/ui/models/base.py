@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 
-__all__ = ["RowRole", "RowsModel"]
+__all__ = ["RowRole", "RowsModel", "RowsTableModel"]
 
 #: The row's dict, as the hub sent it.
 RowRole = Qt.ItemDataRole.UserRole
@@ -62,3 +68,40 @@ class RowsModel(QAbstractListModel):
                 self.beginRemoveRows(QModelIndex(), n, n)
                 del self.rows[n]
                 self.endRemoveRows()
+
+
+class RowsTableModel(QAbstractTableModel):
+    """Rows of dicts in columns named by ``HEADERS``; subclasses say what a row shows in
+    each column (``cells``). ``RowRole`` gives the row's dict."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+
+    def cells(self, row: dict[str, Any]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.cells(row)[index.column()]
+        if role == RowRole:
+            return row
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return super().headerData(section, orientation, role)

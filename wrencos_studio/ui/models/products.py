@@ -6,14 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
 )
 
 from wrencos_studio.catalog import DEFAULT_CURRENCY, format_price
-from wrencos_studio.ui.models.base import Index, RowRole, RowsModel
+from wrencos_studio.ui.models.base import Index, RowsModel, RowsTableModel
 
 __all__ = ["CatalogModel", "PinnedModel", "local_time"]
 
@@ -30,14 +29,13 @@ def local_time(iso: Any) -> str:
     return moment.astimezone().strftime("%H:%M")
 
 
-class CatalogModel(QAbstractTableModel):
+class CatalogModel(RowsTableModel):
     """``products`` rows: name and price columns; the row's dict under ``RowRole``."""
 
     HEADERS = ("Product", "Price")
 
     def __init__(self, currency: str = DEFAULT_CURRENCY, locale: str = "en_US") -> None:
         super().__init__()
-        self.rows: list[dict[str, Any]] = []
         #: The shop's currency (a product naming none has it) and how prices are written.
         self.currency = currency
         self.locale = locale
@@ -46,28 +44,8 @@ class CatalogModel(QAbstractTableModel):
         currency = str(product.get("currency") or self.currency)
         return format_price(float(product.get("price", 0)), currency, self.locale)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
-            return None
-        product = self.rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return product["name"] if index.column() == 0 else self.price(product)
-        if role == RowRole:
-            return product
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return super().headerData(section, orientation, role)
+    def cells(self, product: dict[str, Any]) -> tuple[str, ...]:
+        return (str(product["name"]), self.price(product))
 
     def reset(self, rows: list[dict[str, Any]]) -> None:
         self.beginResetModel()

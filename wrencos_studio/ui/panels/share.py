@@ -3,18 +3,18 @@ outside this network": a public tunnel started in one click (``wrencos_studio.tu
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QPixmap
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from wrencos_studio.tunnel import NoTunnelClient, TunnelError, find_client, install_advice
 from wrencos_studio.ui.tasks import spawn
+from wrencos_studio.ui.widgets.qr import qr_pixmap
 
-__all__ = ["SharePanel", "qr_pixmap"]
+__all__ = ["SharePanel"]
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +24,6 @@ RUNNING_NOTE = (
     "Anyone with this address can watch, from any network. It ends when you stop "
     "sharing or close the studio."
 )
-
-
-def qr_pixmap(url: str, scale: int = 6) -> QPixmap:
-    """The QR code of ``url`` (error correction M, a 2-module quiet zone) as a pixmap."""
-    import segno
-
-    buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="png", scale=scale, border=2)
-    pix = QPixmap()
-    pix.loadFromData(buf.getvalue(), "PNG")
-    return pix
 
 
 def _url_label(url: str) -> QLabel:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -20,20 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["ReplayActions", "qr_pixmap"]
+from wrencos_studio.ui.widgets.qr import qr_pixmap
 
-
-def qr_pixmap(text: str, scale: int = 4) -> QPixmap:
-    """A QR code of ``text`` (segno, error level M) as a pixmap."""
-    import io
-
-    import segno
-
-    buf = io.BytesIO()
-    segno.make(text, error="m").save(buf, kind="png", scale=scale, border=2)
-    pix = QPixmap()
-    pix.loadFromData(buf.getvalue(), "PNG")
-    return pix
+__all__ = ["ReplayActions"]
 
 
 class ReplayActions(QWidget):
@@ -119,7 +108,7 @@ class ReplayActions(QWidget):
             self.status.setText("This show was not recorded.")
             return
         if self.replay_url:
-            self.qr.setPixmap(qr_pixmap(self.replay_url))
+            self.qr.setPixmap(qr_pixmap(self.replay_url, scale=4))
         if not self.export_button.isEnabled():
             self.status.setText("The recording is not on this computer.")
 
