@@ -73,7 +73,11 @@ async function attachHlsJs(player, state) {
     return;
   }
   // No worker: the page's Content-Security-Policy allows no blob: scripts.
-  const hls = new Hls({ lowLatencyMode: true, enableWorker: false, backBufferLength: 10 });
+  // maxLiveSyncPlaybackRate: after a slow start (a busy phone, the parallel WebRTC attempt)
+  // play slightly faster until back at the target latency instead of staying behind.
+  const hls = new Hls({
+    lowLatencyMode: true, enableWorker: false, backBufferLength: 10, maxLiveSyncPlaybackRate: 1.5,
+  });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (data.fatal && !state.stopped) retry(player, state);

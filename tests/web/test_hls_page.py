@@ -103,6 +103,15 @@ async def test_without_webcodecs_and_media_source_the_page_plays_ll_hls(
             await page.click("#unmute")  # a real click: the gesture unmuting needs
             await asyncio.sleep(3)
             stats = await _stats(page)
+            if engine == "hls.js":
+                # hls.js catches up with the live edge (a slow start may leave it behind
+                # for a while): within 15 s it plays under 3 s behind.
+                caught_up = loop.time() + 15
+                while stats["hlsLatency"] is None or stats["hlsLatency"] >= 3.0:
+                    if loop.time() > caught_up:
+                        break
+                    await asyncio.sleep(0.5)
+                    stats = await _stats(page)
         finally:
             await ctx.close()
     assert stats["transport"] == "hls", (stats, errors)
