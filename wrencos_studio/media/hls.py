@@ -543,8 +543,5 @@ class HlsStream:
 
     @property
     def ready(self) -> bool:
-        """True once a playlist can be served: the init segment and a whole segment exist.
-        A playlist of parts alone is valid LL-HLS, but hls.js takes one without a whole
-        segment as an empty level and gives up (``levelEmptyError``): until the first GOP
-        is complete (~2 s after going live) the routes answer 404, which players retry."""
-        return self.init is not None and bool(self.segments) and self.segments[0].complete
+        """True once a playlist can be served (the init segment and a part exist)."""
+        return self.init is not None and self.last_position is not None
