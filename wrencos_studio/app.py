@@ -142,11 +142,15 @@ class App:
         name: str,
         *,
         deferred: bool = False,
+        receiver_loop: asyncio.AbstractEventLoop | None = None,
     ) -> LocalConnection:
         """A new in-process client of the hub (typed messages, no JSON); ``deferred``: its
-        messages are handed over on the next loop tick (see ``LocalConnection``)."""
+        messages are handed over on the next loop tick; ``receiver_loop``: on that loop,
+        another thread's (see ``LocalConnection``). Call on the hub's loop."""
         assert self.hub is not None, "start() first"
-        return LocalConnection(self.hub, on_message, name, deferred=deferred)
+        return LocalConnection(
+            self.hub, on_message, name, deferred=deferred, receiver_loop=receiver_loop
+        )
 
     # -- the broadcaster ----------------------------------------------------------------------
 

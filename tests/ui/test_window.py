@@ -235,7 +235,8 @@ def test_relaunch_while_live_shows_the_current_chat(tmp_path: Path, monkeypatch:
     # A crash: nothing ended, the database closed as the process died.
     first.window.timer.stop()
     first.studio.bridge.stop()
-    first.run(first.studio.app.stop())
+    first.run(first.studio.on_program(first.studio.app.stop()))
+    first.studio.program.stop()
     first.window.deleteLater()
     first.loop.close()
 

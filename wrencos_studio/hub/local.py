@@ -10,6 +10,7 @@ program.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,11 @@ class LocalConnection:
 
     ``deferred``: messages are handed over on the next loop tick, together, instead of
     inside the hub's broadcast — for a receiver that does slow work (a window repainting),
-    so the customers after it in a broadcast never wait for it."""
+    so the customers after it in a broadcast never wait for it.
+
+    ``receiver_loop``: ``on_message`` runs on *that* loop (another thread's: the studio
+    window's, ``loop_thread``), handed over in batches as with ``deferred``; the hub's
+    thread never runs the receiver's code."""
 
     def __init__(
         self,
@@ -39,6 +44,7 @@ class LocalConnection:
         name: str,
         *,
         deferred: bool = False,
+        receiver_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.hub = hub
         self.name = name
@@ -46,8 +52,12 @@ class LocalConnection:
         self.client = hub.connect(self, name)
         self.client.trusted = True
         self._open = True
-        self._deferred = deferred
+        self._closed = False
+        self._deferred = deferred or receiver_loop is not None
+        self._receiver_loop = receiver_loop
         self._queue: list[OutboundMessage] = []
+        # Only with a receiver on another thread: the queue is swapped there.
+        self._lock = threading.Lock() if receiver_loop is not None else None
 
     # The Sink protocol: the hub delivers here.
     def deliver(self, message: Outgoing) -> bool:
@@ -58,13 +68,28 @@ class LocalConnection:
         if not self._deferred:
             self._on_message(typed)
             return True
+        if self._lock is not None:
+            with self._lock:
+                first = not self._queue
+                self._queue.append(typed)
+            if first:
+                assert self._receiver_loop is not None
+                try:
+                    self._receiver_loop.call_soon_threadsafe(self._hand_over)
+                except RuntimeError:  # the receiver's loop is closed: it is gone
+                    return False
+            return True
         if not self._queue:
             asyncio.get_running_loop().call_soon(self._hand_over)
         self._queue.append(typed)
         return True
 
     def _hand_over(self) -> None:
-        queue, self._queue = self._queue, []
+        if self._lock is not None:
+            with self._lock:
+                queue, self._queue = self._queue, []
+        else:
+            queue, self._queue = self._queue, []
         if self._open:
             for message in queue:
                 self._on_message(message)
@@ -86,10 +111,17 @@ class LocalConnection:
             return
         await self.hub.handle_object(self.client, spec, message)
 
+    def detach(self) -> None:
+        """From the receiver's own thread: nothing more reaches ``on_message`` from now on
+        (messages already queued are dropped); :meth:`close` must still follow, on the
+        hub's loop."""
+        self._open = False
+
     def close(self) -> None:
-        """Leave the hub (as a closed WebSocket would)."""
-        if self._open:
-            self._open = False
+        """Leave the hub (as a closed WebSocket would). On the hub's loop."""
+        self._open = False
+        if not self._closed:
+            self._closed = True
             self.hub.disconnect(self.client)
 
 

@@ -11,19 +11,23 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
 
 from wrencos_studio.app import App, StartError
 from wrencos_studio.config import Settings
+from wrencos_studio.loop_thread import LoopThread
 from wrencos_studio.ui.capabilities import STATION, STUDIO, Capabilities, station_capabilities
 
 __all__ = ["Station", "Studio", "StudioSettings", "chosen_data_dir", "remember_data_dir"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SETTINGS_FILE = "studio-settings.json"
 
@@ -82,7 +86,13 @@ class StudioSettings:
 
 class Studio(QObject):
     """The studio: the program (``wrencos_studio.app.App``) in this process, the window's
-    bridge to its hub, and the source the presenter chose."""
+    bridge to its hub, and the source the presenter chose.
+
+    The program runs on its own event loop and thread (:attr:`program`, a
+    :class:`~wrencos_studio.loop_thread.LoopThread`), as ``serve`` would; this object's
+    coroutines run on the window's qasync loop and hand the program's work over with
+    ``await self.program.run(…)``. Reading the program's state from the window (the hub's
+    stream, the port) is fine; changing it goes through the program's loop."""
 
     capabilities: Capabilities = STUDIO
     #: A preview frame waits in ``take_preview()`` (emitted on the capture thread, queued).
@@ -97,6 +107,7 @@ class Studio(QObject):
         self.settings = StudioSettings(data_dir)
         self.port_override = port
         self.app: App | None = None
+        self.program: LoopThread | None = None
         self.bridge: Any = None
         self.live_since: float | None = None
         self._source_lock = asyncio.Lock()
@@ -142,9 +153,12 @@ class Studio(QObject):
             )
         except ValueError as exc:  # a bad setting (currency, locale, recording): in words
             raise OSError(str(exc)) from exc
+        if self.program is None:
+            self.program = LoopThread("wrencos-hub")
+            self.program.start()
         self.app = App(settings)
         try:
-            await self.app.start()
+            await self.program.run(self.app.start())
         except StartError as exc:
             self.app = None
             if isinstance(exc.cause, OSError):
@@ -152,14 +166,19 @@ class Studio(QObject):
             raise OSError(str(exc)) from exc
         from wrencos_studio.ui.bridge import LocalBridge
 
-        self.bridge = LocalBridge(self.app.connect_local)
+        self.bridge = LocalBridge(self.app.connect_local, program=self.program)
         await self.bridge.start()
         await self.start_source(str(s["source"]))
         assert self.app.hub is not None
         if self.app.hub.stream is not None:  # the studio quit or crashed while live
             self.live_since = time.monotonic()
-            await self.broadcaster.announce()
+            await self.program.run(self.broadcaster.announce())
             self.live_changed.emit(True)
+
+    async def on_program(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` run on the program's loop (the hub's, the broadcaster's)."""
+        assert self.program is not None, "start() first"
+        return await self.program.run(coro)
 
     async def start_source(self, source: str) -> None:
         """(Re)open the camera, file or test source for the preview and the broadcast."""
@@ -170,7 +189,7 @@ class Studio(QObject):
         from wrencos_studio.media.encoder import VideoSettings
         from wrencos_studio.media.sources import SourceError, microphone_present, parse_source
 
-        assert self.app is not None
+        assert self.app is not None and self.program is not None
         was_live = self.broadcaster is not None and self.broadcaster.announced
         try:
             spec = parse_source(source)
@@ -179,14 +198,16 @@ class Studio(QObject):
             spec = parse_source("testsrc")
         w, h = (int(x) for x in str(self.settings["video_size"]).split("x"))
         video = VideoSettings(w, h, int(self.settings["fps"]), int(self.settings["bitrate"]))
-        await self.app.start_broadcaster(
-            spec,
-            video,
-            announce=was_live,
-            # No microphone on this machine: none is tried (the window says so in words).
-            microphone=str(self.settings["microphone"]) if microphone_present() else "none",
-            on_preview=self._on_preview,
-            on_audio_level=self._on_audio_level,
+        await self.program.run(
+            self.app.start_broadcaster(
+                spec,
+                video,
+                announce=was_live,
+                # No microphone on this machine: none is tried (the window says so).
+                microphone=str(self.settings["microphone"]) if microphone_present() else "none",
+                on_preview=self._on_preview,
+                on_audio_level=self._on_audio_level,
+            )
         )
 
     def _on_audio_level(self, level: float) -> None:
@@ -257,7 +278,7 @@ class Studio(QObject):
         self.settings["title"], self.settings["description"] = title, description
         self.settings.save()
         await self.bridge.start_stream(title, description)
-        await self.broadcaster.announce()
+        await self.on_program(self.broadcaster.announce())
         self.live_since = time.monotonic()
         self.live_changed.emit(True)
 
@@ -265,25 +286,51 @@ class Studio(QObject):
         assert self.bridge is not None
         await self.bridge.stop_stream()
         if self.broadcaster is not None:
-            await self.broadcaster.withdraw()
+            await self.on_program(self.broadcaster.withdraw())
         self.live_since = None
         self.live_changed.emit(False)
+
+    async def start_tunnel(self, client: Any, on_exit: Callable[[str], None]) -> Any:
+        """Share outside this network (``App.start_tunnel``): the running ``Tunnel``;
+        ``on_exit(why)`` is called on the window's loop if the client ends by itself.
+        Raises ``TunnelError``/``NoTunnelClient`` with the reason."""
+        assert self.app is not None
+        window_loop = asyncio.get_running_loop()
+
+        def exited(why: str) -> None:  # on the program's loop: over to the window's
+            with contextlib.suppress(RuntimeError):  # the window's loop is gone
+                window_loop.call_soon_threadsafe(on_exit, why)
+
+        return await self.on_program(self.app.start_tunnel(client=client, on_exit=exited))
+
+    async def stop_tunnel(self) -> None:
+        """Stop sharing outside this network (no-op without a tunnel)."""
+        if self.app is not None:
+            await self.on_program(self.app.stop_tunnel())
 
     def close_now(self) -> None:
         """Last resort when the event loop is gone: stop capturing, close the database."""
         if self.app is not None:
             self.app.close_now()
+        if self.program is not None:
+            self.program.stop(timeout=2)
 
     async def shutdown(self) -> None:
         """Quitting: viewers are told the stream stopped; the database is closed."""
         if self.app is None:
+            if self.program is not None:
+                self.program.stop()
             return
         # The window is closing: it gets nothing more (a message handed over after its
         # widgets are gone would reach deleted objects).
         if self.bridge is not None:
             self.bridge.stop()
-        await self.app.end_stream()
-        await self.app.stop()
+        assert self.program is not None
+        try:
+            await self.program.run(self.app.end_stream())
+            await self.program.run(self.app.stop())
+        finally:
+            self.program.stop()
 
 
 class Station(QObject):

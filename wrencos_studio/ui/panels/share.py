@@ -124,7 +124,7 @@ class SharePanel(QWidget):
             f"Starting {found[0].name} ({found[1]}); this can take a few seconds…"
         )
         try:
-            tunnel = await app.start_tunnel(client=found[0], on_exit=self._on_tunnel_exit)
+            tunnel = await self.studio.start_tunnel(found[0], self._on_tunnel_exit)
         except NoTunnelClient as exc:
             self._show_idle(str(exc))
             return
@@ -146,7 +146,7 @@ class SharePanel(QWidget):
         self.public_button.setEnabled(False)
         try:
             if app is not None:
-                await app.stop_tunnel()
+                await self.studio.stop_tunnel()
         finally:
             self.public_button.setEnabled(True)
         self._show_idle("Stopped: the public address no longer works.")
