@@ -154,6 +154,7 @@ class AacEncoder:
         self._cc: Any = cc
         self.bitrate = bitrate
         self.first_pts = first_pts
+        self._next_pts = first_pts
         self.extradata: bytes = bytes(cc.extradata or b"")
         self._resampler = av.AudioResampler(
             format="fltp", layout="stereo", rate=48000, frame_size=1024
@@ -164,7 +165,10 @@ class AacEncoder:
         packets: list[av.Packet[Any]] = []
         for chunk in self._resampler.resample(frame):
             for packet in self._cc.encode(chunk):
-                packet.pts = self.first_pts + (packet.pts or 0)
+                # Counted here, not taken from the frames (a device's or generator's own
+                # clock): every AAC-LC packet is 1024 samples, one after the other.
+                packet.pts = packet.dts = self._next_pts
                 packet.time_base = Fraction(1, 48000)
+                self._next_pts += 1024
                 packets.append(packet)
         return packets
