@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from tests.helpers.recordings import encoded_show
 from tests.helpers.serve import serving
 from wrencos_studio.media.encoder import AacEncoder, AudioEncoder, VideoEncoder, VideoSettings
+from wrencos_studio.media.fallback import avc_codec_string
 from wrencos_studio.media.fmp4 import (
     OPUS_PRE_SKIP,
     AacTrack,
@@ -158,6 +159,7 @@ def test_init_and_one_fragment_per_packet_demux_and_decode() -> None:
     key = next(bytes(p) for k, p in packets if k == "video" and p.is_keyframe)
     init = init_segment([VideoTrack.from_keyframe(key, 320, 180), OpusTrack()])
     assert [k for k, _ in _boxes(init)] == [b"ftyp", b"moov"]
+    assert VideoTrack.from_keyframe(key, 320, 180).codec == avc_codec_string(key)
     with pytest.raises(ValueError, match="SPS"):
         VideoTrack.from_keyframe(b"\x00\x00\x01\x65\x88", 320, 180)
     with pytest.raises(ValueError):

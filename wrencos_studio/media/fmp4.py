@@ -603,8 +603,8 @@ class Fmp4Muxer:
             track.samples.append(_Waiting(annexb_to_avcc(data), pts, 0, keyframe))
             track.last_pts = self.last_video_pts = pts
         else:
-            if self.audio is None:
-                return out
+            if self.audio is None or not data:
+                return out  # no audio track, or an empty packet (nothing to decode)
             track = self._audio
             pts = max(pts, track.last_pts + 1)
             if track.samples:
