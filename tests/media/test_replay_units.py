@@ -52,8 +52,17 @@ def test_the_recording_is_fragmented_and_decodes_completely(recording: Path) -> 
     with av.open(str(recording)) as c:
         frames = list(c.decode(video=0))
         assert len(c.streams.audio) == 1
+        duration = c.duration / av.time_base
+    with av.open(str(recording)) as c:
+        sound = list(c.decode(audio=0))
     assert len(frames) == 120
     assert abs(float(frames[-1].time) - 119 / 30) < 0.01
+    assert abs(duration - 4.0) < 0.07, duration
+    # Every Opus packet decodes: 4 s of sound, less the encoder's delay and what the
+    # last 60 ms packet reaches past the picture.
+    seconds = sum(f.samples for f in sound) / 48000
+    assert 3.9 < seconds < 4.1, seconds
+    assert sound[0].time is not None and abs(float(sound[0].time)) < 0.05
 
 
 def test_the_file_only_ever_ends_on_a_whole_fragment(tmp_path: Path) -> None:
