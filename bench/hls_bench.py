@@ -98,7 +98,7 @@ def packaging_cpu(width: int, height: int, seconds: float) -> dict[str, Any]:
         stream.offer(frame)
     cpu = time.process_time() - started
     # The AAC the studio's HLS carries (for Apple's own HLS), from the same PCM as Opus.
-    from wrencos_studio.media.hls import AacEncoder
+    from wrencos_studio.media.encoder import AacEncoder
 
     aac, pcm = AacEncoder(), [beep.frame() for _ in range(int(seconds / 0.02))]
     started = time.process_time()

@@ -193,7 +193,9 @@ class App:
 
     def _attach_hls(self, broadcaster: Broadcaster) -> None:
         """The live stream as Low-Latency HLS at ``/live/`` (``media/hls.py``), while live."""
+        from wrencos_studio.media.fmp4 import AacTrack, OpusTrack
         from wrencos_studio.media.hls import HlsStream
+        from wrencos_studio.media.sources import aac_audio_specific_config
 
         assert self.server is not None and broadcaster.fanout is not None
         video = broadcaster.video_settings
@@ -208,11 +210,11 @@ class App:
             video.height,
             request_keyframe,
             keyframe_interval_s=video.keyframe_interval_s,
-            # AAC for Apple's own HLS, from the capture's PCM (pipeline.on_pcm).
-            audio_codec="aac" if pipeline is not None else "opus",
+            # AAC for Apple's own HLS, from the pipeline's one shared AAC encode.
+            audio=AacTrack(aac_audio_specific_config()) if pipeline is not None else OpusTrack(),
         )
         if pipeline is not None:
-            pipeline.on_pcm = stream.pcm
+            pipeline.add_aac_sink(stream.on_aac)
         broadcaster.fanout.add(stream)
         self.server.router.hls = stream
 
@@ -225,7 +227,7 @@ class App:
         if broadcaster.fanout is not None:
             broadcaster.fanout.remove(stream)
         if broadcaster.pipeline is not None:
-            broadcaster.pipeline.on_pcm = None
+            broadcaster.pipeline.remove_aac_sink(stream.on_aac)
         stream.close()
 
     def _attach_recordings(self, broadcaster: Broadcaster) -> None:

@@ -25,6 +25,18 @@ function mediaSourceClass() {
   return window.ManagedMediaSource || window.MediaSource || null;
 }
 
+/**
+ * The audio the Media Source rung asks the studio for (`&audio=` of `/media?f=fmp4`):
+ * Opus where this Media Source plays Opus in MP4 (Chromium, Firefox), else AAC where it
+ * plays AAC (Safari, iOS ManagedMediaSource), else none (the picture alone).
+ */
+function mseAudioChoice(MS) {
+  const can = (codec) => { try { return MS.isTypeSupported(`audio/mp4; codecs="${codec}"`); } catch (err) { return false; } };
+  if (can('opus')) return 'opus';
+  if (can('mp4a.40.2')) return 'aac';
+  return 'none';
+}
+
 function mediaUrl(query) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${location.host}/media${query}`;
@@ -72,6 +84,7 @@ export class LivePlayer {
       frames: 0, transport: 'none', fallbackReason: null, webrtcFailed: null,
       firstFrameMs: null, upgradedMs: null, swapGapMs: null,
       received: 0, appended: 0, dropped: 0, // Media Source messages
+      mseAudio: null, // the audio the Media Source rung asked for: opus, aac or none
     };
     this._timer = null;
     this._forceFallback = new URLSearchParams(location.search).has('fallback');
@@ -326,6 +339,8 @@ export class LivePlayer {
     const url = URL.createObjectURL(ms);
     video.src = url;
     video.muted = true;
+    const audioChoice = mseAudioChoice(MS);
+    this.stats.mseAudio = audioChoice;
     let sb = null;
     let mime = null;
     let streaming = true;
@@ -400,7 +415,7 @@ export class LivePlayer {
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(tick);
     else video.addEventListener('timeupdate', () => { if (!stopped) this._fallbackFrame(video); });
     const connect = () => {
-      ws = new WebSocket(mediaUrl('?f=fmp4'));
+      ws = new WebSocket(mediaUrl('?f=fmp4&audio=' + audioChoice));
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       waitKey = true;

@@ -1,5 +1,6 @@
-"""Recordings for tests: a test-pattern show encoded by the real encoders and written by
-the real fMP4 writer, in a second or so (no capture threads, no pacing)."""
+"""Recordings for tests: a test-pattern show encoded by the real encoders and written as
+the recorder writes it (``recording.RecordingFile``, the one fMP4 packager), in a second
+or so (no capture threads, no pacing)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wrencos_studio.media.encoder import AudioEncoder, VideoEncoder, VideoSettings
-from wrencos_studio.media.fmp4 import Fmp4Writer
+from wrencos_studio.media.recording import RecordingFile
 from wrencos_studio.media.testsrc import BeepGenerator, TestPattern
 
 __all__ = ["SMALL_VIDEO", "encoded_show", "write_recording"]
@@ -35,7 +36,7 @@ def encoded_show(seconds: float) -> Iterator[tuple[str, Any, int]]:
 def write_recording(path: Path, seconds: float) -> Path:
     """A fragmented MP4 of ``seconds`` of test show at ``path`` (``seconds * 30`` frames)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = Fmp4Writer(path, SMALL_VIDEO.width, SMALL_VIDEO.height)
+    writer = RecordingFile(path, SMALL_VIDEO.width, SMALL_VIDEO.height)
     for kind, packet, pts in encoded_show(seconds):
         writer.write(kind, bytes(packet), pts, kind == "audio" or bool(packet.is_keyframe))  # type: ignore[arg-type]
     writer.close()

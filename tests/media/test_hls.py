@@ -20,7 +20,7 @@ import pytest
 
 from tests.helpers.recordings import SMALL_VIDEO, encoded_show
 from tests.helpers.serve import serving
-from wrencos_studio.media.hls import BadRequest, HlsStream, Unavailable, split_boxes
+from wrencos_studio.media.hls import BadRequest, HlsStream, Unavailable
 from wrencos_studio.media.outputs import MediaFrame
 
 
@@ -47,17 +47,6 @@ def _stream(seconds: float) -> tuple[HlsStream, _Clock]:
     assert asked, "a new HLS stream asks the encoder for a keyframe"
     _feed(stream, clock, encoded_show(seconds))
     return stream, clock
-
-
-def test_split_boxes_keeps_an_incomplete_box_for_later() -> None:
-    buf = bytearray(b"\x00\x00\x00\x0cftypabcd" + b"\x00\x00\x00\x10moof1234")
-    boxes = split_boxes(buf)
-    assert boxes == [(b"ftyp", b"\x00\x00\x00\x0cftypabcd")]
-    assert bytes(buf) == b"\x00\x00\x00\x10moof1234"
-    buf += b"5678"
-    assert split_boxes(buf) == [(b"moof", b"\x00\x00\x00\x10moof12345678")]
-    with pytest.raises(ValueError):
-        split_boxes(bytearray(b"\x00\x00\x00\x04xxxx"))
 
 
 async def test_parts_and_segments_follow_the_gop_and_decode() -> None:
@@ -220,14 +209,19 @@ async def test_nothing_live_is_404(tmp_path: Path) -> None:
         assert status == 404
 
 
-async def test_aac_from_the_same_pcm_for_apples_players() -> None:
-    """With ``audio_codec="aac"`` the Opus packets are left out and the PCM the Opus
-    encoder gets is encoded as AAC; the parts decode with an AAC track beside the video."""
-    from wrencos_studio.media.encoder import VideoEncoder
+async def test_aac_from_the_shared_encode_for_apples_players() -> None:
+    """With an AAC track the Opus packets are left out and the shared AAC encode's
+    packets (``on_aac``, as ``MediaPipeline.add_aac_sink`` delivers them) are packaged;
+    the parts decode with an AAC track beside the video, all of the sound there."""
+    from wrencos_studio.media.encoder import AacEncoder, VideoEncoder
+    from wrencos_studio.media.fmp4 import AacTrack
     from wrencos_studio.media.testsrc import BeepGenerator, TestPattern
 
     clock = _Clock()
-    stream = HlsStream(SMALL_VIDEO.width, SMALL_VIDEO.height, audio_codec="aac", clock=clock)
+    aac = AacEncoder(first_pts=480_000)  # the pipeline's clock: 10 s of sound before
+    stream = HlsStream(
+        SMALL_VIDEO.width, SMALL_VIDEO.height, audio=AacTrack(aac.extradata), clock=clock
+    )
     video, pattern, beep = VideoEncoder(SMALL_VIDEO), TestPattern(320, 180), BeepGenerator()
     opus = next(p for k, p, _ in encoded_show(0.2) if k == "audio")
     audio_s = 0.0
@@ -235,11 +229,11 @@ async def test_aac_from_the_same_pcm_for_apples_players() -> None:
         clock.now = i / 30
         for packet in video.encode(pattern.frame(), i * 3000):
             stream.offer(MediaFrame("video", packet, 0))
-        stream.offer(MediaFrame("audio", opus, 0))  # ignored: AAC comes from the PCM
+        stream.offer(MediaFrame("audio", opus, 0))  # ignored: AAC comes to on_aac
         while audio_s < (i + 1) / 30:
             audio_s += 0.02
-            stream.pcm(beep.frame())  # the capture thread's call (here: the loop's)
-            await asyncio.sleep(0)  # the loop muxes what pcm() handed over
+            for packet in aac.encode(beep.frame()):
+                stream.on_aac(packet)
     assert f'CODECS="{stream.codec},mp4a.40.2"' in stream.multivariant()
     assert stream.init is not None
     body = stream.init + b"".join(p.data for seg in stream.segments for p in seg.parts)
@@ -247,5 +241,7 @@ async def test_aac_from_the_same_pcm_for_apples_players() -> None:
         assert container.streams.audio[0].codec_context.name == "aac"
         samples = sum(f.samples for f in container.decode(audio=0))
     assert samples >= 48000 * 3.5  # the sound is there, all of it bar the pending part
+    with av.open(io.BytesIO(body)) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 4 * 30
     stream.close()
-    stream.pcm(beep.frame())  # after close: nothing, no error
+    stream.on_aac(packet)  # after close: nothing, no error

@@ -14,9 +14,14 @@ import pytest
 from tests.helpers.recordings import SMALL_VIDEO, encoded_show, write_recording
 from wrencos_studio.hub.http import RangeNotSatisfiable, byte_range
 from wrencos_studio.media.export import ExportCancelled, export_mp4
-from wrencos_studio.media.fmp4 import Fmp4Writer, parameter_sets
+from wrencos_studio.media.fmp4 import parameter_sets
 from wrencos_studio.media.outputs import MediaFrame
-from wrencos_studio.media.recording import RecordingError, Recordings, RecordingStatus
+from wrencos_studio.media.recording import (
+    RecordingError,
+    RecordingFile,
+    Recordings,
+    RecordingStatus,
+)
 from wrencos_studio.store import Store, replays
 from wrencos_studio.store import repositories as repo
 from wrencos_studio.store.rows import ChatLine
@@ -26,7 +31,7 @@ SETTINGS = SMALL_VIDEO
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 4-second fragmented MP4 written by Fmp4Writer from real encoder packets."""
+    """A 4-second fragmented MP4 written as the recorder does from real encoder packets."""
     return write_recording(tmp_path_factory.mktemp("rec") / "show.mp4", 4.0)
 
 
@@ -47,32 +52,48 @@ def test_the_recording_is_fragmented_and_decodes_completely(recording: Path) -> 
     with av.open(str(recording)) as c:
         frames = list(c.decode(video=0))
         assert len(c.streams.audio) == 1
+        duration = c.duration / av.time_base
+    with av.open(str(recording)) as c:
+        sound = list(c.decode(audio=0))
     assert len(frames) == 120
     assert abs(float(frames[-1].time) - 119 / 30) < 0.01
+    assert abs(duration - 4.0) < 0.07, duration
+    # Every Opus packet decodes: 4 s of sound, less the encoder's delay and what the
+    # last 60 ms packet reaches past the picture.
+    seconds = sum(f.samples for f in sound) / 48000
+    assert 3.9 < seconds < 4.1, seconds
+    assert sound[0].time is not None and abs(float(sound[0].time)) < 0.05
 
 
-def test_a_write_only_sink_gets_the_header_then_one_write_per_fragment() -> None:
-    """What a live MSE / LL-HLS path needs: any object with ``write`` (no seek), the
-    ``ftyp``/``moov`` first, then each ``moof``+``mdat`` fragment as one write."""
+def test_the_file_only_ever_ends_on_a_whole_fragment(tmp_path: Path) -> None:
+    """What a SIGKILL mid-show needs: the file appears with the ``ftyp``/``moov`` at the
+    first keyframe, then grows one whole ``moof``+``mdat`` at a time (one unbuffered
+    write each), so wherever the process dies the file is a playable fMP4; closing
+    writes the fragment still waiting."""
     import io
 
-    class Sink:
-        def __init__(self) -> None:
-            self.chunks: list[bytes] = []
-
-        def write(self, data: bytes) -> int:
-            self.chunks.append(bytes(data))
-            return len(data)
-
-    sink = Sink()
-    writer = Fmp4Writer(sink, 320, 180)  # type: ignore[arg-type]
+    path = tmp_path / "show.mp4"
+    writer = RecordingFile(path, 320, 180)
+    sizes = set()
     for kind, packet, pts in encoded_show(3.0):
         writer.write(kind, bytes(packet), pts, kind == "audio" or bool(packet.is_keyframe))  # type: ignore[arg-type]
+        if path.exists():
+            sizes.add(path.stat().st_size)
+    data = path.read_bytes()
+    boxes, i, ends = [], 0, set()
+    while i < len(data):
+        boxes.append(data[i + 4 : i + 8])
+        i += int.from_bytes(data[i : i + 4], "big")
+        ends.add(i)
+    # ~1 s fragments: 0-1 s, 1-2 s (cut at the keyframe) written; 2-3 s still waiting.
+    assert boxes[:2] == [b"ftyp", b"moov"] and boxes[2:] == [b"moof", b"mdat"] * 2
+    assert sizes <= ends  # every size the file ever had ended on a box
+    with av.open(io.BytesIO(data)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 60
     writer.close()
-    boxes = [chunk[4:8] for chunk in sink.chunks]
-    assert boxes[:2] == [b"ftyp", b"moov"]
-    assert boxes[2:-1] == [b"moof"] * (len(boxes) - 3) and len(boxes) >= 5
-    with av.open(io.BytesIO(b"".join(sink.chunks))) as c:
+    writer.close()  # twice is fine
+    assert path.read_bytes().count(b"moof") == 3
+    with av.open(io.BytesIO(path.read_bytes())) as c:
         assert sum(1 for _ in c.decode(video=0)) == 90
 
 

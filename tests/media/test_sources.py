@@ -5,6 +5,7 @@ x11grab (under a real Xvfb)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import subprocess
 import time
@@ -166,3 +167,42 @@ def test_pyavs_alsa_is_pointed_at_the_system_configuration(
     sources._use_system_alsa_config()
     assert os.environ["ALSA_CONFIG_PATH"] == "/usr/share/alsa/alsa.conf"
     assert os.environ["ALSA_CONFIG_DIR"] == "/etc/my-alsa"
+
+
+async def test_one_aac_encode_is_shared_and_runs_only_while_wanted() -> None:
+    """The pipeline's AAC encode (LL-HLS and the Media Source rung's AAC viewers): one
+    encoder for every sink, each getting the same packets; none before the first sink or
+    after the last; started again later, its clock goes on where the sound is (no jump
+    back), so the outputs' timelines need no resync."""
+    pipe = MediaPipeline(
+        parse_source("testsrc"), SMALL, asyncio.get_running_loop(), lambda _p: None, lambda _p: None
+    )
+    first: list[Any] = []
+    second: list[Any] = []
+    pipe.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert pipe.aac_starts == 0  # nobody wants AAC: no encoder
+        pipe.add_aac_sink(first.append)
+        pipe.add_aac_sink(second.append)
+        await _until(lambda: len(first) >= 40)  # ~0.9 s of sound
+        pipe.remove_aac_sink(first.append)
+        pipe.remove_aac_sink(second.append)
+        await asyncio.sleep(0.3)  # packets already handed to the loop may still come
+        assert pipe.aac_starts == 1
+        assert [id(p) for p in first] == [id(p) for p in second]  # the same packets
+        pts = [p.pts for p in first]
+        assert all(b - a == 1024 for a, b in itertools.pairwise(pts)), pts[:10]
+        stopped_at = len(first)
+        await asyncio.sleep(0.5)
+        assert len(first) == stopped_at  # the encoder stopped with the last sink
+        again: list[Any] = []
+        pipe.add_aac_sink(again.append)
+        await _until(lambda: len(again) >= 10)
+        assert pipe.aac_starts == 2
+        # The clock counts the sound captured meanwhile (~0.5 s) and never goes back.
+        gap_s = (again[0].pts - pts[-1]) / 48000
+        assert 0.3 < gap_s < 1.5, gap_s
+        assert bytes(again[0]) and again[0].time_base == first[0].time_base
+    finally:
+        pipe.stop()

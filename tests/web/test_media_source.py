@@ -91,6 +91,19 @@ TONE_PEAK = """(async () => {
   return peak;
 })()"""
 
+#: Media Source that plays no Opus in MP4 (as Safari's and iOS's ManagedMediaSource): its
+#: isTypeSupported says no to any type naming Opus (AAC and H.264 as the browser says).
+NO_OPUS_IN_MP4 = """
+for (const name of ['MediaSource', 'ManagedMediaSource']) {
+  const MS = window[name];
+  if (!MS) continue;
+  const original = MS.isTypeSupported.bind(MS);
+  MS.isTypeSupported = (type) => !/opus/i.test(type) && original(type);
+}
+"""
+#: ... and no AAC either: the page should ask for the picture alone.
+NO_AUDIO_IN_MP4 = NO_OPUS_IN_MP4.replace("/opus/i", "/opus|mp4a/i")
+
 #: Media Source removed from the page (a browser without it).
 NO_MEDIA_SOURCE = "delete window.MediaSource; delete window.ManagedMediaSource;"
 
@@ -187,6 +200,7 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
         f"glass-to-glass in the page {g2g}; tone peak {peak:.2f}; {media}"
     )
     assert stats["transport"] == "mse", stats
+    assert stats["mseAudio"] == "opus", stats  # Chromium plays Opus in MP4
     assert stats["frames"] - first >= 45, stats  # 3 s at 30 fps, with slack
     assert visible and not media["paused"] and not media["muted"]
     assert media["audio"] > audio_before, media
@@ -195,6 +209,80 @@ async def test_lan_address_without_udp_plays_with_sound_over_media_source(
     assert peak > 0.05, peak  # the beep is heard, not just decoded
     # WebRTC was tried in parallel and abandoned (no UDP) without holding the picture back.
     assert stats["webrtcFailed"], stats
+    assert errors == []
+
+
+async def test_without_opus_in_media_source_it_plays_with_sound_via_aac(
+    served: AsyncServe, tmp_path: Path
+) -> None:
+    """A Media Source that cannot play Opus in MP4 (Safari, iOS ManagedMediaSource), on
+    the plain-http LAN address with UDP denied: the page asks for ``&audio=aac`` without
+    the customer seeing anything of it, and plays the picture with the beep heard."""
+    from playwright.async_api import async_playwright
+
+    url = f"http://{LAN_HOST}:{served.port}/"
+    async with async_playwright() as pw:
+        ctx, page, errors = await _open(
+            pw, tmp_path / "profile", url, deny_udp=True, scripts=(NO_OPUS_IN_MP4,)
+        )
+        try:
+            hidden = await page.evaluate(
+                """[MediaSource.isTypeSupported('audio/mp4; codecs="opus"'),
+                    MediaSource.isTypeSupported('audio/mp4; codecs="mp4a.40.2"')]"""
+            )
+            assert hidden == [False, True]
+            await _until(page, "window.wrencosPlayer && window.wrencosPlayer.stats.frames > 0")
+            first = await _frames(page)
+            await page.click("#unmute")
+            audio_before = await page.evaluate(
+                "document.getElementById('mse-video').webkitAudioDecodedByteCount"
+            )
+            await asyncio.sleep(2.5)
+            stats = await page.evaluate("({...window.wrencosPlayer.stats})")
+            media = await page.evaluate(
+                """(() => { const v = document.getElementById('mse-video');
+                  return { audio: v.webkitAudioDecodedByteCount, muted: v.muted,
+                           paused: v.paused }; })()"""
+            )
+            peak = await page.evaluate(TONE_PEAK)
+            notice = await page.evaluate("document.body.innerText")
+        finally:
+            await ctx.close()
+    print(f"\nMedia Source with AAC: first frame {stats['firstFrameMs']} ms, tone peak {peak:.2f}")
+    assert stats["transport"] == "mse" and stats["mseAudio"] == "aac", stats
+    assert stats["frames"] - first >= 35, stats
+    assert not media["paused"] and not media["muted"]
+    assert media["audio"] > audio_before, media
+    assert peak > 0.05, peak  # the beep is heard, through AAC
+    assert "AAC" not in notice and "Opus" not in notice  # nothing said to the customer
+    assert errors == []
+
+
+async def test_without_any_audio_codec_in_media_source_the_picture_plays(
+    served: AsyncServe, tmp_path: Path
+) -> None:
+    """Neither Opus nor AAC in this Media Source: the page asks for ``&audio=none`` and
+    plays the picture alone rather than nothing."""
+    from playwright.async_api import async_playwright
+
+    url = f"http://{LAN_HOST}:{served.port}/"
+    async with async_playwright() as pw:
+        ctx, page, errors = await _open(
+            pw, tmp_path / "profile", url, deny_udp=True, scripts=(NO_AUDIO_IN_MP4,)
+        )
+        try:
+            await _until(page, "window.wrencosPlayer && window.wrencosPlayer.stats.frames > 0")
+            first = await _frames(page)
+            await asyncio.sleep(2)
+            stats = await page.evaluate("({...window.wrencosPlayer.stats})")
+            audio_tracks = await page.evaluate(
+                "document.getElementById('mse-video').webkitAudioDecodedByteCount"
+            )
+        finally:
+            await ctx.close()
+    assert stats["transport"] == "mse" and stats["mseAudio"] == "none", stats
+    assert stats["frames"] - first >= 30, stats
+    assert audio_tracks == 0
     assert errors == []
 
 

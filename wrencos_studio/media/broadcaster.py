@@ -32,9 +32,10 @@ from wrencos_studio.media import aiortc_patch
 from wrencos_studio.media.encoder import VideoSettings
 from wrencos_studio.media.fallback import FallbackViewer
 from wrencos_studio.media.fanout import Fanout
-from wrencos_studio.media.live_fmp4 import Fmp4Viewer, LivePackager
+from wrencos_studio.media.fmp4 import AacTrack
+from wrencos_studio.media.live_fmp4 import AudioChoice, Fmp4Viewer, LivePackager
 from wrencos_studio.media.outputs import Output, OutputStats
-from wrencos_studio.media.sources import MediaPipeline, SourceSpec
+from wrencos_studio.media.sources import MediaPipeline, SourceSpec, aac_audio_specific_config
 from wrencos_studio.media.webrtc import PacketTrack, WebRtcViewer, attach_sender
 from wrencos_studio.media.whip import WhipPublisher
 
@@ -333,11 +334,20 @@ class Broadcaster:
             await conn.close(1008, "not live")
             return
         viewer: FallbackViewer
-        if _wants_fmp4(conn):
-            if self.packager is None:
+        audio = _fmp4_audio(conn)
+        if audio is not None:
+            packager = self.packager
+            if packager is None:
                 s = self.video_settings
-                self.packager = LivePackager(s.width, s.height)
-            viewer = Fmp4Viewer(conn, self._fmp4_init, self._request_keyframe, self.packager)
+                aac = AacTrack(aac_audio_specific_config())
+                packager = self.packager = LivePackager(s.width, s.height, aac=aac)
+            viewer = Fmp4Viewer(
+                conn, lambda: self._fmp4_init(audio), self._request_keyframe, packager, audio
+            )
+            if audio == "aac":  # the one shared AAC encode runs while someone needs it
+                packager.aac_viewers.add(viewer)
+                if self.pipeline is not None:
+                    self.pipeline.add_aac_sink(packager.on_aac)
         else:
             viewer = FallbackViewer(conn, self._fallback_init, self._request_keyframe)
         self.fallbacks.add(viewer)
@@ -348,6 +358,10 @@ class Broadcaster:
         finally:
             self.fallbacks.discard(viewer)
             self.fanout.remove(viewer)
+            if self.packager is not None and viewer in self.packager.aac_viewers:
+                self.packager.aac_viewers.discard(viewer)
+                if not self.packager.aac_viewers and self.pipeline is not None:
+                    self.pipeline.remove_aac_sink(self.packager.on_aac)
             self._bytes_of_gone += viewer.bytes
             log.info("fallback viewer %s left", viewer.peer)
 
@@ -366,21 +380,24 @@ class Broadcaster:
             "audio": {"codec": "opus", "sampleRate": 48000, "numberOfChannels": 2},
         }
 
-    def _fmp4_init(self) -> dict[str, Any] | None:
+    def _fmp4_init(self, choice: AudioChoice = "opus") -> dict[str, Any] | None:
         init = self._fallback_init()
         if init is None or self.fanout is None:
             return None
         # Whether the stream has sound decides the init segment's tracks for good: in the
         # first second of a broadcast, wait for the first audio packet rather than leave
         # an early viewer without sound for the whole show.
-        audio = self.fanout.audio_packets > 0
-        if not audio and self.fanout.frames_out < self.video_settings.fps:
+        audio = choice != "none" and self.fanout.audio_packets > 0
+        if choice != "none" and not audio and self.fanout.frames_out < self.video_settings.fps:
             return None
-        codecs = init["video"]["codec"] + (", opus" if audio else "")
+        codec = "mp4a.40.2" if choice == "aac" else "opus"
+        codecs = init["video"]["codec"] + (f", {codec}" if audio else "")
         init["format"] = "fmp4"
         init["mime"] = f'video/mp4; codecs="{codecs}"'
         if not audio:
             init["audio"] = None
+        else:
+            init["audio"]["codec"] = codec
         return init
 
     # -- stats -----------------------------------------------------------------------
@@ -416,13 +433,18 @@ class Broadcaster:
         }
 
 
-def _wants_fmp4(conn: Any) -> bool:
-    """Whether the viewer asked for ``/media?f=fmp4`` (the Media Source rung)."""
+def _fmp4_audio(conn: Any) -> AudioChoice | None:
+    """None unless the viewer asked for ``/media?f=fmp4`` (the Media Source rung); then
+    the audio it asked for with ``&audio=``: ``opus`` (the default, also for a value not
+    known here), ``aac`` or ``none``."""
     request = getattr(conn, "request", None)
     if request is None:
-        return False
+        return None
     query = parse_qs(urlsplit(request.path).query)
-    return bool(query.get("f", [""])[0] == "fmp4")
+    if query.get("f", [""])[0] != "fmp4":
+        return None
+    audio = query.get("audio", ["opus"])[0]
+    return audio if audio in ("aac", "none") else "opus"
 
 
 def _viewer_entry(stats: OutputStats) -> dict[str, Any]:

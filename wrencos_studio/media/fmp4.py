@@ -1,64 +1,87 @@
-"""Fragmented MP4 from the encoder's own packets (H.264 Annex B + Opus), remuxed with PyAV:
-no decoding, no second encoder.
+"""The one fragmented-MP4 packager: ISO BMFF boxes built by hand around the encoder's own
+packets (H.264 Annex B, Opus, AAC), sans-I/O — bytes in, bytes out, no muxer library, no
+decoding, no second encoder.
 
-:class:`Fmp4Writer` is the one place that knows how to turn the fan-out's packets into
-fMP4: an ``ftyp``+``moov`` written first (``empty_moov``), then a ``moof``+``mdat`` pair
-about every second and at each keyframe, each handed to the sink as soon as it is made
-(``flush_packets``). The recorder (:mod:`.recording`) gives it a file, so a process killed
-mid-show leaves a file that plays up to its last fragment; a later live MSE / LL-HLS path
-can give it any writable object and cut the byte stream at the ``moof`` boxes.
+Three layers, each used by the next:
+
+- **Tracks and boxes.** :class:`VideoTrack` (``avc1``/``avcC`` from the stream's own
+  SPS/PPS), :class:`OpusTrack` (``Opus``/``dOps``), :class:`AacTrack` (``mp4a``/``esds``
+  from the AAC encoder's AudioSpecificConfig); :func:`init_segment` makes the
+  ``ftyp``+``moov`` for any set of them, :func:`fragment` one ``moof``+``mdat`` holding
+  one or many :class:`Sample` per track (ISO/IEC 14496-12 section 8.8; ISO/IEC 14496-14;
+  "Encapsulation of Opus in ISO Base Media File Format" v0.8.1; ISO/IEC 14496-15 for
+  ``avcC``).
+- **A muxer.** :class:`Fmp4Muxer` takes packets on one timeline and cuts fragments of
+  about ``fragment_us`` and at every keyframe, each sample lasting until the next one of
+  its track. The recorder (:mod:`.recording`, ~1 s fragments to a file) and LL-HLS
+  (:mod:`.hls`, ~0.33 s parts in memory) use it.
+- The live Media Source rung (:mod:`.live_fmp4`) calls :func:`fragment` itself, one
+  fragment per frame, so no viewer waits for the next frame.
+
+:class:`TrackTimeline` is the one rule that puts the tracks' packet timestamps on one
+timeline; every output that muxes both tracks uses it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
-from typing import IO, Any, Literal
-
-import av
 
 __all__ = [
+    "AAC_FRAME_SAMPLES",
     "AUDIO_TIME_BASE",
     "AUDIO_TRACK_ID",
     "FRAGMENT_US",
+    "OPUS_PRE_SKIP",
     "RESYNC_AFTER_S",
     "TRACK_RATE",
     "VIDEO_TIME_BASE",
     "VIDEO_TRACK_ID",
-    "Fmp4Writer",
+    "AacTrack",
+    "Fmp4Muxer",
+    "Fragment",
+    "OpusTrack",
+    "Sample",
+    "Track",
+    "TrackRun",
     "TrackTimeline",
+    "VideoTrack",
     "annexb_to_avcc",
+    "avc_config",
     "fragment",
     "init_segment",
-    "opus_head",
     "opus_samples",
     "parameter_sets",
 ]
 
 VIDEO_TIME_BASE = Fraction(1, 90000)
 AUDIO_TIME_BASE = Fraction(1, 48000)
-#: A fragment at least this often (µs), and at every keyframe.
+#: A fragment at least this often (µs), and at every keyframe (the recorder's default).
 FRAGMENT_US = 1_000_000
 #: libopus's encoder delay at 48 kHz (its ``initial_padding``): the samples a player skips.
 OPUS_PRE_SKIP = 312
+#: PCM samples in one AAC-LC frame (ISO/IEC 14496-3: 1024 per raw_data_block).
+AAC_FRAME_SAMPLES = 1024
 
-#: ``frag_keyframe``: a fragment starts at each keyframe (a player can start on any
-#: fragment that begins with one); ``empty_moov``: the index goes first and holds no
-#: samples, so nothing has to be rewritten at the end; ``default_base_moof``: offsets are
-#: relative to each fragment (what MSE wants).
-FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
-
-
-#: Ticks a second of each track's time base.
-TRACK_RATE = {"video": int(1 / VIDEO_TIME_BASE), "audio": int(1 / AUDIO_TIME_BASE)}
+#: Ticks a second of each track's time base: ``video`` the H.264 packets, ``audio`` the
+#: Opus packets, ``aac`` the shared AAC encoder's packets (its own clock: see
+#: ``sources.MediaPipeline.add_aac_sink``).
+TRACK_RATE = {"video": int(1 / VIDEO_TIME_BASE), "audio": 48000, "aac": 48000}
 #: A track whose timestamps stray this far from the wall clock (a new source, a new
 #: encoder) is re-anchored to the wall clock.
 RESYNC_AFTER_S = 2.0
+
+#: Track ids in every init segment here: video first, then audio.
+VIDEO_TRACK_ID = 1
+AUDIO_TRACK_ID = 2
+#: ``trun`` sample flags (ISO/IEC 14496-12 8.8.3.1): a sync sample (depends on nothing),
+#: and a non-sync one that depends on others (``sample_depends_on=1``,
+#: ``sample_is_non_sync_sample=1``).
+SYNC_SAMPLE_FLAGS = 0x02000000
+NON_SYNC_SAMPLE_FLAGS = 0x01010000
 
 
 class TrackTimeline:
@@ -69,7 +92,7 @@ class TrackTimeline:
     timestamps, so the encoder's spacing is kept; when they stray more than
     ``RESYNC_AFTER_S`` from the clock (the broadcaster got a new source or encoder) it is
     anchored again and :attr:`resyncs` counts it. Timestamps in and out are in the
-    track's time base (video 1/90000 s, audio 1/48000 s: :data:`TRACK_RATE`)."""
+    track's time base (:data:`TRACK_RATE`: video 1/90000 s, audio and aac 1/48000 s)."""
 
     def __init__(self, start: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.start = start
@@ -78,7 +101,7 @@ class TrackTimeline:
         self.resyncs = 0
 
     def __call__(self, kind: str, pts: int) -> int:
-        """Packet ``pts`` of track ``kind`` (``"video"``/``"audio"``) on the timeline."""
+        """Packet ``pts`` of track ``kind`` (a key of :data:`TRACK_RATE`) on the timeline."""
         rate = TRACK_RATE[kind]
         wall = int((self.clock() - self.start) * rate)
         anchor = self._anchor.get(kind)
@@ -91,210 +114,8 @@ class TrackTimeline:
         return wall
 
 
-def parameter_sets(annexb: bytes) -> bytes:
-    """The SPS and PPS NAL units (Annex B, with start codes) of an H.264 keyframe access
-    unit; ``b""`` if it carries none. The MP4 muxer turns them into the ``avcC`` box."""
-    return b"".join(
-        b"\x00\x00\x00\x01" + nal for nal in _nal_units(annexb) if nal[0] & 0x1F in (7, 8)
-    )
+# -- H.264 and Opus packets ---------------------------------------------------------------
 
-
-def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
-    """The 19-byte ``OpusHead`` (RFC 7845 section 5.1, mapping family 0) the MP4 muxer
-    turns into the ``dOps`` box."""
-    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, 0, 0)
-
-
-class Fmp4Writer:
-    """Muxes packets into fragmented MP4 on ``target`` (a path, or a binary file object).
-
-    Not thread-safe: one thread calls :meth:`write` and :meth:`close` (the recorder's
-    writer thread). The container is opened at the first video keyframe, whose SPS/PPS
-    it needs; anything before it is dropped (:attr:`started` says whether it has begun).
-    Timestamps are in each track's time base (video 1/90000 s, audio 1/48000 s), start
-    near 0 and must increase per track; a packet that does not is nudged one tick past
-    the last one (the muxer would refuse it). Raises ``av.FFmpegError``/``OSError`` when
-    the target cannot be written.
-    """
-
-    def __init__(
-        self,
-        target: str | Path | IO[bytes],
-        width: int,
-        height: int,
-        *,
-        audio: bool = True,
-        fragment_us: int = FRAGMENT_US,
-        audio_codec: Literal["opus", "aac"] = "opus",
-        audio_extradata: bytes | None = None,
-    ) -> None:
-        self.target = target
-        #: ``opus`` (the encoder's, ``dOps`` from :func:`opus_head`) or ``aac`` (LL-HLS for
-        #: Apple's players; ``audio_extradata``: the encoder's AudioSpecificConfig).
-        self.audio_codec = audio_codec
-        self.audio_extradata = audio_extradata
-        self.width = width
-        self.height = height
-        self.audio = audio
-        self.fragment_us = fragment_us
-        self._container: Any = None
-        self._file: IO[bytes] | None = None  # the file opened here for a path target
-        self._video: Any = None
-        self._audio: Any = None
-        self._last = {"video": -1, "audio": -1}
-        #: The largest video timestamp written (1/90000 s), for the duration so far.
-        self.last_video_pts = 0
-        self.packets = 0
-
-    @property
-    def started(self) -> bool:
-        """True once the first keyframe opened the container."""
-        return self._container is not None
-
-    def _open(self, keyframe: bytes) -> None:
-        target: Any = self.target
-        if isinstance(target, str | Path):
-            # Unbuffered: each fragment reaches the file as the muxer hands it over, so a
-            # killed process leaves every whole fragment behind.
-            self._file = target = open(target, "wb", buffering=0)  # noqa: SIM115
-        sets = parameter_sets(keyframe)
-        if sets:
-            # The muxer's avcC would carry its own encoder's SPS (see init_segment): the
-            # header goes out with the stream's own parameter sets instead.
-            target = _AvcConfigFix(target, avc_config(sets))
-        container = av.open(
-            target,
-            "w",
-            format="mp4",
-            options={
-                "movflags": FRAGMENTED_MOVFLAGS,
-                "frag_duration": str(self.fragment_us),
-                # Hand each fragment to the file at once, not when a 32 KiB buffer fills.
-                "flush_packets": "1",
-                # A show without sound must not hold video back waiting for audio.
-                "max_interleave_delta": str(self.fragment_us),
-            },
-        )
-        video = container.add_stream("h264")
-        video.width = self.width
-        video.height = self.height
-        video.time_base = VIDEO_TIME_BASE
-        video.codec_context.extradata = parameter_sets(keyframe) or keyframe
-        if self.audio:
-            audio = container.add_stream(self.audio_codec, rate=48000)
-            audio.time_base = AUDIO_TIME_BASE
-            if self.audio_codec == "opus":
-                audio.codec_context.extradata = opus_head()
-            else:
-                audio.codec_context.extradata = self.audio_extradata
-                audio.codec_context.layout = "stereo"
-            self._audio = audio
-        self._video = video
-        self._container = container
-
-    def write(self, kind: Literal["video", "audio"], data: bytes, pts: int, keyframe: bool) -> bool:
-        """Mux one packet; False if it was dropped (before the first keyframe, or audio on
-        a writer made without it)."""
-        if self._container is None:
-            if kind != "video" or not keyframe:
-                return False
-            self._open(data)
-        stream = self._video if kind == "video" else self._audio
-        if stream is None:
-            return False
-        last = self._last[kind]
-        if pts <= last:
-            pts = last + 1
-        self._last[kind] = pts
-        packet = av.Packet(data)
-        packet.pts = packet.dts = pts
-        packet.time_base = stream.time_base
-        packet.stream = stream
-        if kind == "video":
-            packet.is_keyframe = keyframe
-            self.last_video_pts = pts
-        self._container.mux(packet)
-        self.packets += 1
-        return True
-
-    def close(self) -> None:
-        """Write what the muxer holds (the last fragment) and close. Safe to call twice."""
-        container, self._container = self._container, None
-        file, self._file = self._file, None
-        try:
-            if container is not None:
-                container.close()
-        finally:
-            if file is not None:
-                file.close()
-
-
-class _AvcConfigFix:
-    """A write-only sink in front of ``sink``: holds the muxer's first bytes until its
-    ``ftyp``+``moov`` are whole, passes them on with the ``avcC`` body replaced by
-    ``avc_config`` (the stream's own SPS/PPS), then passes every later write through."""
-
-    def __init__(self, sink: Any, avc_config: bytes) -> None:
-        self.sink = sink
-        self.avc_config = avc_config
-        self._head: bytearray | None = bytearray()
-
-    def write(self, data: bytes) -> int:
-        head = self._head
-        if head is None:
-            self.sink.write(data)
-            return len(data)
-        head += data
-        end = _moov_end(head)
-        if end is not None:
-            self._head = None
-            fixed = _replace_box(bytes(head[:end]), b"avcC", self.avc_config)
-            i = 0
-            while i < len(fixed):  # one write per top-level box (ftyp, moov), as the muxer does
-                size = int.from_bytes(fixed[i : i + 4], "big")
-                self.sink.write(fixed[i : i + size])
-                i += size
-            if len(head) > end:
-                self.sink.write(bytes(head[end:]))
-        return len(data)
-
-    def flush(self) -> None:
-        flush = getattr(self.sink, "flush", None)
-        if flush is not None:
-            flush()
-
-
-def _moov_end(data: bytes | bytearray) -> int | None:
-    """Where the top-level ``moov`` box of ``data`` ends; None while it is not whole."""
-    i = 0
-    while i + 8 <= len(data):
-        raw_size, box = struct.unpack(">I4s", data[i : i + 8])
-        size = int(raw_size)
-        if size < 8:
-            raise ValueError(f"bad box {box!r} at {i}")
-        if i + size > len(data):
-            return None
-        i += size
-        if box == b"moov":
-            return i
-    return None
-
-
-# -- live fragments: one moof+mdat per frame, for the MSE rung (and LL-HLS parts) ----------
-#
-# The recorder lets the muxer cut fragments (about a second each); a live player wants each
-# frame as soon as it is encoded. These functions build the same fMP4 by hand, sans-I/O,
-# one fragment per packet: the init segment still comes from the muxer (the same ``avcC``
-# and ``dOps`` the recordings carry), the fragments are a few bytes of boxes around the
-# sample (ISO/IEC 14496-12 section 8.8: moof/mfhd/traf/tfhd/tfdt/trun, mdat).
-
-#: Track ids in :func:`init_segment`'s ``moov`` (the muxer numbers streams from 1).
-VIDEO_TRACK_ID = 1
-AUDIO_TRACK_ID = 2
-#: ``trun`` sample flags: a sync sample (depends on nothing), and a non-sync one that
-#: depends on others (``sample_depends_on=1``, ``sample_is_non_sync_sample=1``).
-SYNC_SAMPLE_FLAGS = 0x02000000
-NON_SYNC_SAMPLE_FLAGS = 0x01010000
 #: Opus frame sizes in 48 kHz samples by TOC configuration (RFC 6716 section 3.1).
 _OPUS_FRAME_SAMPLES = (
     [480, 960, 1920, 2880] * 3  # SILK NB/MB/WB: 10, 20, 40, 60 ms
@@ -303,13 +124,31 @@ _OPUS_FRAME_SAMPLES = (
 )
 
 
-def _box(kind: bytes, *payload: bytes) -> bytes:
-    body = b"".join(payload)
-    return struct.pack(">I4s", 8 + len(body), kind) + body
+def _nal_units(annexb: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream (3- or 4-byte start codes), without them."""
+    nals = []
+    starts: list[tuple[int, int]] = []
+    i = 0
+    while True:
+        j = annexb.find(b"\x00\x00\x01", i)
+        if j == -1:
+            break
+        code = j - 1 if j > 0 and annexb[j - 1] == 0 else j
+        starts.append((code, j + 3))
+        i = j + 3
+    for n, (_code, nal) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(annexb)
+        if nal < end:
+            nals.append(annexb[nal:end])
+    return nals
 
 
-def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
-    return _box(kind, struct.pack(">I", (version << 24) | flags), *payload)
+def parameter_sets(annexb: bytes) -> bytes:
+    """The SPS and PPS NAL units (Annex B, with start codes) of an H.264 keyframe access
+    unit; ``b""`` if it carries none. :meth:`VideoTrack.from_keyframe` makes ``avcC`` of them."""
+    return b"".join(
+        b"\x00\x00\x00\x01" + nal for nal in _nal_units(annexb) if nal[0] & 0x1F in (7, 8)
+    )
 
 
 def annexb_to_avcc(annexb: bytes) -> bytes:
@@ -321,6 +160,24 @@ def annexb_to_avcc(annexb: bytes) -> bytes:
     for nal in _nal_units(annexb):
         if nal[0] & 0x1F not in (7, 8, 9):
             out += struct.pack(">I", len(nal)) + nal
+    return bytes(out)
+
+
+def avc_config(parameter_sets_annexb: bytes) -> bytes:
+    """The ``AVCDecoderConfigurationRecord`` (ISO/IEC 14496-15 section 5.3.3.1, the body
+    of ``avcC``) from Annex B SPS and PPS NAL units, with 4-byte NAL lengths;
+    ``ValueError`` without an SPS."""
+    nals = _nal_units(parameter_sets_annexb)
+    sps = [n for n in nals if n[0] & 0x1F == 7]
+    pps = [n for n in nals if n[0] & 0x1F == 8]
+    if not sps or len(sps[0]) < 4:
+        raise ValueError("no SPS")
+    out = bytearray([1, sps[0][1], sps[0][2], sps[0][3], 0xFF, 0xE0 | len(sps)])
+    for n in sps:
+        out += struct.pack(">H", len(n)) + n
+    out.append(len(pps))
+    for n in pps:
+        out += struct.pack(">H", len(n)) + n
     return bytes(out)
 
 
@@ -343,127 +200,453 @@ def opus_samples(packet: bytes) -> int:
     return per_frame * frames
 
 
-def fragment(
-    track_id: int, sequence: int, decode_time: int, duration: int, sample: bytes, sync: bool
-) -> bytes:
-    """One ``moof``+``mdat`` holding one sample of ``track_id``: ``decode_time`` (``tfdt``)
-    and ``duration`` in the track's timescale (90 kHz video, 48 kHz audio, as in
-    :func:`init_segment`), ``sequence`` the ``mfhd`` number (> 0). Offsets are relative to
-    the ``moof`` (``default-base-is-moof``), as MSE and CMAF want."""
-    if sequence <= 0 or decode_time < 0 or duration < 0:
-        raise ValueError("fragment: sequence must be > 0, times >= 0")
-    mfhd = _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence & 0xFFFFFFFF))
-    tfhd = _full_box(b"tfhd", 0, 0x020000, struct.pack(">I", track_id))
-    tfdt = _full_box(b"tfdt", 1, 0, struct.pack(">Q", decode_time))
-    # data-offset, sample-duration, sample-size, sample-flags present; one sample.
-    trun_fields = struct.pack(
-        ">IiIII",
-        1,
-        0,  # data offset: patched below once the moof's size is known
-        duration,
-        len(sample),
-        SYNC_SAMPLE_FLAGS if sync else NON_SYNC_SAMPLE_FLAGS,
+# -- boxes ----------------------------------------------------------------------------------
+
+
+def _box(kind: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
+    return _box(kind, struct.pack(">I", (version << 24) | flags), *payload)
+
+
+#: The unity matrix of ``mvhd``/``tkhd`` (ISO/IEC 14496-12 8.2.2, 8.3.2).
+_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+#: ``mdhd`` language "und" (ISO 639-2/T, packed 5 bits a letter).
+_UND = ((ord("u") - 0x60) << 10) | ((ord("n") - 0x60) << 5) | (ord("d") - 0x60)
+
+
+def _audio_sample_entry(kind: bytes, channels: int, rate: int, *children: bytes) -> bytes:
+    """An ``AudioSampleEntry`` (ISO/IEC 14496-12 12.2.3, version 0)."""
+    return _box(
+        kind,
+        b"\x00" * 6,
+        struct.pack(">H", 1),  # data_reference_index
+        b"\x00" * 8,  # reserved
+        struct.pack(">HHHHI", channels, 16, 0, 0, rate << 16),
+        *children,
     )
-    trun = _full_box(b"trun", 0, 0x000701, trun_fields)
-    moof = bytearray(_box(b"moof", mfhd, _box(b"traf", tfhd, tfdt, trun)))
-    data_offset = len(moof) + 8  # the sample starts after the mdat header
-    trun_at = moof.find(b"trun") - 4
-    struct.pack_into(">i", moof, trun_at + 16, data_offset)
-    return bytes(moof) + _box(b"mdat", sample)
 
 
-def init_segment(keyframe: bytes, width: int, height: int, *, audio: bool = True) -> bytes:
-    """The ``ftyp``+``moov`` for :func:`fragment`'s tracks: H.264 (``avcC`` from the SPS
-    and PPS of ``keyframe``, an Annex B IDR access unit) as track 1 at 90 kHz, and, with
-    ``audio``, Opus 48 kHz stereo (``dOps``) as track 2 at 48 kHz. Made by the same muxer
-    as the recordings; ``ValueError`` if ``keyframe`` carries no SPS/PPS."""
-    sets = parameter_sets(keyframe)
-    if not sets:
-        raise ValueError("init_segment needs a keyframe with SPS and PPS")
-    sink = io.BytesIO()
-    container = av.open(sink, "w", format="mp4", options={"movflags": FRAGMENTED_MOVFLAGS})
-    video = container.add_stream("h264")
-    video.width = width
-    video.height = height
-    video.time_base = VIDEO_TIME_BASE
-    video.codec_context.extradata = sets
-    if audio:
-        stream = container.add_stream("opus", rate=48000)
-        stream.time_base = AUDIO_TIME_BASE
-        stream.codec_context.extradata = opus_head()
-    # Opening the stream opens an encoder, which writes its own SPS/PPS into the avcC:
-    # the avcC is rebuilt from the stream's own below.
-    container.start_encoding()
-    head = sink.getvalue()
-    # Closing writes an empty trailer fragment (mfra); only the ftyp+moov is kept.
-    with contextlib.suppress(av.FFmpegError):
-        container.close()
-    moov = head.find(b"moov")
-    if moov < 4:
-        raise ValueError("the muxer wrote no moov")
-    end = moov - 4 + struct.unpack(">I", head[moov - 4 : moov])[0]
-    return _replace_box(head[:end], b"avcC", avc_config(sets))
+def _descriptor(tag: int, *payload: bytes) -> bytes:
+    """An MPEG-4 descriptor (ISO/IEC 14496-1 8.3.3): tag, size (expandable), payload."""
+    body = b"".join(payload)
+    size = len(body)
+    if size >= 1 << 28:
+        raise ValueError("descriptor too large")
+    length = bytes(
+        [0x80 | ((size >> 21) & 0x7F), 0x80 | ((size >> 14) & 0x7F), 0x80 | ((size >> 7) & 0x7F)]
+    ) + bytes([size & 0x7F])
+    return bytes([tag]) + length + body
 
 
-def _nal_units(annexb: bytes) -> list[bytes]:
-    """The NAL units of an Annex B byte stream (3- or 4-byte start codes), without them."""
-    nals = []
-    starts: list[tuple[int, int]] = []
-    i = 0
-    while True:
-        j = annexb.find(b"\x00\x00\x01", i)
-        if j == -1:
-            break
-        code = j - 1 if j > 0 and annexb[j - 1] == 0 else j
-        starts.append((code, j + 3))
-        i = j + 3
-    for n, (_code, nal) in enumerate(starts):
-        end = starts[n + 1][0] if n + 1 < len(starts) else len(annexb)
-        if nal < end:
-            nals.append(annexb[nal:end])
-    return nals
+@dataclass(frozen=True, slots=True)
+class VideoTrack:
+    """An H.264 track (``avc1`` with ``avcC``) at 90 kHz: ``config`` is the
+    ``AVCDecoderConfigurationRecord`` (:func:`avc_config`), ``width``/``height`` the
+    picture in pixels. Use :meth:`from_keyframe` to make one from the stream itself."""
+
+    config: bytes
+    width: int
+    height: int
+    track_id: int = VIDEO_TRACK_ID
+    timescale: int = 90000
+    handler = b"vide"
+
+    @classmethod
+    def from_keyframe(
+        cls, keyframe: bytes, width: int, height: int, track_id: int = VIDEO_TRACK_ID
+    ) -> VideoTrack:
+        """The track for an Annex B IDR access unit's own SPS/PPS (not an encoder's
+        defaults: a strict player reads the profile from ``avcC``). ``ValueError`` if
+        ``keyframe`` carries no SPS."""
+        sets = parameter_sets(keyframe)
+        if not sets:
+            raise ValueError("a video track needs a keyframe with SPS and PPS")
+        return cls(avc_config(sets), width, height, track_id)
+
+    @property
+    def codec(self) -> str:
+        """The RFC 6381 ``codecs`` name, ``avc1.PPCCLL``."""
+        return "avc1." + self.config[1:4].hex()
+
+    def sample_entry(self) -> bytes:
+        """The ``avc1`` VisualSampleEntry (ISO/IEC 14496-12 12.1.3, 14496-15 5.4.2)."""
+        return _box(
+            b"avc1",
+            b"\x00" * 6,
+            struct.pack(">H", 1),  # data_reference_index
+            b"\x00" * 16,  # pre_defined, reserved
+            struct.pack(">HH", self.width, self.height),
+            struct.pack(">II", 0x00480000, 0x00480000),  # 72 dpi
+            b"\x00" * 4,
+            struct.pack(">H", 1),  # frame_count
+            b"\x00" * 32,  # compressorname
+            struct.pack(">Hh", 0x0018, -1),  # depth, pre_defined
+            _box(b"avcC", self.config),
+        )
 
 
-def avc_config(parameter_sets_annexb: bytes) -> bytes:
-    """The ``AVCDecoderConfigurationRecord`` (ISO/IEC 14496-15 section 5.3.3.1, the body
-    of ``avcC``) from Annex B SPS and PPS NAL units, with 4-byte NAL lengths;
-    ``ValueError`` without an SPS."""
-    nals = _nal_units(parameter_sets_annexb)
-    sps = [n for n in nals if n[0] & 0x1F == 7]
-    pps = [n for n in nals if n[0] & 0x1F == 8]
-    if not sps or len(sps[0]) < 4:
-        raise ValueError("no SPS")
-    out = bytearray([1, sps[0][1], sps[0][2], sps[0][3], 0xFF, 0xE0 | len(sps)])
-    for n in sps:
-        out += struct.pack(">H", len(n)) + n
-    out.append(len(pps))
-    for n in pps:
-        out += struct.pack(">H", len(n)) + n
-    return bytes(out)
+@dataclass(frozen=True, slots=True)
+class OpusTrack:
+    """An Opus track (``Opus`` with ``dOps``, "Encapsulation of Opus in ISO Base Media
+    File Format" 4.3) at 48 kHz; ``pre_skip`` in 48 kHz samples (the encoder's delay)."""
+
+    track_id: int = AUDIO_TRACK_ID
+    channels: int = 2
+    pre_skip: int = OPUS_PRE_SKIP
+    input_rate: int = 48000
+    timescale: int = 48000
+    handler = b"soun"
+    codec = "opus"
+
+    def sample_entry(self) -> bytes:
+        """The ``Opus`` AudioSampleEntry with its ``dOps`` (big-endian, unlike OpusHead;
+        mapping family 0: mono or stereo)."""
+        dops = struct.pack(">BBHIhB", 0, self.channels, self.pre_skip, self.input_rate, 0, 0)
+        return _audio_sample_entry(b"Opus", self.channels, 48000, _box(b"dOps", dops))
 
 
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+@dataclass(frozen=True, slots=True)
+class AacTrack:
+    """An AAC track (``mp4a`` with ``esds``, ISO/IEC 14496-14 5.6) at ``rate`` Hz:
+    ``config`` is the encoder's AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1, FFmpeg's
+    ``extradata``); ``bitrate`` in bit/s for the decoder config (informative)."""
+
+    config: bytes
+    track_id: int = AUDIO_TRACK_ID
+    channels: int = 2
+    rate: int = 48000
+    bitrate: int = 128_000
+    handler = b"soun"
+
+    @property
+    def timescale(self) -> int:
+        """Ticks a second: the sample rate."""
+        return self.rate
+
+    @property
+    def codec(self) -> str:
+        """The RFC 6381 ``codecs`` name: ``mp4a.40.`` + the audio object type (2: AAC-LC)."""
+        aot = self.config[0] >> 3 if self.config else 2
+        return f"mp4a.40.{aot}"
+
+    def sample_entry(self) -> bytes:
+        """The ``mp4a`` AudioSampleEntry with its ``esds`` (ES_Descriptor with a
+        DecoderConfigDescriptor for Audio ISO/IEC 14496-3, objectTypeIndication 0x40)."""
+        decoder_config = _descriptor(
+            0x04,
+            bytes([0x40, 0x15]),  # 14496-3 audio; streamType 5 (audio) << 2 | reserved 1
+            b"\x00\x00\x00",  # bufferSizeDB
+            struct.pack(">II", self.bitrate, self.bitrate),  # max, average bit rate
+            _descriptor(0x05, self.config),  # DecoderSpecificInfo: AudioSpecificConfig
+        )
+        es = _descriptor(0x03, struct.pack(">HB", 0, 0), decoder_config, _descriptor(0x06, b"\x02"))
+        esds = _full_box(b"esds", 0, 0, es)
+        return _audio_sample_entry(b"mp4a", self.channels, self.rate, esds)
 
 
-def _replace_box(data: bytes, kind: bytes, payload: bytes) -> bytes:
-    """``data`` (a run of boxes) with the body of every ``kind`` box replaced by
-    ``payload``, the sizes of the boxes around it fixed up. Looks inside the containers on
-    the way to a sample entry (``stsd`` holds ``avc1``, which holds ``avcC``)."""
-    out = bytearray()
-    i = 0
-    while i + 8 <= len(data):
-        size, box = struct.unpack(">I4s", data[i : i + 8])
-        if size < 8 or i + size > len(data):
-            raise ValueError(f"bad box {box!r} at {i}")
-        body = data[i + 8 : i + size]
-        if box == kind:
-            body = payload
-        elif box in _CONTAINERS:
-            body = _replace_box(body, kind, payload)
-        elif box == b"stsd":  # full box header + entry count, then sample entries
-            body = body[:8] + _replace_box(body[8:], kind, payload)
-        elif box == b"avc1":  # a visual sample entry: 78 bytes before its child boxes
-            body = body[:78] + _replace_box(body[78:], kind, payload)
-        out += struct.pack(">I4s", 8 + len(body), box) + body
-        i += size
-    return bytes(out)
+Track = VideoTrack | OpusTrack | AacTrack
+
+
+def _trak(track: Track) -> bytes:
+    video = isinstance(track, VideoTrack)
+    tkhd = _full_box(
+        b"tkhd",
+        0,
+        0x000003,  # enabled, in movie
+        struct.pack(">IIIII", 0, 0, track.track_id, 0, 0),  # times, id, reserved, duration
+        b"\x00" * 8,
+        struct.pack(">hhhH", 0, 0, 0 if video else 0x0100, 0),  # layer, group, volume
+        _MATRIX,
+        struct.pack(">II", track.width << 16, track.height << 16)
+        if isinstance(track, VideoTrack)
+        else b"\x00" * 8,
+    )
+    mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, track.timescale, 0, _UND, 0))
+    name = b"VideoHandler\x00" if video else b"SoundHandler\x00"
+    hdlr = _full_box(b"hdlr", 0, 0, struct.pack(">I4s", 0, track.handler), b"\x00" * 12, name)
+    header = (
+        _full_box(b"vmhd", 0, 1, b"\x00" * 8) if video else _full_box(b"smhd", 0, 0, b"\x00" * 4)
+    )
+    dinf = _box(b"dinf", _full_box(b"dref", 0, 0, struct.pack(">I", 1), _full_box(b"url ", 0, 1)))
+    stbl = _box(
+        b"stbl",
+        _full_box(b"stsd", 0, 0, struct.pack(">I", 1), track.sample_entry()),
+        _full_box(b"stts", 0, 0, struct.pack(">I", 0)),
+        _full_box(b"stsc", 0, 0, struct.pack(">I", 0)),
+        _full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0)),
+        _full_box(b"stco", 0, 0, struct.pack(">I", 0)),
+    )
+    return _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, _box(b"minf", header, dinf, stbl)))
+
+
+def init_segment(tracks: Sequence[Track]) -> bytes:
+    """The init segment (``ftyp``+``moov``) for ``tracks``: no samples in the ``moov``
+    (they all come in fragments), one ``trak`` and one ``trex`` per track in the order
+    given. ``ftyp`` says ``iso5`` (``default-base-is-moof``, which :func:`fragment`
+    uses). ``ValueError`` without tracks or with two tracks sharing an id."""
+    if not tracks:
+        raise ValueError("an init segment needs at least one track")
+    ids = [t.track_id for t in tracks]
+    if len(set(ids)) != len(ids) or min(ids) <= 0:
+        raise ValueError(f"track ids must be distinct and > 0: {ids}")
+    ftyp = _box(b"ftyp", b"iso5", struct.pack(">I", 512), b"iso5iso6mp41")
+    mvhd = _full_box(
+        b"mvhd",
+        0,
+        0,
+        struct.pack(">IIII", 0, 0, 1000, 0),  # times, timescale (ms), duration (fragments)
+        struct.pack(">IH", 0x00010000, 0x0100),  # rate 1.0, volume 1.0
+        b"\x00" * 10,
+        _MATRIX,
+        b"\x00" * 24,  # pre_defined
+        struct.pack(">I", max(ids) + 1),  # next_track_ID
+    )
+    trex = [_full_box(b"trex", 0, 0, struct.pack(">IIIII", t.track_id, 1, 0, 0, 0)) for t in tracks]
+    moov = _box(b"moov", mvhd, *(_trak(t) for t in tracks), _box(b"mvex", *trex))
+    return ftyp + moov
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One sample: ``data`` as stored (video: :func:`annexb_to_avcc`; audio: the packet),
+    ``duration`` in its track's timescale, ``sync`` for a keyframe (every audio sample),
+    ``composition_offset`` (presentation minus decode time, ticks; 0 without B-frames)."""
+
+    data: bytes
+    duration: int
+    sync: bool = True
+    composition_offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRun:
+    """The samples of one track in a fragment, the first decoded at ``decode_time``
+    (``tfdt``, in the track's timescale) and each next one ``duration`` later."""
+
+    track_id: int
+    decode_time: int
+    samples: Sequence[Sample]
+
+
+def _traf(run: TrackRun, data_offset: int) -> bytes:
+    samples = run.samples
+    offsets = any(s.composition_offset for s in samples)
+    # data-offset, per-sample duration, size and flags (+ composition offset) present.
+    flags = 0x000701 | (0x000800 if offsets else 0)
+    per_sample = bytearray()
+    for s in samples:
+        per_sample += struct.pack(
+            ">III",
+            s.duration,
+            len(s.data),
+            SYNC_SAMPLE_FLAGS if s.sync else NON_SYNC_SAMPLE_FLAGS,
+        )
+        if offsets:
+            per_sample += struct.pack(">i", s.composition_offset)
+    # Version 1: composition offsets are signed.
+    trun = _full_box(
+        b"trun",
+        1 if offsets else 0,
+        flags,
+        struct.pack(">Ii", len(samples), data_offset),
+        bytes(per_sample),
+    )
+    tfhd = _full_box(b"tfhd", 0, 0x020000, struct.pack(">I", run.track_id))  # base is moof
+    tfdt = _full_box(b"tfdt", 1, 0, struct.pack(">Q", run.decode_time))
+    return _box(b"traf", tfhd, tfdt, trun)
+
+
+def fragment(sequence: int, runs: Sequence[TrackRun]) -> bytes:
+    """One ``moof``+``mdat``: a ``traf`` per run (tracks with no samples are left out),
+    the samples' data in one ``mdat`` in run order. ``sequence`` is the ``mfhd`` number
+    (> 0, counting up per stream). Data offsets are relative to the ``moof``
+    (``default-base-is-moof``), as MSE and CMAF want. ``ValueError`` for a sequence ≤ 0,
+    a negative decode time or duration, or nothing to put in it."""
+    runs = [r for r in runs if r.samples]
+    if sequence <= 0 or not runs:
+        raise ValueError("fragment: sequence must be > 0 and some run must hold samples")
+    for run in runs:
+        if run.decode_time < 0 or any(s.duration < 0 for s in run.samples):
+            raise ValueError("fragment: decode times and durations must be >= 0")
+    mfhd = _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence & 0xFFFFFFFF))
+    # The moof's size does not depend on the offsets: build once with 0 to measure it.
+    moof_size = len(_box(b"moof", mfhd, *(_traf(r, 0) for r in runs)))
+    trafs = []
+    offset = moof_size + 8  # the first sample starts after the mdat header
+    for run in runs:
+        trafs.append(_traf(run, offset))
+        offset += sum(len(s.data) for s in run.samples)
+    mdat = _box(b"mdat", *(s.data for run in runs for s in run.samples))
+    return _box(b"moof", mfhd, *trafs) + mdat
+
+
+# -- the muxer ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A fragment :class:`Fmp4Muxer` cut: ``data`` (``moof``+``mdat``); its video
+    ``video_start`` (decode time, 90 kHz; None without video) and ``video_duration``
+    (ticks), ``audio_duration`` (audio ticks), ``independent`` when its first video sample
+    is a keyframe (a player can start there)."""
+
+    data: bytes
+    video_start: int | None
+    video_duration: int
+    audio_duration: int
+    independent: bool
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of media: the video's, or the audio's in a fragment without video."""
+        if self.video_start is not None:
+            return self.video_duration / TRACK_RATE["video"]
+        return self.audio_duration / TRACK_RATE["audio"]
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A sample waiting for its fragment: ``pts`` on the timeline, ``duration`` 0 while
+    unknown (the newest video frame's)."""
+
+    data: bytes
+    pts: int
+    duration: int
+    sync: bool
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One track's samples waiting for the next fragment."""
+
+    samples: list[_Waiting] = field(default_factory=list)
+    last_pts: int = -1
+
+    def span(self) -> int:
+        """Ticks from the first sample's start to the last one's end."""
+        if not self.samples:
+            return 0
+        return self.samples[-1].pts + self.samples[-1].duration - self.samples[0].pts
+
+
+class Fmp4Muxer:
+    """Packets in, init segment and fragments out (sans-I/O): the recorder and LL-HLS.
+
+    Starts at the first video keyframe (its SPS/PPS make the video track; anything before
+    is dropped: :attr:`started`); ``audio`` is the audio track (Opus or AAC; None: video
+    only). :meth:`add` takes a packet with its timestamp on the output's timeline (the
+    track's time base: video 1/90000 s, audio 1/48000 s, increasing per track; one that
+    does not is nudged one tick past the last). A sample lasts until the next sample of
+    its track; an audio sample at the end of a fragment lasts its own length (Opus: its
+    TOC, AAC: 1024). A fragment is cut before every keyframe and before a video frame
+    once the video waiting spans ``fragment_us``; audio alone (video stalled) after twice
+    that. Not thread-safe."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        audio: OpusTrack | AacTrack | None = None,
+        *,
+        fragment_us: int = FRAGMENT_US,
+    ) -> None:
+        self.width = width
+        self.height = height
+        self.audio = audio
+        self.fragment_us = fragment_us
+        #: The init segment once started (``ftyp``+``moov``); None before.
+        self.init: bytes | None = None
+        self.video: VideoTrack | None = None
+        self._video = _Pending()
+        self._audio = _Pending()
+        self._sequence = 0
+        self._cut_video = fragment_us * TRACK_RATE["video"] // 1_000_000
+        self._cut_audio = 2 * fragment_us * TRACK_RATE["audio"] // 1_000_000
+        self._last_video_duration = 3000
+        #: The largest video timestamp taken (1/90000 s), for the duration so far.
+        self.last_video_pts = 0
+        self.packets = 0
+        self.fragments = 0
+
+    @property
+    def started(self) -> bool:
+        """True once the first keyframe made the init segment."""
+        return self.init is not None
+
+    def add(self, kind: str, data: bytes, pts: int, keyframe: bool) -> list[bytes | Fragment]:
+        """Take one packet (``kind`` ``"video"``: an Annex B access unit; ``"audio"``: one
+        Opus or AAC packet); what is ready to write, in order: the init segment (bytes,
+        once) and any :class:`Fragment` cut. Audio on a muxer without it, and anything
+        before the first keyframe, is dropped (an empty list)."""
+        out: list[bytes | Fragment] = []
+        if self.init is None:
+            if kind != "video" or not keyframe:
+                return out
+            self.video = VideoTrack.from_keyframe(data, self.width, self.height)
+            tracks: list[Track] = [self.video]
+            if self.audio is not None:
+                tracks.append(self.audio)
+            self.init = init_segment(tracks)
+            out.append(self.init)
+        if kind == "video":
+            track = self._video
+            pts = max(pts, track.last_pts + 1)
+            if track.samples:
+                last = track.samples[-1]
+                last.duration = self._last_video_duration = pts - last.pts
+                if keyframe or track.span() >= self._cut_video:
+                    out.append(self._cut())
+            track.samples.append(_Waiting(annexb_to_avcc(data), pts, 0, keyframe))
+            track.last_pts = self.last_video_pts = pts
+        else:
+            if self.audio is None or not data:
+                return out  # no audio track, or an empty packet (nothing to decode)
+            track = self._audio
+            pts = max(pts, track.last_pts + 1)
+            if track.samples:
+                track.samples[-1].duration = pts - track.samples[-1].pts
+            own = (
+                opus_samples(data)
+                if isinstance(self.audio, OpusTrack)
+                else AAC_FRAME_SAMPLES * self.audio.timescale // 48000
+            )
+            track.samples.append(_Waiting(data, pts, own, True))
+            track.last_pts = pts
+            if track.span() >= self._cut_audio:
+                out.append(self._cut())
+        self.packets += 1
+        return out
+
+    def flush(self) -> Fragment | None:
+        """Cut what is waiting (the end of the stream): None if nothing is."""
+        if not (self._video.samples or self._audio.samples):
+            return None
+        return self._cut()
+
+    def _cut(self) -> Fragment:
+        video, audio = self._video.samples, self._audio.samples
+        if video and video[-1].duration == 0:  # the newest frame's length is not known yet
+            video[-1].duration = self._last_video_duration
+        runs = []
+        if video:
+            samples = [Sample(w.data, w.duration, w.sync) for w in video]
+            runs.append(TrackRun(VIDEO_TRACK_ID, video[0].pts, samples))
+        if audio and self.audio is not None:
+            samples = [Sample(w.data, w.duration) for w in audio]
+            runs.append(TrackRun(self.audio.track_id, audio[0].pts, samples))
+        self._sequence += 1
+        cut = Fragment(
+            fragment(self._sequence, runs),
+            video[0].pts if video else None,
+            self._video.span(),
+            self._audio.span(),
+            bool(video and video[0].sync),
+        )
+        self._video.samples = []
+        self._audio.samples = []
+        self.fragments += 1
+        return cut

@@ -1,8 +1,8 @@
 """Low-Latency HLS of the live stream (RFC 8216bis with its LL-HLS additions), fit for a
 shared cache in front: an :class:`~wrencos_studio.media.outputs.Output` of the fan-out that
-remuxes the encoder's own packets (no re-encoding) with the shared fMP4 writer
-(:mod:`.fmp4`) into parts of ~0.33 s, and groups them into segments of one GOP (~2 s, the
-encoder's keyframe interval).
+packages the encoder's own packets (no re-encoding) with the one fMP4 packager
+(:class:`~wrencos_studio.media.fmp4.Fmp4Muxer`) into parts of ~0.33 s, and groups them
+into segments of one GOP (~2 s, the encoder's keyframe interval).
 
 Everything is in memory (the last ``KEEP_SEGMENTS`` segments) and served by the hub's
 router (``hub/http.py``) under ``/live/``:
@@ -14,53 +14,55 @@ router (``hub/http.py``) under ``/live/``:
   query a *blocking reload* (waits until that part exists; see :meth:`HlsStream.wait_for`).
 - ``/live/<prefix>/init.mp4``, ``s<N>.p<P>.m4s`` (a part), ``s<N>.m4s`` (a whole segment).
 
-Audio: Apple's own HLS (iPhones) wants AAC, so with ``audio_codec="aac"`` (what ``app.py``
-uses) the stream takes the capture's PCM (:meth:`HlsStream.pcm`, called by the media
-pipeline on its capture thread with the same frames the Opus encoder gets) and encodes it
-once more with FFmpeg's ``aac`` (:class:`AacEncoder`, ~1 % of a core); the video is never
-re-encoded. With ``"opus"`` it muxes the fan-out's Opus packets instead (hls.js plays both).
+Audio: Apple's own HLS (iPhones) wants AAC, so with an ``aac`` track (what ``app.py``
+gives it) the stream takes the packets of the pipeline's one shared AAC encode
+(:meth:`HlsStream.on_aac`, a sink of ``sources.MediaPipeline.add_aac_sink``, the same
+packets the Media Source rung's AAC viewers get); the video is never re-encoded. Without
+it, it muxes the fan-out's Opus packets instead (hls.js plays both).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import math
 import re
 import secrets
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import IO, Any, Literal, cast
+from typing import Any
 
 import av
 
 from wrencos_studio.hub.http import LiveBadRequest, LiveUnavailable
 from wrencos_studio.media.fallback import avc_codec_string
-from wrencos_studio.media.fmp4 import TRACK_RATE, Fmp4Writer, TrackTimeline
+from wrencos_studio.media.fmp4 import (
+    TRACK_RATE,
+    AacTrack,
+    Fmp4Muxer,
+    Fragment,
+    OpusTrack,
+    TrackTimeline,
+)
 from wrencos_studio.media.outputs import MediaFrame, OutputStats
 
 __all__ = [
     "KEEP_SEGMENTS",
     "PART_TARGET_S",
-    "AacEncoder",
     "BadRequest",
     "HlsStream",
     "Part",
     "Segment",
     "Unavailable",
-    "split_boxes",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The part target (seconds): the muxer cuts a fragment once it holds at least
-#: ``PART_CUT_US`` of media: 10 frames (0.333 s) at 30 fps, so a 2 s GOP is 6 whole
+#: The part target (seconds): the packager cuts a fragment once it holds at least
+#: ``PART_CUT_US`` of video: 10 frames (0.333 s) at 30 fps, so a 2 s GOP is 6 whole
 #: parts; 8 frames (0.32 s) at 25 fps, 5 (0.333 s) at 15 fps.
 PART_TARGET_S = 0.334
 PART_CUT_US = 310_000
@@ -69,9 +71,8 @@ KEEP_SEGMENTS = 6
 #: Segments of the playlist that still list their parts (the spec wants parts for at
 #: least the last three target durations).
 PARTS_FOR_SEGMENTS = 3
-#: Track ids as the fMP4 writer adds the streams (video first).
-_VIDEO_TRACK = 1
-_AUDIO_TRACK = 2
+#: The default audio track: the fan-out's Opus packets.
+_OPUS = OpusTrack()
 _PART_NAME = re.compile(r"s(\d{1,12})\.p(\d{1,4})\.m4s")
 _SEGMENT_NAME = re.compile(r"s(\d{1,12})\.m4s")
 
@@ -111,111 +112,19 @@ class Segment:
         return sum(p.duration for p in self.parts)
 
 
-def split_boxes(buf: bytearray) -> list[tuple[bytes, bytes]]:
-    """Removes the complete top-level ISO BMFF boxes from the front of ``buf`` and returns
-    them as ``(type, whole box)``; an incomplete box stays in ``buf`` for the next call.
-    Raises ValueError for a box size the writer never makes (0, 64-bit, or < 8)."""
-    out: list[tuple[bytes, bytes]] = []
-    pos = 0
-    while len(buf) - pos >= 8:
-        size = struct.unpack_from(">I", buf, pos)[0]
-        if size < 8:
-            raise ValueError(f"unsupported MP4 box size {size}")
-        if len(buf) - pos < size:
-            break
-        out.append((bytes(buf[pos + 4 : pos + 8]), bytes(buf[pos : pos + size])))
-        pos += size
-    del buf[:pos]
-    return out
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """The boxes inside ``data[start:end]`` as (type, payload start, box end)."""
-    out = []
-    pos = start
-    while pos + 8 <= end:
-        size = struct.unpack_from(">I", data, pos)[0]
-        if size < 8 or pos + size > end:
-            break
-        out.append((data[pos + 4 : pos + 8], pos + 8, pos + size))
-        pos += size
-    return out
-
-
-def fragment_timing(moof: bytes) -> dict[int, tuple[int, int]]:
-    """``{track id: (baseMediaDecodeTime, summed sample durations)}`` of one ``moof`` box
-    (ISO/IEC 14496-12 8.8: ``tfhd``, ``tfdt``, ``trun``), in each track's time base. A
-    track whose durations are not in the fragment (left to ``trex``) sums to 0."""
-    timing: dict[int, tuple[int, int]] = {}
-    for kind, start, end in _children(moof, 8, len(moof)):
-        if kind != b"traf":
-            continue
-        track, base, total, default = 0, 0, 0, 0
-        for sub, s, _end in _children(moof, start, end):
-            flags = struct.unpack_from(">I", moof, s)[0] & 0xFFFFFF
-            version = moof[s]
-            if sub == b"tfhd":
-                track = struct.unpack_from(">I", moof, s + 4)[0]
-                p = s + 8 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
-                if flags & 0x08:
-                    default = struct.unpack_from(">I", moof, p)[0]
-            elif sub == b"tfdt":
-                base = (
-                    struct.unpack_from(">Q", moof, s + 4)[0]
-                    if version == 1
-                    else struct.unpack_from(">I", moof, s + 4)[0]
-                )
-            elif sub == b"trun":
-                count = struct.unpack_from(">I", moof, s + 4)[0]
-                p = s + 8 + (4 if flags & 0x01 else 0) + (4 if flags & 0x04 else 0)
-                per = 4 * sum(1 for bit in (0x100, 0x200, 0x400, 0x800) if flags & bit)
-                if flags & 0x100:
-                    for i in range(count):
-                        total += struct.unpack_from(">I", moof, p + i * per)[0]
-                else:
-                    total += default * count
-        timing[track] = (base, total)
-    return timing
-
-
-class AacEncoder:
-    """FFmpeg's native AAC-LC encoder, 48 kHz stereo: PCM frames of any format in,
-    packets (1024 samples each, pts in 1/48000 s) out. ``extradata`` is its
-    AudioSpecificConfig (for the MP4 ``esds``). Used by one thread at a time."""
-
-    def __init__(self, bitrate: int = 128_000) -> None:
-        cc = av.CodecContext.create("aac", "w")
-        cc.sample_rate = 48000
-        cc.layout = "stereo"
-        cc.format = "fltp"
-        cc.bit_rate = bitrate
-        cc.time_base = Fraction(1, 48000)
-        cc.open()
-        self._cc: Any = cc
-        self.extradata: bytes = bytes(cc.extradata or b"")
-        self._resampler = av.AudioResampler(
-            format="fltp", layout="stereo", rate=48000, frame_size=1024
-        )
-
-    def encode(self, frame: av.AudioFrame) -> list[av.Packet[Any]]:
-        """The packets ``frame`` completes (often none: 1024 samples make one)."""
-        packets: list[av.Packet[Any]] = []
-        for chunk in self._resampler.resample(frame):
-            packets.extend(self._cc.encode(chunk))
-        return packets
-
-
 class HlsStream:
     """The LL-HLS packager of one live stream and the state the router serves.
 
     An ``Output`` of the fan-out (:meth:`offer`, :meth:`close`, :meth:`stats`), driven on
-    the event loop: muxing a packet in memory takes microseconds, so there is no thread.
-    It starts at the first video keyframe (asking the encoder for one with
+    the event loop: packaging a packet in memory takes microseconds, so there is no
+    thread. It starts at the first video keyframe (asking the encoder for one with
     ``request_keyframe``). ``prefix`` names this stream in every URL. Waiters
-    (:meth:`wait_for`) are woken at each new part. Make it on the event loop (it keeps
-    that loop for :meth:`pcm`). ``audio_codec="aac"``: audio comes from :meth:`pcm`, not
-    from the fan-out. :meth:`offer` raises ``av.FFmpegError`` if the muxer refuses a packet
-    (the fan-out then drops this output, and the routes answer 404).
+    (:meth:`wait_for`) are woken at each new part. ``audio``: the audio track — Opus
+    (the fan-out's packets, the default), AAC (an :class:`~wrencos_studio.media.fmp4.AacTrack`
+    with the shared encoder's AudioSpecificConfig: the packets come to :meth:`on_aac`,
+    the fan-out's Opus is left out) or None (video only). :meth:`offer` raises
+    ``ValueError`` for a packet the packager cannot read (the fan-out then drops this
+    output, and the routes answer 404).
     """
 
     def __init__(
@@ -225,8 +134,7 @@ class HlsStream:
         request_keyframe: Callable[[], None] = lambda: None,
         *,
         codec: str | None = None,
-        audio: bool = True,
-        audio_codec: Literal["opus", "aac"] = "opus",
+        audio: OpusTrack | AacTrack | None = _OPUS,
         part_cut_us: int = PART_CUT_US,
         keep_segments: int = KEEP_SEGMENTS,
         keyframe_interval_s: float = 2.0,
@@ -248,25 +156,7 @@ class HlsStream:
         self.target_duration = max(1, math.ceil(keyframe_interval_s - 1e-3))
         #: Monotonic seconds (replaced in tests that feed packets faster than real time).
         self.clock = clock
-        self._moof = b""
-        #: ``opus``: the fan-out's packets; ``aac``: encoded here from :meth:`pcm`.
-        self.audio_codec: Literal["opus", "aac"] = audio_codec if audio else "opus"
-        self._aac = AacEncoder() if audio and audio_codec == "aac" else None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        with contextlib.suppress(RuntimeError):
-            self._loop = asyncio.get_running_loop()
-        self._writer = Fmp4Writer(
-            cast(IO[bytes], self),
-            width,
-            height,
-            audio=audio,
-            fragment_us=part_cut_us,
-            audio_codec=self.audio_codec,
-            audio_extradata=self._aac.extradata if self._aac is not None else None,
-        )
-        self._buf = bytearray()
-        self._ftyp = b""
-        self._keyframes: set[int] = set()
+        self._muxer = Fmp4Muxer(width, height, audio, fragment_us=part_cut_us)
         #: Both tracks on one timeline from the first keyframe (None before it).
         self._timeline: TrackTimeline | None = None
         self._wall0 = 0.0
@@ -284,7 +174,8 @@ class HlsStream:
     # -- the fan-out side ------------------------------------------------------------------
 
     def offer(self, frame: MediaFrame) -> None:
-        """Mux ``frame`` (dropped before the first keyframe and after :meth:`close`)."""
+        """Package ``frame`` (dropped before the first keyframe and after :meth:`close`;
+        Opus dropped unless the audio track is Opus)."""
         if self.closed:
             return
         kind = frame.kind
@@ -293,82 +184,53 @@ class HlsStream:
                 return
             self._timeline = TrackTimeline(self.clock(), self.clock)
             self._wall0 = time.time()
-        if kind == "audio" and (not self.audio or self._aac is not None):
-            return  # AAC comes from pcm()
+        if kind == "audio" and not isinstance(self.audio, OpusTrack):
+            return  # AAC comes to on_aac()
         packet = frame.packet
         pts = self._timeline(kind, packet.pts if packet.pts is not None else 0)
         data = bytes(packet)
         self.bytes_in += len(data)
-        self._writer.write(kind, data, pts, frame.is_keyframe)
         if kind == "video":
             self.frames += 1
-            if frame.is_keyframe:
-                # As muxed (the writer nudges a timestamp that does not increase): its
-                # fragment, flushed later, starts there (its tfdt) and opens a segment.
-                self._keyframes.add(self._writer.last_video_pts)
-                if self.codec is None:
-                    self.codec = avc_codec_string(data)
+            if frame.is_keyframe and self.codec is None:
+                self.codec = avc_codec_string(data)
+        self._take(self._muxer.add(kind, data, pts, frame.is_keyframe))
 
-    def pcm(self, frame: av.AudioFrame) -> None:
-        """Called on the capture thread with each PCM frame the Opus encoder gets: encode it
-        as AAC there and hand the packets to the event loop (``audio_codec="aac"`` only)."""
-        aac, loop = self._aac, self._loop
-        if aac is None or loop is None or self.closed:
+    def on_aac(self, packet: av.Packet[Any]) -> None:
+        """One packet of the shared AAC encode (on the event loop; ``pts`` in 1/48000 s on
+        the encoder's clock): packaged when the audio track is AAC, else ignored."""
+        if self.closed or self._timeline is None or not isinstance(self.audio, AacTrack):
             return
-        for packet in aac.encode(frame):
-            try:
-                loop.call_soon_threadsafe(
-                    self._offer_aac, bytes(packet), packet.pts if packet.pts is not None else 0
-                )
-            except RuntimeError:  # the loop is closing
-                return
-
-    def _offer_aac(self, data: bytes, pts: int) -> None:
-        if self.closed or self._timeline is None:
-            return
+        data = bytes(packet)
         self.bytes_in += len(data)
+        pts = self._timeline("aac", packet.pts if packet.pts is not None else 0)
         try:
-            self._writer.write("audio", data, self._timeline("audio", pts), True)
+            self._take(self._muxer.add("audio", data, pts, True))
         except Exception:  # as the fan-out does for offer(): this output stops, the show not
-            log.exception("muxing LL-HLS audio failed; the LL-HLS output stops")
+            log.exception("packaging LL-HLS audio failed; the LL-HLS output stops")
             self.close()
+
+    def _take(self, pieces: list[bytes | Fragment]) -> None:
+        for piece in pieces:
+            if isinstance(piece, Fragment):
+                self._add_part(piece)
+            else:
+                self.init = piece
 
     @property
     def resyncs(self) -> int:
         """Times a track was anchored to the clock again (a new source or encoder)."""
         return self._timeline.resyncs if self._timeline is not None else 0
 
-    def write(self, data: bytes) -> int:
-        """The fMP4 writer's sink: cut the byte stream into init and parts."""
-        self._buf += data
-        for kind, box in split_boxes(self._buf):
-            if kind == b"ftyp":
-                self._ftyp = box
-            elif kind == b"moov":
-                self.init = self._ftyp + box
-            elif kind == b"moof":
-                self._moof = box
-            elif kind == b"mdat":
-                self._add_part(self._moof, box)
-        return len(data)
-
-    def _add_part(self, moof: bytes, mdat: bytes) -> None:
-        timing = fragment_timing(moof)
-        video = timing.get(_VIDEO_TRACK)
-        if video is not None and video[1] > 0:
-            start, duration = video[0], video[1] / TRACK_RATE["video"]
-            independent = start in self._keyframes
-            self._keyframes = {k for k in self._keyframes if k > start}
-        else:  # no video in this fragment (a stalled source): audio timing
-            audio = timing.get(_AUDIO_TRACK, (0, 0))
-            start, duration, independent = -1, audio[1] / TRACK_RATE["audio"], False
-        part = Part(moof + mdat, duration, independent)
+    def _add_part(self, cut: Fragment) -> None:
+        part = Part(cut.data, cut.duration_s, cut.independent)
         current = self.segments[-1] if self.segments else None
-        if current is None or independent:
+        if current is None or cut.independent:
             if current is not None:
                 current.complete = True
             msn = current.msn + 1 if current is not None else 0
-            started = self._wall0 + (start / TRACK_RATE["video"] if start >= 0 else 0.0)
+            start = cut.video_start
+            started = self._wall0 + (start / TRACK_RATE["video"] if start is not None else 0.0)
             self.segments.append(Segment(msn, started))
             while len(self.segments) > self.keep_segments:
                 self.segments.popleft()
@@ -381,14 +243,11 @@ class HlsStream:
         self._changed = asyncio.Event()
 
     def close(self) -> None:
-        """Take no more frames; wake every waiter (they answer 503 / 404)."""
+        """Take no more frames; wake every waiter (they answer 503 / 404). What the
+        packager holds (less than a part) is let go: no player could ask for it."""
         if self.closed:
             return
         self.closed = True
-        try:
-            self._writer.close()
-        except Exception as exc:  # the muxer's last fragment: nothing to lose but it
-            log.warning("closing the HLS muxer failed: %s", exc)
         self._wake()
 
     def stats(self) -> OutputStats:
@@ -501,8 +360,7 @@ class HlsStream:
             bandwidth = max(64_000, int(sum(len(p.data) for p in seg.parts) * 8 / seg.duration))
         attrs = f"BANDWIDTH={bandwidth},RESOLUTION={self.width}x{self.height}"
         if self.codec:
-            audio = ",mp4a.40.2" if self.audio_codec == "aac" else ",opus"
-            codecs = self.codec + (audio if self.audio else "")
+            codecs = self.codec + (f",{self.audio.codec}" if self.audio is not None else "")
             attrs += f',CODECS="{codecs}"'
         return (
             "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n"

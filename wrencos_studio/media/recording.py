@@ -1,6 +1,7 @@
-"""Recording every live show: an output of the fan-out that remuxes the encoder's packets
-into fragmented MP4 under ``<data dir>/recordings/`` (no second encoder), on its own
-writer thread, and the service that starts and stops it and watches the free disk.
+"""Recording every live show: an output of the fan-out that packages the encoder's packets
+into fragmented MP4 under ``<data dir>/recordings/`` (no second encoder; the one fMP4
+packager, :class:`~wrencos_studio.media.fmp4.Fmp4Muxer`, ~1 s fragments) on its own writer
+thread, and the service that starts and stops it and watches the free disk.
 
 The live show never waits for the recording: :meth:`Recorder.offer` only queues (bounded;
 behind, it drops to the next keyframe), and a full disk or a write error stops the
@@ -22,7 +23,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wrencos_studio.media.encoder import VideoSettings
-from wrencos_studio.media.fmp4 import TRACK_RATE, Fmp4Writer, TrackTimeline
+from wrencos_studio.media.fmp4 import (
+    FRAGMENT_US,
+    TRACK_RATE,
+    Fmp4Muxer,
+    Fragment,
+    OpusTrack,
+    TrackTimeline,
+)
 from wrencos_studio.media.outputs import MediaFrame, OutputStats
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "Recorder",
     "RecordingError",
     "RecordingFacts",
+    "RecordingFile",
     "RecordingStatus",
     "Recordings",
 ]
@@ -70,6 +79,48 @@ class RecordingStatus:
     free_bytes: int | None = None
 
 
+class RecordingFile:
+    """A fragmented MP4 file being written: H.264 and Opus packets in (:meth:`write`),
+    the init segment at the first keyframe, then each fragment (~``fragment_us``, and at
+    each keyframe) written as soon as it is cut, unbuffered, so a process killed
+    mid-show leaves a file that plays up to its last whole fragment. The file is created
+    at the first keyframe. Timestamps as :class:`~wrencos_studio.media.fmp4.Fmp4Muxer`
+    takes them (video 1/90000 s, audio 1/48000 s, on one timeline). Not thread-safe: one
+    thread writes and closes. Raises ``OSError`` when the file cannot be written."""
+
+    def __init__(self, path: Path, width: int, height: int, fragment_us: int = FRAGMENT_US):
+        self.path = path
+        self.muxer = Fmp4Muxer(width, height, OpusTrack(), fragment_us=fragment_us)
+        self._file: Any = None
+
+    @property
+    def last_video_pts(self) -> int:
+        """The largest video timestamp written (1/90000 s), for the duration so far."""
+        return self.muxer.last_video_pts
+
+    def write(self, kind: Literal["video", "audio"], data: bytes, pts: int, keyframe: bool) -> None:
+        """Package one packet; write what it completes (nothing before the first keyframe)."""
+        for piece in self.muxer.add(kind, data, pts, keyframe):
+            self._put(piece.data if isinstance(piece, Fragment) else piece)
+
+    def _put(self, data: bytes) -> None:
+        if self._file is None:
+            # Unbuffered: each fragment reaches the file in one write as it is cut.
+            self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115
+        self._file.write(data)
+
+    def close(self) -> None:
+        """Write the last fragment (what is waiting) and close. Safe to call twice."""
+        try:
+            last = self.muxer.flush() if self._file is not None else None
+            if last is not None:
+                self._put(last.data)
+        finally:
+            file, self._file = self._file, None
+            if file is not None:
+                file.close()
+
+
 class Recorder:
     """One recording file: an :class:`~wrencos_studio.media.outputs.Output` of the fan-out.
 
@@ -104,7 +155,7 @@ class Recorder:
         self.frames = 0
         self.bytes_queued = 0
         self.dropped = 0
-        self._writer = Fmp4Writer(path, video.width, video.height)
+        self._writer = RecordingFile(path, video.width, video.height)
         self._thread = threading.Thread(target=self._run, name="media-recorder", daemon=True)
         self._thread.start()
         request_keyframe()

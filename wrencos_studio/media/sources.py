@@ -21,13 +21,14 @@ from typing import Any
 
 import av
 
-from wrencos_studio.media.encoder import AudioEncoder, VideoEncoder, VideoSettings
+from wrencos_studio.media.encoder import AacEncoder, AudioEncoder, VideoEncoder, VideoSettings
 from wrencos_studio.media.testsrc import BeepGenerator, TestPattern
 
 __all__ = [
     "MediaPipeline",
     "SourceError",
     "StillPicture",
+    "aac_audio_specific_config",
     "list_cameras",
     "microphone_present",
     "parse_source",
@@ -38,6 +39,18 @@ log = logging.getLogger(__name__)
 
 PREVIEW_WIDTH = 640
 PacketSink = Callable[["av.Packet[Any]"], None]
+
+
+_AAC_CONFIG: bytes | None = None
+
+
+def aac_audio_specific_config() -> bytes:
+    """The AudioSpecificConfig of :class:`~wrencos_studio.media.encoder.AacEncoder` (made
+    once by opening one; it depends only on the fixed settings: AAC-LC, 48 kHz, stereo)."""
+    global _AAC_CONFIG
+    if _AAC_CONFIG is None:
+        _AAC_CONFIG = AacEncoder().extradata
+    return _AAC_CONFIG
 
 
 class SourceError(Exception):
@@ -254,9 +267,12 @@ class MediaPipeline:
         self.on_audio_level: Callable[[float], None] | None = None
         #: Called on this thread with small RGB frames (~10 a second) for a local preview.
         self.on_preview: Callable[[av.VideoFrame], None] | None = None
-        #: Called on this thread with each audio frame (PCM) while encoding: a second
-        #: audio encoder of its own (LL-HLS's AAC, media/hls.py) takes the same sound.
-        self.on_pcm: Callable[[av.AudioFrame], None] | None = None
+        #: The AAC encode shared by every output that needs AAC (add_aac_sink).
+        self._aac_sinks: list[PacketSink] = []
+        self._aac: AacEncoder | None = None
+        self._aac_samples = 0  # 48 kHz samples of sound captured while encoding
+        #: AAC encoders started so far (one per stretch with a consumer), for tests.
+        self.aac_starts = 0
         #: Encode and hand over packets; off while nobody can receive them (the studio's
         #: preview before Go Live), which saves the encoder's whole cost meanwhile.
         self.encoding = True
@@ -295,6 +311,42 @@ class MediaPipeline:
 
     def request_keyframe(self) -> None:
         self.video.request_keyframe()
+
+    # -- the shared AAC encode ---------------------------------------------------------------
+
+    def add_aac_sink(self, sink: PacketSink) -> None:
+        """Call ``sink`` on the event loop with every AAC packet (AAC-LC 48 kHz stereo,
+        1024 samples, ``pts`` in 1/48000 s) of the captured sound from now on. One AAC
+        encoder serves every sink; it runs only while there is one (started on the capture
+        thread at its next sound, dropped when the last sink goes). Packets from encoders
+        started later continue the same clock (the samples captured since the pipeline
+        started). Call on the event loop."""
+        if sink not in self._aac_sinks:
+            self._aac_sinks = [*self._aac_sinks, sink]
+
+    def remove_aac_sink(self, sink: PacketSink) -> None:
+        """Stop calling ``sink`` (no error if it was not added)."""
+        self._aac_sinks = [s for s in self._aac_sinks if s != sink]
+
+    def _encode_aac(self, frame: av.AudioFrame) -> None:
+        """On the capture thread: the shared AAC encode of one PCM frame, if anyone wants it."""
+        if not self._aac_sinks:
+            self._aac = None
+        elif self._aac is None:
+            self._aac = AacEncoder(first_pts=self._aac_samples)
+            self.aac_starts += 1
+        if self._aac is not None:
+            for packet in self._aac.encode(frame):
+                self._hand_over(self._deliver_aac, packet)
+        self._aac_samples += frame.samples * 48000 // (frame.sample_rate or 48000)
+
+    def _deliver_aac(self, packet: av.Packet[Any]) -> None:
+        for sink in self._aac_sinks:
+            try:
+                sink(packet)
+            except Exception:  # one consumer's failure must not stop the others
+                log.exception("an AAC consumer failed; dropping it")
+                self.remove_aac_sink(sink)
 
     def set_encoding(self, on: bool) -> None:
         """Start or stop encoding (capture and the preview go on either way); encoding
@@ -345,8 +397,7 @@ class MediaPipeline:
             for packet in self.audio.encode(frame):
                 self.stats.audio_bytes += packet.size
                 self._hand_over(self.on_audio, packet)
-            if self.on_pcm is not None:
-                self.on_pcm(frame)
+            self._encode_aac(frame)
         self.stats.audio_frames += 1
 
     # -- sources -------------------------------------------------------------------------
