@@ -98,7 +98,7 @@ export function startHlsRung(player, video) {
     started: performance.now(), played: false, tries: 0,
   };
   player.stats.hlsEngine = engine;
-  player.stats.hlsStartErrors = []; // what was retried as "not yet" before the first frame
+  player.stats.hlsStartErrors = []; // what hls.js (or the browser) gave up on before a frame
   video.muted = player.muted;
   countFrames(player, state);
   if (engine === 'native') {
