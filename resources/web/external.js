@@ -13,9 +13,12 @@
 // WHEP (draft-ietf-wish-whep): POST an SDP offer (application/sdp) to the URL, take the
 // answer from the 201, play; DELETE the Location when done. Public HLS: hls.js (loaded on
 // demand, as the LL-HLS rung in hls-player.js does) where the browser has Media Source,
-// else the browser's own HLS (iPhones before iOS 17.1), else it is skipped.
+// else the browser's own HLS (iPhones before iOS 17.1), else it is skipped. In the first
+// moments of a show the playlist may have parts but no whole segment yet (hls.js:
+// levelEmptyError) or answer 404: that is "not yet" (hls-player.js notYet), retried with
+// a short backoff until EXTERNAL_TIMEOUT_MS, not a failure.
 
-import { hlsEngine, loadHlsJs } from './hls-player.js'; // one way to load hls.js
+import { PLAYLIST_LOAD_POLICY, hlsEngine, loadHlsJs, notYet, startRetryDelay } from './hls-player.js';
 
 const EXTERNAL_TIMEOUT_MS = 4000;
 const STREAM_INFO_WAIT_MS = 1500;
@@ -98,7 +101,9 @@ export class ExternalPlayback {
         return;
       } catch (err) {
         if (attempt.session) attempt.session.stop(); // timed out: it must not play later
-        const text = String(err && err.message ? err.message : err);
+        let text = String(err && err.message ? err.message : err);
+        const last = attempt.session && attempt.session.notYet;
+        if (last && !text.includes(last)) text += ` (retried: ${last})`;
         errors.push(text.startsWith(kind + ':') ? text : `${kind}: ${text}`);
       }
     }
@@ -227,8 +232,9 @@ function gathered(pc, ms) {
 /** Public HLS: hls.js (loaded on demand, as the LL-HLS rung does) where the browser has
  * Media Source, else the browser's own HLS (see hls-player.js hlsEngine for why). */
 async function playHls(video, url, attempt) {
-  const session = { onFail: null, stop() {} };
+  const session = { onFail: null, notYet: null, stop() {} };
   attempt.session = session;
+  let played = false;
   let failed;
   const failure = new Promise((_, reject) => { failed = reject; });
   const engine = hlsEngine(video);
@@ -243,15 +249,43 @@ async function playHls(video, url, attempt) {
     video.src = url;
     session.stop = () => { video.removeEventListener('error', onError); video.removeAttribute('src'); video.load(); };
   } else if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls({ lowLatencyMode: true, enableWorker: false }); // CSP: no workers
-    hls.on(window.Hls.Events.ERROR, (_ev, data) => {
-      if (!data || !data.fatal) return;
-      failed(new Error('hls: ' + data.details));
-      if (session.onFail) session.onFail('hls: ' + data.details);
-    });
-    hls.loadSource(url);
-    hls.attachMedia(video);
-    session.stop = () => hls.destroy();
+    let hls = null;
+    let timer = null;
+    let tries = 0;
+    let stopped = false;
+    const attach = () => {
+      if (stopped) return;
+      // No worker: the page's CSP allows no blob: scripts. Playlist errors (an empty level
+      // at the start of a show) retried sooner than hls.js's default (hls-player.js).
+      const h = new window.Hls({
+        lowLatencyMode: true, enableWorker: false, playlistLoadPolicy: PLAYLIST_LOAD_POLICY,
+      });
+      hls = h;
+      h.on(window.Hls.Events.ERROR, (_ev, data) => {
+        if (!data || !data.fatal || h !== hls || stopped) return;
+        if (!played && notYet(data)) {
+          // Not yet (a parts-only playlist, a 404): a new hls.js shortly. The caller's
+          // EXTERNAL_TIMEOUT_MS bounds the retries (it stops the session).
+          session.notYet = data.details + (data.response && data.response.code ? ` ${data.response.code}` : '');
+          h.destroy();
+          hls = null;
+          timer = setTimeout(attach, startRetryDelay(tries++));
+          return;
+        }
+        failed(new Error('hls: ' + data.details));
+        if (session.onFail) session.onFail('hls: ' + data.details);
+      });
+      h.loadSource(url);
+      h.attachMedia(video);
+      video.play().catch(() => {});
+    };
+    attach();
+    session.stop = () => {
+      stopped = true;
+      clearTimeout(timer);
+      if (hls) hls.destroy();
+      hls = null;
+    };
   } else {
     throw new Error('hls: this browser plays no HLS and hls.js is not loaded');
   }
@@ -262,5 +296,6 @@ async function playHls(video, url, attempt) {
     session.stop();
     throw err;
   }
+  played = true;
   return session;
 }

@@ -13,7 +13,49 @@
 
 export const HLS_URL = '/live/index.m3u8';
 const HLS_JS_URL = '/static/vendor/hls.min.js';
+/** After the rung played: the stream restarted (a new prefix) or the network blinked. */
 const RETRY_MS = 2000;
+/** Before the first frame, "not yet" (see notYet) is retried for this long, then the rung
+ * hands over. The studio's first whole segment exists ~1-2 s after Go Live; a busy phone
+ * and the parallel WebRTC attempt can double that. */
+const START_WINDOW_MS = 8000;
+
+/**
+ * Whether a fatal hls.js error at start-up means "the stream is not there yet" rather than
+ * "it cannot play": the playlist has parts but no whole segment yet (hls.js takes it as an
+ * empty level, `levelEmptyError`: the first ~1-2 s of a show, media/hls.py), or a playlist
+ * answered 404 (nothing live yet; a CDN that has not fetched it yet) or 503 (the show
+ * restarting). An unreachable server (status 0), a parse or codec error are not.
+ * @param {object} data hls.js's ERROR event data ({type, details, fatal, response: {code}})
+ * @returns {boolean}
+ */
+export function notYet(data) {
+  if (!data) return false;
+  if (data.details === 'levelEmptyError') return true;
+  const code = data.response ? data.response.code : undefined;
+  return data.type === 'networkError' && (code === 404 || code === 503);
+}
+
+/**
+ * hls.js's playlist load policy (its `playlistLoadPolicy` option). Its default retries a
+ * playlist error — an empty level included — after 1 s, then 2 s, then gives up (fatal): a
+ * show's first moments (parts, no whole segment yet) are waited out in 3 s at best, and a
+ * slower start ends the rung. Here: after 250, 500, 1000, 1000 ms, the same timeouts as
+ * hls.js 1.6's. A 4xx is never retried by hls.js (a 404 is fatal at once): see failed().
+ */
+export const PLAYLIST_LOAD_POLICY = {
+  default: {
+    maxTimeToFirstByteMs: 10000,
+    maxLoadTimeMs: 20000,
+    timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: { maxNumRetry: 4, retryDelayMs: 250, maxRetryDelayMs: 1000 },
+  },
+};
+
+/** The wait (ms) before start-up retry number `tries` (0, 1, ...): 250, 500, 1000, 1000... */
+export function startRetryDelay(tries) {
+  return Math.min(1000, 250 * 2 ** tries);
+}
 
 let hlsJsLoading = null;
 
@@ -51,18 +93,32 @@ export function hlsEngine(video) {
  */
 export function startHlsRung(player, video) {
   const engine = hlsEngine(video);
-  const state = { engine, hls: null, stopped: false, timer: null, video };
+  const state = {
+    engine, hls: null, stopped: false, timer: null, video,
+    started: performance.now(), played: false, tries: 0,
+  };
   player.stats.hlsEngine = engine;
+  player.stats.hlsStartErrors = []; // what hls.js (or the browser) gave up on before a frame
   video.muted = player.muted;
   countFrames(player, state);
   if (engine === 'native') {
-    video.src = HLS_URL;
-    video.addEventListener('error', () => retry(player, state), { once: true });
-    video.play().catch(() => {});
+    attachNative(player, state);
   } else {
     attachHlsJs(player, state);
   }
   return () => stopHls(state);
+}
+
+function attachNative(player, state) {
+  const video = state.video;
+  video.src = HLS_URL;
+  // The browser's own HLS says no more than "error": before the first frame it is taken as
+  // "not yet" (retried within the start window), afterwards as a restart.
+  video.addEventListener('error', () => {
+    if (state.stopped) return;
+    failed(player, state, 'media error ' + (video.error ? video.error.code : '?'), true);
+  }, { once: true });
+  video.play().catch(() => {});
 }
 
 async function attachHlsJs(player, state) {
@@ -77,36 +133,50 @@ async function attachHlsJs(player, state) {
   // play slightly faster until back at the target latency instead of staying behind.
   const hls = new Hls({
     lowLatencyMode: true, enableWorker: false, backBufferLength: 10, maxLiveSyncPlaybackRate: 1.5,
+    playlistLoadPolicy: PLAYLIST_LOAD_POLICY,
   });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_event, data) => {
-    if (data.fatal && !state.stopped) retry(player, state);
+    if (data.fatal && !state.stopped && state.hls === hls) failed(player, state, data.details, notYet(data));
   });
   hls.loadSource(HLS_URL);
   hls.attachMedia(state.video);
   hls.on(Hls.Events.MANIFEST_PARSED, () => state.video.play().catch(() => {}));
 }
 
-/** Nothing live yet (404) or the stream restarted (a new prefix): start again shortly. */
-function retry(player, state) {
+/**
+ * hls.js (or the browser's HLS) gave up on `why`. Once the rung has played, the stream
+ * restarted (a new prefix) or the network blinked: start again in RETRY_MS. Before the
+ * first frame, "not yet" (`soon`: see notYet) is retried after a short backoff while the
+ * start window lasts; anything else, or still nothing when the window is over, hands over
+ * to the player's next rung (player._fallbackFailed).
+ */
+function failed(player, state, why, soon) {
   if (state.stopped) return;
   if (state.hls) { state.hls.destroy(); state.hls = null; }
   clearTimeout(state.timer);
+  let delay = RETRY_MS;
+  if (!state.played) {
+    player.stats.hlsStartErrors.push(why);
+    delay = startRetryDelay(state.tries++);
+    if (!soon || performance.now() - state.started + delay > START_WINDOW_MS) {
+      const waited = soon ? ` (no picture within ${START_WINDOW_MS} ms)` : '';
+      stopHls(state);
+      player._fallbackFailed(`LL-HLS: ${why}${waited}`);
+      return;
+    }
+  }
   state.timer = setTimeout(() => {
     if (state.stopped) return;
-    if (state.engine === 'native') {
-      state.video.src = HLS_URL;
-      state.video.addEventListener('error', () => retry(player, state), { once: true });
-      state.video.play().catch(() => {});
-    } else {
-      attachHlsJs(player, state);
-    }
-  }, RETRY_MS);
+    if (state.engine === 'native') attachNative(player, state);
+    else attachHlsJs(player, state);
+  }, delay);
 }
 
 function countFrames(player, state) {
   const video = state.video;
   const shown = () => {
+    state.played = true;
     if (state.hls) player.stats.hlsLatency = state.hls.latency;
     // ms since the page began loading: the rung's time to first frame (bench/hls_bench.py)
     if (player.stats.hlsFirstFrameMs === undefined) player.stats.hlsFirstFrameMs = Math.round(performance.now());

@@ -64,7 +64,8 @@ def janus_missing() -> str | None:
 class JanusSetup:
     """The running pair: ``ws_url`` (Janus's WebSocket API), ``whip_base`` (the WHIP
     server's REST base, ``http://127.0.0.1:PORT/whip``), ``whip_url`` (the endpoint to
-    publish to), ``token`` (its bearer token) and both processes' log files."""
+    publish to), ``token`` (its bearer token), both processes' log files and process ids
+    (``janus_pid``, ``whip_pid``: for bench/whip_bench.py's CPU figures)."""
 
     ws_url: str
     whip_base: str
@@ -72,6 +73,8 @@ class JanusSetup:
     token: str
     janus_log: Path
     whip_log: Path
+    janus_pid: int = 0
+    whip_pid: int = 0
 
     def logs(self) -> str:
         """The tail of both logs, for a failing assertion's message."""
@@ -242,6 +245,8 @@ async def janus_with_whip(tmp: Path, endpoint: str = "shop") -> AsyncIterator[Ja
                 token=token,
                 janus_log=janus_log,
                 whip_log=whip_log,
+                janus_pid=janus.pid,
+                whip_pid=whip.pid,
             )
         finally:
             if whip is not None:
@@ -272,13 +277,17 @@ class JanusSubscriber:
     """A viewer of the VideoRoom through Janus's WebSocket API (``janus-protocol``): it
     waits for a publisher in :data:`ROOM`, subscribes to it with aiortc and counts the
     decoded video frames (:attr:`frames`) and the test pattern's stamps on them
-    (:attr:`stamps`, ms since the epoch as drawn by the studio)."""
+    (:attr:`stamps`, ms since the epoch as drawn by the studio). :attr:`started` and
+    :attr:`first_frame` are the event loop's clock (s) when :meth:`watch` began and when the
+    first video frame was decoded (None until then)."""
 
     def __init__(self, ws_url: str) -> None:
         self.ws_url = ws_url
         self.frames = 0
         self.audio_frames = 0
         self.stamps: list[tuple[int, int]] = []  # (stamp drawn, wall ms when decoded)
+        self.started: float | None = None
+        self.first_frame: float | None = None
         self._pc: Any = None
         self._ws: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -303,6 +312,8 @@ class JanusSubscriber:
 
         from wrencos_studio.media.testsrc import now_ms, read_stamp
 
+        loop = asyncio.get_running_loop()
+        self.started = loop.time()
         self._ws = await connect(self.ws_url, subprotocols=["janus-protocol"])  # type: ignore[list-item]
         session = (await self._call({"janus": "create"}))["data"]["id"]
         handle = (
@@ -311,7 +322,6 @@ class JanusSubscriber:
             )
         )["data"]["id"]
         base = {"janus": "message", "session_id": session, "handle_id": handle}
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         feed = None
         while feed is None:
@@ -335,6 +345,8 @@ class JanusSubscriber:
                     while True:
                         frame = await track.recv()
                         if track.kind == "video":
+                            if self.first_frame is None:
+                                self.first_frame = loop.time()
                             self.frames += 1
                             stamp = read_stamp(frame)
                             if stamp is not None:

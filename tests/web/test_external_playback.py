@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.browser import chromium, open_tab
+from tests.helpers.browser import Tab, chromium, open_tab
 from tests.helpers.hls import http_get, nginx_cache
+from tests.helpers.hls_start import ShowStart
 from tests.helpers.serve import serving
 from tests.helpers.testutils import free_port
 
@@ -244,6 +245,60 @@ async def test_a_working_public_hls_url_on_a_cdn_is_played_instead_of_the_studio
     assert "/live/index.m3u8" in got, log
     assert any(re.fullmatch(r"/live/\w+/index\.m3u8(\?.*)?", u) for u in got), log
     assert any(re.fullmatch(r"/live/\w+/s\d+\.p\d+\.m4s", u) for u in got), log
+
+
+@pytest.mark.parametrize(
+    ("moment", "not_found", "parts_only"),
+    [("parts but no whole segment yet", 0, 3), ("nothing on the CDN yet (404)", 1, 0)],
+)
+async def test_public_hls_in_the_first_moments_of_a_show_is_waited_for_not_given_up(
+    tmp_path: Path, moment: str, not_found: int, parts_only: int
+) -> None:
+    """The page opens the CDN's playlist in the first moments of a show: three media
+    playlists in a row have parts but no whole segment yet (hls.js: an empty level,
+    ``levelEmptyError``; with its default policy it retries after 1 s and 2 s, then gives
+    up — what failed once in CI), or the multivariant playlist is still 404 (fatal at
+    once). A route in front of the CDN (tests/helpers/hls_start.py) answers the first
+    requests so, every time, from the real playlists. external.js retries sooner
+    (PLAYLIST_LOAD_POLICY) and takes what hls.js gives up on at the start as "not yet"
+    (a new hls.js shortly): the CDN plays, not the studio."""
+    studio_port = free_port()
+    async with nginx_cache(tmp_path / "cdn", studio_port, cors=True) as cdn:
+        env = {"WRENCOS_PUBLIC_HLS_URL": f"{cdn}/live/index.m3u8"}
+        async with serving(
+            tmp_path / "d", "--port", str(studio_port), "--source", "testsrc",
+            "--video-size", "320x180", env=env,
+        ) as s:  # fmt: skip
+            for _ in range(100):  # the CDN has the stream once the studio went live
+                status, _, _ = await http_get(f"{cdn}/live/index.m3u8")
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200, "no LL-HLS through nginx within 10 s of going live"
+            start = ShowStart(not_found=not_found, parts_only=parts_only)
+            async with chromium() as browser:
+                context = await browser.new_context()
+                await start.install(context, f"{cdn}/live/**")
+                tab = Tab(await context.new_page())
+                await tab.page.goto(s.http_url + "/")
+                try:
+                    await tab.until(f"{PLAYER}.stats.external.state === 'playing'", timeout=20)
+                except TimeoutError:
+                    raise AssertionError(
+                        (await tab.page.evaluate(f"JSON.stringify({PLAYER}.stats)"), start.served)
+                    ) from None
+                await tab.until(f"{PLAYER}.video.currentTime > 0.5", timeout=10)
+                stats = await tab.page.evaluate(f"{PLAYER}.stats")
+    # The moment did happen, as many times as planned, before the CDN's stream played.
+    kinds = [kind for _, kind in start.served]
+    assert kinds.count("404") == not_found, start.served
+    assert kinds.count("parts-only") == parts_only, start.served
+    assert stats["external"] == {"state": "playing", "source": "hls", "error": None}, (
+        moment,
+        stats,
+    )
+    assert stats["transport"] == "hls", stats
+    assert "hlsEngine" not in stats, stats  # the studio's own ladder never started
 
 
 async def test_a_whep_stream_that_breaks_later_hands_over_to_the_studio(tmp_path: Path) -> None:
