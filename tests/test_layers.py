@@ -17,9 +17,22 @@ ALLOWED: dict[str, set[str]] = {
     "media": {"hub", "clock", "config"},
     # Public tunnels (cloudflared, ngrok, tailscale funnel): processes only, no project layer.
     "tunnel": set(),
+    # An event loop on a thread of its own (the studio's program): asyncio only.
+    "loop_thread": set(),
     "app": {"hub", "media", "store", "config", "addresses", "demo", "clock", "tunnel"},
     "demo": {"app", "store", "clock"},
-    "ui": {"app", "hub", "media", "catalog", "codec", "config", "addresses", "clock", "tunnel"},
+    "ui": {
+        "app",
+        "hub",
+        "media",
+        "catalog",
+        "codec",
+        "config",
+        "addresses",
+        "clock",
+        "tunnel",
+        "loop_thread",
+    },
 }
 
 
