@@ -362,3 +362,51 @@ def test_allowed_origins_runtime_set() -> None:
             allowed.add(bad)
     assert allowed.runtime == ()
     assert origin_allowed("https://any.example", headers, AllowedOrigins(("*",)))
+
+
+_UVLOOP_BESIDE_A_CAPTURE_THREAD = textwrap.dedent(
+    """
+    import asyncio, threading, av, uvloop
+    from wrencos_studio.tunnel import CLOUDFLARED, start_tunnel
+
+    ready, done = threading.Event(), threading.Event()
+
+    def capture():  # as a capture thread does: PyAV keeps a scaler for this thread
+        av.VideoFrame(1280, 720, "yuv420p").reformat(format="rgb24", width=640, height=360)
+        ready.set()
+        done.wait()
+
+    threading.Thread(target=capture, daemon=True).start()
+    ready.wait()
+
+    async def main():
+        tunnel = await start_tunnel(3000, client=CLOUDFLARED, timeout_s=8)
+        print(tunnel.url, flush=True)
+        await tunnel.stop()
+
+    uvloop.run(main())
+    """
+)
+
+
+def test_a_tunnel_starts_on_uvloop_beside_a_capture_thread(standins: Path) -> None:
+    """``serve`` (and the studio's program) run on uvloop while a capture thread has used
+    PyAV's scaler: a tunnel client still starts. uvloop's own fork ran Python's after-fork
+    hooks in the child, whose freeing of that thread's scaler waited for ever there (the
+    child never exec'd); the client is now started with ``subprocess.Popen``. Run in a
+    process of its own so a hang is a failure, not a stuck suite."""
+    import subprocess
+
+    pytest.importorskip("uvloop")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _UVLOOP_BESIDE_A_CAPTURE_THREAD],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the tunnel client never started (the child hung before exec): {exc}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == EXPECTED["cloudflared"]

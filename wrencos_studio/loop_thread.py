@@ -5,11 +5,9 @@ The window runs on qasync: Qt's event loop drives asyncio there, and every socke
 cost per callback on top, and painting in between. A hub serving hundreds of customers
 from that loop paid for all three (the benchmark measured the studio at twice ``serve``'s
 CPU and 1.7x its p99 at 500 customers). So the studio runs the program — hub, server,
-store client, broadcaster — on a :class:`LoopThread`: asyncio's own loop (epoll), as
-``serve`` with ``WRENCOS_EVENT_LOOP=asyncio``, while the window stays on qasync in the GUI
-thread. Not uvloop here: with Qt owning the main thread, uvloop's child-process watching
-never saw a tunnel client start (``create_subprocess_exec`` waited for ever), while
-asyncio's watches children from any thread. Qt releases the GIL while it lays out and
+store client, broadcaster — on a :class:`LoopThread` exactly as ``serve`` runs it (uvloop
+where installed, asyncio's epoll loop otherwise or with ``WRENCOS_EVENT_LOOP=asyncio``),
+while the window stays on qasync in the GUI thread. Qt releases the GIL while it lays out and
 paints, so a repaint no longer delays a broadcast.
 
 The two meet in few places, all explicit: the window's coroutines that need the program
@@ -24,15 +22,30 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "new_program_loop"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def new_program_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop for the program: uvloop's where it is installed (as ``serve``
+    uses, ``app.run_blocking``: its sockets and callbacks cost less per message), else
+    asyncio's own; ``WRENCOS_EVENT_LOOP=asyncio`` forces asyncio's."""
+    if os.environ.get("WRENCOS_EVENT_LOOP", "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 class LoopThread:
@@ -57,7 +70,7 @@ class LoopThread:
         """Start the thread and its loop; returns the loop (running)."""
         if self._thread is not None:
             raise RuntimeError("LoopThread already started")
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_program_loop()
         self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
         self._thread.start()
         self._ready.wait()

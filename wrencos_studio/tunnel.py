@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -232,7 +233,7 @@ class Tunnel:
     def __init__(
         self,
         client: TunnelClient,
-        process: asyncio.subprocess.Process,
+        process: _Child,
         url: str,
         lines: deque[str],
         reader: asyncio.Task[None],
@@ -316,15 +317,70 @@ def _last_words(lines: deque[str], client: TunnelClient) -> str:
     return f'; its last output line: "{client.said(lines[-1])}"'
 
 
-async def _exited(process: asyncio.subprocess.Process) -> int:
+class _Child:
+    """A tunnel client's process and its merged output as an ``asyncio.StreamReader``.
+
+    Started with ``subprocess.Popen``, not ``asyncio.create_subprocess_exec``: uvloop forks
+    and then runs Python's after-fork hooks in the child, which free other threads'
+    thread-local objects — PyAV keeps a scaler per capture thread, whose destructor waits
+    on a lock no thread of the child will ever release — so the child hung before it
+    could exec (seen with the studio's program on uvloop; ``serve`` runs on uvloop with a
+    capture thread too). ``Popen`` forks and execs without running Python in the child.
+    The same duck type as ``asyncio.subprocess.Process`` for what this module uses."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.stdout = stdout
+
+    @classmethod
+    async def start(cls, argv: Sequence[str]) -> _Child:
+        """Run ``argv`` in its own session (so a stop reaches what it starts), stdout and
+        stderr in one pipe (cloudflared logs on stderr, ngrok on stdout). Raises OSError."""
+        # Blocks only for fork + exec (Popen waits for the exec to succeed or fail).
+        popen = subprocess.Popen(  # noqa: ASYNC220
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=sys.platform != "win32",
+        )
+        assert popen.stdout is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=2 * _MAX_LINE, loop=loop)
+        try:
+            await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader, loop=loop), popen.stdout
+            )
+        except BaseException:
+            popen.kill()
+            popen.wait()
+            raise
+        return cls(popen, reader)
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it exited (and was reaped), else None."""
+        return self._popen.poll()
+
+    async def wait(self) -> int:
+        """Its exit code, once it exited and its output pipe closed (every process that
+        held it is gone)."""
+        code = await _exited(self)
+        while not self.stdout.at_eof():  # noqa: ASYNC110 (the reader task sees the EOF)
+            await asyncio.sleep(0.05)
+        return code
+
+
+async def _exited(process: _Child) -> int:
     """The client's exit code, once it exited. Not ``process.wait()``: that also waits
     for its output pipe to close, which a helper it started may hold open for ever."""
-    while process.returncode is None:  # noqa: ASYNC110 (asyncio offers no exit event)
+    while (code := process.returncode) is None:  # noqa: ASYNC110 (no exit event to await)
         await asyncio.sleep(0.1)
-    return process.returncode
+    return code
 
 
-async def _end(process: asyncio.subprocess.Process, grace_s: float) -> None:
+async def _end(process: _Child, grace_s: float) -> None:
     if process.returncode is None:
         _kill_group(process.pid, signal.SIGTERM)
         try:
@@ -394,14 +450,7 @@ async def start_tunnel(
             raise NoTunnelClient(install_advice([client]))
     argv = client.argv(executable, port)
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,  # cloudflared logs on stderr, ngrok on stdout
-            start_new_session=sys.platform != "win32",  # its own group: stop reaches all
-            limit=2 * _MAX_LINE,
-        )
+        process = await _Child.start(argv)
     except OSError as exc:
         raise TunnelError(f"cannot run {client.name} ({executable}): {exc}") from exc
     _LIVE_GROUPS.add(process.pid)
