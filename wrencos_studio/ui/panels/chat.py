@@ -39,6 +39,7 @@ class ChatPanel(QWidget):
     or to mute, ban or lift its author."""
 
     bridge: HubBridge  # from connect_bridge(), once the studio runs
+    context_menu: QMenu | None = None  # the moderation menu open (or last opened)
 
     def __init__(self, capabilities: Capabilities, host_name: Callable[[], str]) -> None:
         super().__init__()
@@ -134,15 +135,16 @@ class ChatPanel(QWidget):
         return menu
 
     def on_context_menu(self, pos: QPoint) -> None:
+        """Right-click on a line: its moderation menu (``context_menu``), that line marked
+        while the menu is open. A popup, not ``exec``: no nested event loop while the hub's
+        loop runs, and lines keep arriving behind the menu."""
         row = self.list.row_at(pos)
         if row < 0:
             return
-        menu = self.menu_for(row)
-        self.list.mark_row(row)  # which line the menu is about, while it is open
-        try:
-            menu.exec(self.list.viewport().mapToGlobal(pos))
-        finally:
-            self.list.mark_row(-1)
+        self.context_menu = menu = self.menu_for(row)
+        self.list.mark_row(row)
+        menu.aboutToHide.connect(lambda: self.list.mark_row(-1))
+        menu.popup(self.list.viewport().mapToGlobal(pos))
 
     def on_slow_mode_changed(self) -> None:
         """Sent when the value changed (leaving the box unchanged asks nothing)."""

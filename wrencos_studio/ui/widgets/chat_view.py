@@ -77,16 +77,28 @@ class ChatView(QPlainTextEdit):
     # -- the model ---------------------------------------------------------------------
 
     def setModel(self, model: ChatModel) -> None:
-        """Show ``model`` (one model for the view's life)."""
+        """Show ``model``, from its first row (again, if it was shown already: after its
+        ``limit`` changed, say)."""
+        if self.model_ is not None:
+            for signal, slot in self._connections():
+                signal.disconnect(slot)
         self.model_ = model
         # The document trims its own top past the model's limit, keeping the lines in
         # view where they are (QPlainTextEdit's append does that, not a cursor's removal).
         self.document().setMaximumBlockCount(model.limit)
-        model.rowsInserted.connect(self._on_rows_inserted)
-        model.rowsRemoved.connect(self._on_rows_removed)
-        model.modelReset.connect(self.rebuild)
-        model.layoutChanged.connect(self.rebuild)
+        for signal, slot in self._connections():
+            signal.connect(slot)
         self.rebuild()
+
+    def _connections(self) -> list[tuple[Any, Any]]:
+        m = self.model_
+        assert m is not None
+        return [
+            (m.rowsInserted, self._on_rows_inserted),
+            (m.rowsRemoved, self._on_rows_removed),
+            (m.modelReset, self.rebuild),
+            (m.layoutChanged, self.rebuild),
+        ]
 
     @property
     def following(self) -> bool:
