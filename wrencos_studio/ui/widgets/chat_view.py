@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QColor,
     QResizeEvent,
     QShowEvent,
+    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextFormat,
@@ -145,20 +146,36 @@ class ChatView(QPlainTextEdit):
         if first != self._lines + self._trimmed:  # not at the end: rare, start again
             self.rebuild()
             return
+        rows = self.model_.rows[first : last + 1]
         limit = self.document().maximumBlockCount()
-        for row in self.model_.rows[first : last + 1]:
-            # Appended one block at a time: the document drops its oldest block past the
-            # limit, and QPlainTextEdit keeps a reader's place when it does.
+        if self._following:
+            # At the newest line nobody's place is kept: the whole batch is one edit (one
+            # layout of the new blocks, one scroll-bar update), the document drops what
+            # goes past its limit from the top, and the view scrolls once.
+            cursor = QTextCursor(self.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.beginEditBlock()
+            for row in rows:
+                if self._lines:
+                    cursor.insertBlock(QTextBlockFormat(), self._format(row))
+                cursor.insertText(self.model_.text(row), self._format(row))
+                self._lines += 1
+            cursor.endEditBlock()
+            if self._lines > limit:
+                self._trimmed += self._lines - limit
+                self._lines = limit
+            self.scroll_to_newest()
+            return
+        for row in rows:
+            # Scrolled up: one block at a time, so that the document drops its oldest
+            # block through QPlainTextEdit's append, which keeps the reader's place.
             self.appendHtml(self._line_html(row))
             if self._lines == limit:
                 self._trimmed += 1
             else:
                 self._lines += 1
-        if self._following:
-            self.scroll_to_newest()
-        else:
-            self._unseen += last - first + 1
-            self._show_new_lines()
+        self._unseen += len(rows)
+        self._show_new_lines()
 
     def _on_rows_removed(self, parent: Index, first: int, last: int) -> None:
         if parent.isValid():
