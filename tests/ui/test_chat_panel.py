@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QEvent, QObject, QPoint
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication, QMenu
 
@@ -167,3 +167,46 @@ def test_a_presenter_reading_back_is_not_pulled_down(studio: Running) -> None:
     studio.until(lambda: panel.model.rowCount() == 55)
     studio.until(lambda: bar.value() == bar.maximum() and bar.maximum() > 0)
     studio.run(ws.close())
+
+
+class _LayoutRequests(QObject):
+    """Counts the layout requests that reach the watched widgets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def test_ticking_figures_do_not_lay_the_window_out(studio: Running) -> None:
+    """Viewers and likes changing several times a second repaint their labels (show bar,
+    status bar, audience) without laying out the main window and its docks again."""
+    w = studio.window
+    bridge = studio.studio.bridge
+    bridge.figures_changed.emit(100, 1000)
+    studio.until(lambda: w.figures_label.text() == "100 viewers · 1000 likes")
+    studio.run(asyncio.sleep(0.3))  # grown once to these widths: one layout
+    requests = _LayoutRequests()
+    # Where the figures' layouts would go (the status bar also holds the encoder's
+    # figures, which tick on their own, so it is left out).
+    watched = [w.show_bar, w.audience, w.docks["audience"]]
+    for widget in watched:
+        widget.installEventFilter(requests)
+
+    async def tick() -> None:
+        for n in range(10):
+            bridge.figures_changed.emit(500 + n, 1000 + 7 * n)
+            await asyncio.sleep(0.15)  # past the window's 100 ms coalescing
+
+    studio.run(tick())
+    studio.until(lambda: w.figures_label.text() == "509 viewers · 1063 likes")
+    assert w.show_figures_label.text() == w.audience.figures.text() == "509 viewers · 1063 likes"
+    for label in (w.figures_label, w.show_figures_label, w.audience.figures):
+        assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+    assert requests.count == 0
+    for widget in watched:
+        widget.removeEventFilter(requests)
