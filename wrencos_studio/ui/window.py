@@ -36,6 +36,7 @@ from wrencos_studio.ui.panels import (
 from wrencos_studio.ui.panels.audience import figures_text
 from wrencos_studio.ui.studio import Studio
 from wrencos_studio.ui.tasks import spawn
+from wrencos_studio.ui.widgets import SteadyLabel
 
 __all__ = ["LAYOUT_VERSION", "SHORTCUTS", "MainWindow", "Shortcut"]
 
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
         font.setBold(True)
         self.live_badge.setFont(font)
         self.live_badge.setAccessibleName("Live state")
-        self.show_figures_label = QLabel(figures_text(0, 0))
+        self.show_figures_label = SteadyLabel(figures_text(0, 0))
         figures_font = QFont()
         figures_font.setPointSize(16)
         self.show_figures_label.setFont(figures_font)
@@ -319,8 +320,8 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.url_label = QLabel()
         self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.figures_label = QLabel()
-        self.health_label = QLabel()
+        self.figures_label = SteadyLabel()  # figures tick: repainted, not laid out
+        self.health_label = SteadyLabel()
         self.connection_label = QLabel()  # "Reconnecting…" while a station's link is down
         self.connection_label.setStyleSheet("color: #b35c00; font-weight: bold")
         self.connection_label.hide()
@@ -581,10 +582,12 @@ class MainWindow(QMainWindow):
         if self.live_started_at is not None:
             elapsed = (datetime.now(UTC) - self.live_started_at).total_seconds()
             self.live_badge.setText(f"● LIVE  {_clock(elapsed)}")
-            self.live_badge.setStyleSheet(LIVE_STYLE)
+            style = LIVE_STYLE
         else:
             self.live_badge.setText("OFF AIR")
-            self.live_badge.setStyleSheet(OFF_AIR_STYLE)
+            style = OFF_AIR_STYLE
+        if self.live_badge.styleSheet() != style:  # each new style sheet re-polishes
+            self.live_badge.setStyleSheet(style)
 
     def on_figures_changed(self, viewers: int, likes: int) -> None:
         self.viewers, self.likes = viewers, likes

@@ -8,7 +8,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableView, QVBoxLayout, QWidget
 
 from wrencos_studio.ui.models import ViewersModel
-from wrencos_studio.ui.widgets import Sparkline
+from wrencos_studio.ui.widgets import Sparkline, SteadyLabel
 
 __all__ = ["AudiencePanel", "figures_text", "plural"]
 
@@ -28,7 +28,7 @@ class AudiencePanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.figures = QLabel(figures_text(0, 0))
+        self.figures = SteadyLabel(figures_text(0, 0))
         font = QFont()
         font.setPointSize(16)
         self.figures.setFont(font)

@@ -10,7 +10,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
-    QListView,
     QMenu,
     QPushButton,
     QSpinBox,
@@ -22,17 +21,25 @@ from wrencos_studio.ui.bridge import HubBridge
 from wrencos_studio.ui.capabilities import Capabilities
 from wrencos_studio.ui.models import ChatModel
 from wrencos_studio.ui.tasks import spawn
+from wrencos_studio.ui.widgets.chat_view import ChatView
 
 __all__ = ["ChatPanel"]
 
-#: New lines are shown in batches at most this often (a busy chat is one insert, not fifty).
+#: New lines are shown in batches at most this often (a busy chat is one insert, not fifty):
+#: about one batch per frame the screen shows, so lines are coalesced per paint.
 BATCH_MS = 50
 
 
 class ChatPanel(QWidget):
-    """The stream's chat, large and readable; the host writes as the shop."""
+    """The stream's chat, large and readable; the host writes as the shop.
+
+    ``model`` (a ``ChatModel``) holds the lines, ``list`` (a ``ChatView``) shows them: each
+    line is laid out once, whatever the number shown, and the view follows the newest line
+    unless the presenter scrolled up to read. A moderator right-clicks a line to delete it
+    or to mute, ban or lift its author."""
 
     bridge: HubBridge  # from connect_bridge(), once the studio runs
+    context_menu: QMenu | None = None  # the moderation menu open (or last opened)
 
     def __init__(self, capabilities: Capabilities, host_name: Callable[[], str]) -> None:
         super().__init__()
@@ -43,13 +50,11 @@ class ChatPanel(QWidget):
         self._flush.setSingleShot(True)
         self._flush.setInterval(BATCH_MS)
         self._flush.timeout.connect(self.flush)
-        self.list = QListView()
-        self.list.setModel(self.model)
+        self.list = ChatView()
         font = QFont()
         font.setPointSize(13)
         self.list.setFont(font)
-        self.list.setWordWrap(True)
-        self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.list.setModel(self.model)
         self.slow = QSpinBox()
         self.slow.setRange(0, 300)
         self.slow.setSuffix(" s between messages")
@@ -93,8 +98,7 @@ class ChatPanel(QWidget):
         if not self._incoming:
             return
         rows, self._incoming = self._incoming, []
-        self.model.extend(rows)
-        self.list.scrollToBottom()
+        self.model.extend(rows)  # the view follows the newest line itself
 
     def remove(self, message_id: str) -> None:
         self.flush()
@@ -104,28 +108,43 @@ class ChatPanel(QWidget):
         self._incoming.clear()
         self._flush.stop()
         self.model.reset(messages)
-        self.list.scrollToBottom()
 
     def moderate(self, row: int, action: str) -> None:
-        """``delete`` this line, or ``mute`` / ``ban`` its author for the stream."""
-        msg = self.model.row(row)
+        """``delete`` the line in model row ``row``, or ``mute`` / ``ban`` / ``clear``
+        (lift) its author for the stream."""
+        self.moderate_line(self.model.row(row), action)
+
+    def moderate_line(self, msg: dict[str, Any], action: str) -> None:
+        """``delete`` this line (a ``chat_message`` dict), or ``mute`` / ``ban`` /
+        ``clear`` its author for the stream (by ``publicId``; the shop's lines have none)."""
         if action == "delete":
             spawn(self.bridge.delete_chat_message(msg["id"]))
         elif msg.get("publicId"):
             spawn(self.bridge.moderate(msg["publicId"], action))
 
-    def on_context_menu(self, pos: QPoint) -> None:
-        index = self.list.indexAt(pos)
-        if not index.isValid():
-            return
-        row = index.row()
+    def menu_for(self, row: int) -> QMenu:
+        """The moderation menu of model row ``row``. Its actions hold the line itself, not
+        its row: lines arriving (and the oldest going) while the menu is open shift rows."""
+        msg = self.model.row(row)
         menu = QMenu(self)
-        menu.addAction("Delete message", lambda: self.moderate(row, "delete"))
-        if not self.model.row(row).get("isAdmin"):
-            menu.addAction("Mute for this stream", lambda: self.moderate(row, "mute"))
-            menu.addAction("Ban for this stream", lambda: self.moderate(row, "ban"))
-            menu.addAction("Lift mute or ban", lambda: self.moderate(row, "clear"))
-        menu.exec(self.list.mapToGlobal(pos))
+        menu.addAction("Delete message", lambda: self.moderate_line(msg, "delete"))
+        if not msg.get("isAdmin"):
+            menu.addAction("Mute for this stream", lambda: self.moderate_line(msg, "mute"))
+            menu.addAction("Ban for this stream", lambda: self.moderate_line(msg, "ban"))
+            menu.addAction("Lift mute or ban", lambda: self.moderate_line(msg, "clear"))
+        return menu
+
+    def on_context_menu(self, pos: QPoint) -> None:
+        """Right-click on a line: its moderation menu (``context_menu``), that line marked
+        while the menu is open. A popup, not ``exec``: no nested event loop while the hub's
+        loop runs, and lines keep arriving behind the menu."""
+        row = self.list.row_at(pos)
+        if row < 0:
+            return
+        self.context_menu = menu = self.menu_for(row)
+        self.list.mark_row(row)
+        menu.aboutToHide.connect(lambda: self.list.mark_row(-1))
+        menu.popup(self.list.viewport().mapToGlobal(pos))
 
     def on_slow_mode_changed(self) -> None:
         """Sent when the value changed (leaving the box unchanged asks nothing)."""
