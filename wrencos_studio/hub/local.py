@@ -55,6 +55,8 @@ class LocalConnection:
         self._closed = False
         self._deferred = deferred or receiver_loop is not None
         self._receiver_loop = receiver_loop
+        # Made on the hub's loop (App.connect_local); deferred hand-overs go on it.
+        self._hub_loop = asyncio.get_running_loop() if deferred else None
         self._queue: list[OutboundMessage] = []
         # Only with a receiver on another thread: the queue is swapped there.
         self._lock = threading.Lock() if receiver_loop is not None else None
@@ -80,7 +82,11 @@ class LocalConnection:
                     return False
             return True
         if not self._queue:
-            asyncio.get_running_loop().call_soon(self._hand_over)
+            assert self._hub_loop is not None
+            try:
+                self._hub_loop.call_soon(self._hand_over)
+            except RuntimeError:  # the hub's loop is closing (a last message at exit)
+                return False
         self._queue.append(typed)
         return True
 
