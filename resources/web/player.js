@@ -254,7 +254,7 @@ export class LivePlayer {
     if (had) this._stopFallback();
     // WebRTC plays: the ladder's run is over (were WebRTC to die, it starts afresh).
     this._ladderExhausted = false;
-    clearTimeout(this._ladderRetry);
+    this._clearLadderRetry();
     this._ladderRetries = 0;
     this.stats.ladderFailed = null;
     if (!upgraded) this.onState('live');
@@ -280,7 +280,7 @@ export class LivePlayer {
     if (this.fallback || this.transport === 'webrtc') return;
     if (from === 0) {
       // A new run of the ladder: forget how the last one failed.
-      clearTimeout(this._ladderRetry);
+      this._clearLadderRetry();
       this._ladderExhausted = false;
       this._ladderFailures = this.stats.ladderFailures = [];
       this.stats.ladderFailed = null;
@@ -320,14 +320,20 @@ export class LivePlayer {
       return;
     }
     this.onState('connecting');
-    clearTimeout(this._ladderRetry);
+    if (this._ladderRetry !== null) return; // a retry is due already (another give-up)
     const delay = Math.min(LADDER_RETRY_MAX_MS, LADDER_RETRY_MS * 2 ** this._ladderRetries);
     this._ladderRetries += 1;
     this._ladderRetry = setTimeout(() => {
+      this._ladderRetry = null;
       if (this.broadcaster && this._ladderExhausted && !this.fallback && this.transport !== 'webrtc') {
         this._startFallback('again after a network failure');
       }
     }, delay);
+  }
+
+  _clearLadderRetry() {
+    clearTimeout(this._ladderRetry);
+    this._ladderRetry = null;
   }
 
   /** A rung shows a frame on ``element`` (laid over the WebRTC video until it has frames). */
@@ -339,6 +345,7 @@ export class LivePlayer {
       element.hidden = false;
       if (element instanceof HTMLVideoElement) element.muted = this.muted;
       this.transport = this.stats.transport = fallback.rung.name;
+      this._ladderRetries = 0; // a rung plays: the next network failure starts at the first delay
       this.onState('live');
     }
     this._frameShown();
@@ -451,17 +458,20 @@ export class LivePlayer {
       }
     };
     // Too much waiting: keep the newest keyframe and what follows it (it decodes on its own,
-    // so the picture starts now, not at the next keyframe). Without a keyframe to start at,
-    // the deltas queued still decode in order — up to MAX_PENDING_HARD, then all are dropped.
+    // so the picture starts now, not at the next keyframe). Without a later keyframe to start
+    // at, what is queued still decodes in order — up to MAX_PENDING_HARD, then all of it is
+    // dropped and the next keyframe awaited.
     const trim = () => {
       if (pending.length <= MAX_PENDING) return;
       let key = pending.length - 1;
-      while (key >= 0 && !isKey(pending[key])) key -= 1;
-      if (key > 0 || (key < 0 && pending.length > MAX_PENDING_HARD)) {
-        const drop = key > 0 ? key : pending.length;
-        this.stats.dropped += drop;
-        pending.splice(0, drop);
-        if (key < 0) waitKey = true;
+      while (key > 0 && !isKey(pending[key])) key -= 1;
+      if (key > 0) {
+        this.stats.dropped += key;
+        pending.splice(0, key);
+      } else if (pending.length > MAX_PENDING_HARD) {
+        this.stats.dropped += pending.length;
+        pending.length = 0;
+        waitKey = true;
       }
     };
     const pump = () => {
@@ -674,7 +684,7 @@ export class LivePlayer {
     this.transport = this.stats.transport = 'none';
     this.broadcaster = null;
     this._webrtcDead = null;
-    clearTimeout(this._ladderRetry);
+    this._clearLadderRetry();
     this._ladderExhausted = false;
     this._ladderRetries = 0;
   }
