@@ -61,6 +61,17 @@ HTMLMediaElement.prototype.canPlayType = function (type) {
 };
 """
 
+#: Notes when (performance.now(), ms) the page made its SourceBuffer: the moment the
+#: ``media_init`` reached the Media Source rung (Media Source had opened long before). The
+#: page's own WebSocket is Playwright's stand-in once routed, so it is not watched.
+MEDIA_INIT_AT = """
+const addSourceBuffer = MediaSource.prototype.addSourceBuffer;
+MediaSource.prototype.addSourceBuffer = function (...args) {
+  window.__mediaInitAt = window.__mediaInitAt || performance.now();
+  return addSourceBuffer.apply(this, args);
+};
+"""
+
 STATS = "({...window.wrencosPlayer.stats})"
 STATE_TEXT = "document.getElementById('video-state').textContent"
 
@@ -328,16 +339,28 @@ async def test_slow_media_init_keeps_the_newest_keyframe(
 
     url = f"http://{LAN_HOST}:{served.port}/"
     async with async_playwright() as pw:
-        ctx, page, errors = await _open(pw, tmp_path / "profile", url, deny_udp=True, routes=routes)
+        ctx, page, errors = await _open(
+            pw,
+            tmp_path / "profile",
+            url,
+            deny_udp=True,
+            scripts=(MEDIA_INIT_AT,),
+            routes=routes,
+        )
         try:
             await _until(page, "window.wrencosPlayer && window.wrencosPlayer.stats.frames > 0")
             first = int(await page.evaluate("window.wrencosPlayer.stats.frames"))
             await asyncio.sleep(1.5)
             stats = await page.evaluate(STATS)
+            init_at = await page.evaluate("window.__mediaInitAt || null")
         finally:
             await ctx.close()
     waited = held["before_init"]
-    print(f"\n{waited} messages waited for media_init; dropped {stats['dropped']}")
+    after = None if init_at is None else round(stats["firstFrameMs"] - init_at)
+    print(
+        f"\n{waited} messages waited for media_init; dropped {stats['dropped']}; "
+        f"first frame {after} ms after media_init reached the page"
+    )
     assert waited is not None and waited > 45, held  # more than MAX_PENDING waited
     assert stats["dropped"] < waited, (stats, waited)  # the newest keyframe was kept
     assert stats["transport"] == "mse", stats
