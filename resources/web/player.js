@@ -5,7 +5,10 @@
 //      tunnel, a strict network) sees a picture within ~1 s instead of after a timeout.
 // When WebRTC shows its first frame the page swaps to it in one task (the fallback stays
 // on top until then, so there is no blank) and closes the fallback. WebRTC is abandoned
-// when ICE fails or has no connection after ICE_GIVE_UP_MS.
+// when ICE fails or has no connection after ICE_GIVE_UP_MS — for that offer only: a later
+// offer (a hub reconnect, a studio restart) is tried afresh while the fallback plays on.
+// When every rung has failed and WebRTC is given up, the page says "cannot play" only if
+// the browser refused every rung; a rung lost to the network is retried after a backoff.
 // Starts muted (autoplay rules); unmute() needs a user gesture.
 
 /** No ICE connection by then: WebRTC is taken as dead (the fallback plays on). */
@@ -15,8 +18,15 @@ const LIVE_MAX_BEHIND_S = 1.0;
 const LIVE_TARGET_S = 0.4; // the last frame's duration is written long (live_fmp4.py): its end is ~0.1 s ahead
 /** Media Source: keep this much (s) behind the playhead; older media is removed. */
 const KEEP_BEHIND_S = 10;
-/** Media Source: messages waiting to be appended beyond this: drop to the next keyframe. */
+/** Media Source: messages waiting to be appended beyond this (a slow `sourceopen` or
+ * `media_init`, a slow tab): drop what comes before the newest keyframe among them. */
 const MAX_PENDING = 45;
+/** Media Source: with no keyframe to trim to, drop everything beyond this many messages. */
+const MAX_PENDING_HARD = 4 * MAX_PENDING;
+/** Every rung failed, one of them on the network: the first retry of the ladder (ms),
+ * doubling per retry up to LADDER_RETRY_MAX_MS. */
+const LADDER_RETRY_MS = 5000;
+const LADDER_RETRY_MAX_MS = 30000;
 
 import { ExternalPlayback } from './external.js';
 import { hlsEngine, startHlsRung } from './hls-player.js'; // the LL-HLS rung (its own file)
@@ -45,9 +55,10 @@ function mediaUrl(query) {
 /**
  * The fallback rungs, best first: `usable()` says whether this browser can play it,
  * `start(player)` starts it and returns a function that stops it. A rung calls
- * `player._fallbackFrame(element)` for every frame it shows, `player._fallbackFailed(why)`
- * when it cannot play (the next usable rung is tried). Another way to play (LL-HLS) is one
- * more entry here.
+ * `player._fallbackFrame(element)` for every frame it shows, `player._fallbackFailed(why,
+ * cause)` when it cannot play (the next usable rung is tried); `cause` is 'browser' when
+ * this browser refused the stream (a codec, an API), else 'network' (the default: what is
+ * not known to be the browser is not blamed on it). Another way to play is one more entry.
  */
 export const FALLBACK_RUNGS = [
   // fMP4 over the WebSocket into Media Source: no secure context needed, plays sound.
@@ -78,11 +89,21 @@ export class LivePlayer {
     this.transport = 'none';
     this.fallback = null; // {rung, stop, shown: element|null}
     this._rung = -1;
-    this._webrtcDead = null; // why WebRTC was given up, or null
+    this._webrtcDead = null; // why WebRTC was given up for the current offer, or null
+    // The ladder's current run: why each rung failed ({rung, why, cause}), and whether it
+    // ran out of rungs (then nothing plays unless WebRTC does, or a retry succeeds).
+    this._ladderFailures = [];
+    this._ladderExhausted = false;
+    this._ladderRetry = null; // the timer of the ladder's next run after a network failure
+    this._ladderRetries = 0;
     this._lastShown = 0;
     this.stats = {
       frames: 0, transport: 'none', fallbackReason: null, webrtcFailed: null,
       firstFrameMs: null, upgradedMs: null, swapGapMs: null,
+      webrtcOffers: 0, // offers tried (each gets a fresh chance, also after a give-up)
+      ladderRuns: 0, // times the ladder was started from its first rung
+      ladderFailures: [], // the current run's failed rungs: {rung, why, cause}
+      ladderFailed: null, // every rung failed and WebRTC gave up: 'browser' or 'network'
       received: 0, appended: 0, dropped: 0, // Media Source messages
       mseAudio: null, // the audio the Media Source rung asked for: opus, aac or none
     };
@@ -110,8 +131,9 @@ export class LivePlayer {
         break;
       case 'webrtc_offer':
         // Also while WebRTC plays: the broadcaster re-offers after the hub connection came
-        // back (it closed the old peer connection).
-        if (!this._forceFallback && this._webrtcDead === null) this._onOffer(msg);
+        // back (it closed the old peer connection). Also after a give-up: a new offer is a
+        // fresh try (the network may have changed); the fallback plays on until its frame.
+        if (!this._forceFallback) this._onOffer(msg);
         break;
       case 'webrtc_ice_candidate':
         if (this.pc && msg.candidate) this.pc.addIceCandidate(msg.candidate).catch(() => {});
@@ -130,6 +152,8 @@ export class LivePlayer {
   async _onOffer(msg) {
     this._closePc();
     this.broadcaster = msg.from;
+    this._webrtcDead = null;
+    this.stats.webrtcOffers += 1;
     if (this.transport === 'none') this.onState('connecting');
     const pc = new RTCPeerConnection();
     this.pc = pc;
@@ -163,9 +187,11 @@ export class LivePlayer {
       await pc.setLocalDescription(answer);
       this.send({ type: 'webrtc_answer', to: this.broadcaster, answer: { type: 'answer', sdp: pc.localDescription.sdp } });
     } catch (err) {
-      this._giveUpWebRtc('WebRTC offer refused: ' + err);
+      // Only this offer's own failure: a newer offer's peer connection is not given up.
+      if (pc === this.pc) this._giveUpWebRtc('WebRTC offer refused: ' + err);
       return;
     }
+    if (pc !== this.pc) return; // replaced (a newer offer) or given up meanwhile
     this._countVideoFrames(pc);
   }
 
@@ -175,8 +201,12 @@ export class LivePlayer {
     this._webrtcDead = reason;
     this.stats.webrtcFailed = reason;
     if (this.transport === 'webrtc') this.transport = this.stats.transport = 'none';
-    // The fallback normally runs already; start it if it was not (or had stopped).
-    if (!this.fallback) this._startFallback(reason);
+    // The fallback normally runs already. If its ladder already ran out of rungs, running
+    // it again now would only repeat that: say what is true instead (_ladderSettled).
+    // Otherwise (it was stopped by WebRTC's upgrade, or never started) start it.
+    if (this.fallback) return;
+    if (this._ladderExhausted) this._ladderSettled();
+    else this._startFallback(reason);
   }
 
   _countVideoFrames(pc) {
@@ -205,20 +235,29 @@ export class LivePlayer {
     video.addEventListener('timeupdate', approx);
   }
 
-  /** WebRTC has a frame: show it and let the fallback go, in one task (no blank between). */
+  /**
+   * WebRTC has a frame: show it and let the fallback go, in one task (no blank between).
+   * An upgrade (upgradedMs, swapGapMs) is counted only when a rung had shown a frame; when
+   * none had (WebRTC came first, or the ladder had run out), the page says live here.
+   */
   _upgradeToWebRtc() {
     clearTimeout(this._timer);
     const had = this.fallback;
+    const upgraded = had !== null && had.shown !== null;
     this.transport = this.stats.transport = 'webrtc';
     this.video.hidden = false;
     this.video.muted = this.muted;
-    if (had) {
+    if (upgraded) {
       this.stats.upgradedMs = Math.round(performance.now());
       this.stats.swapGapMs = this._lastShown ? Math.round(performance.now() - this._lastShown) : null;
-      this._stopFallback();
-    } else {
-      this.onState('live');
     }
+    if (had) this._stopFallback();
+    // WebRTC plays: the ladder's run is over (were WebRTC to die, it starts afresh).
+    this._ladderExhausted = false;
+    this._clearLadderRetry();
+    this._ladderRetries = 0;
+    this.stats.ladderFailed = null;
+    if (!upgraded) this.onState('live');
   }
 
   _closePc() {
@@ -239,6 +278,14 @@ export class LivePlayer {
   /** Start the first usable fallback rung after the current one (from the top if none). */
   _startFallback(reason, from = 0) {
     if (this.fallback || this.transport === 'webrtc') return;
+    if (from === 0) {
+      // A new run of the ladder: forget how the last one failed.
+      this._clearLadderRetry();
+      this._ladderExhausted = false;
+      this._ladderFailures = this.stats.ladderFailures = [];
+      this.stats.ladderFailed = null;
+      this.stats.ladderRuns += 1;
+    }
     this.stats.fallbackReason = reason;
     for (let i = from; i < FALLBACK_RUNGS.length; i++) {
       const rung = FALLBACK_RUNGS[i];
@@ -250,8 +297,43 @@ export class LivePlayer {
       return;
     }
     this._rung = -1;
-    // No fallback this browser can use: WebRTC is the only hope.
-    if (this._webrtcDead !== null || this._forceFallback) this.onState('unsupported');
+    // No (further) rung this browser can use: WebRTC is the only hope.
+    this._ladderExhausted = true;
+    this._ladderSettled();
+  }
+
+  /**
+   * Every rung of this run failed (or none was usable). While WebRTC may still play,
+   * nothing is said ("Connecting video…" stays). Once it is given up too: 'unsupported'
+   * ("This browser cannot play the stream") only when this browser refused every rung it
+   * tried (or could use none); when a rung was lost to the network the page stays
+   * 'connecting' and runs the ladder again after LADDER_RETRY_MS (doubling, at most
+   * LADDER_RETRY_MAX_MS) — a later offer (hub reconnect) may also bring WebRTC.
+   */
+  _ladderSettled() {
+    if (!this._ladderExhausted || this.fallback || this.transport === 'webrtc') return;
+    if (this._webrtcDead === null && !this._forceFallback) return;
+    const network = this._ladderFailures.some((f) => f.cause !== 'browser');
+    this.stats.ladderFailed = network ? 'network' : 'browser';
+    if (!network) {
+      this.onState('unsupported');
+      return;
+    }
+    this.onState('connecting');
+    if (this._ladderRetry !== null) return; // a retry is due already (another give-up)
+    const delay = Math.min(LADDER_RETRY_MAX_MS, LADDER_RETRY_MS * 2 ** this._ladderRetries);
+    this._ladderRetries += 1;
+    this._ladderRetry = setTimeout(() => {
+      this._ladderRetry = null;
+      if (this.broadcaster && this._ladderExhausted && !this.fallback && this.transport !== 'webrtc') {
+        this._startFallback('again after a network failure');
+      }
+    }, delay);
+  }
+
+  _clearLadderRetry() {
+    clearTimeout(this._ladderRetry);
+    this._ladderRetry = null;
   }
 
   /** A rung shows a frame on ``element`` (laid over the WebRTC video until it has frames). */
@@ -263,14 +345,22 @@ export class LivePlayer {
       element.hidden = false;
       if (element instanceof HTMLVideoElement) element.muted = this.muted;
       this.transport = this.stats.transport = fallback.rung.name;
+      this._ladderRetries = 0; // a rung plays: the next network failure starts at the first delay
       this.onState('live');
     }
     this._frameShown();
   }
 
-  /** The running rung cannot play here: try the next one. */
-  _fallbackFailed(reason) {
+  /**
+   * The running rung cannot play: try the next one.
+   * @param {string} reason what failed, for stats.ladderFailures
+   * @param {'browser'|'network'} cause 'browser' when this browser refused the stream (it
+   *   will refuse it again), else 'network' (the default)
+   */
+  _fallbackFailed(reason, cause = 'network') {
+    if (!this.fallback) return; // stopped meanwhile (WebRTC took over, the stream ended)
     const from = this._rung + 1;
+    this._ladderFailures.push({ rung: this.fallback.rung.name, why: reason, cause });
     this._stopFallback();
     this._startFallback(reason, from);
   }
@@ -367,9 +457,25 @@ export class LivePlayer {
         sb.remove(0, video.currentTime - KEEP_BEHIND_S);
       }
     };
+    // Too much waiting: keep the newest keyframe and what follows it (it decodes on its own,
+    // so the picture starts now, not at the next keyframe). Without a later keyframe to start
+    // at, what is queued still decodes in order — up to MAX_PENDING_HARD, then all of it is
+    // dropped and the next keyframe awaited.
+    const trim = () => {
+      if (pending.length <= MAX_PENDING) return;
+      let key = pending.length - 1;
+      while (key > 0 && !isKey(pending[key])) key -= 1;
+      if (key > 0) {
+        this.stats.dropped += key;
+        pending.splice(0, key);
+      } else if (pending.length > MAX_PENDING_HARD) {
+        this.stats.dropped += pending.length;
+        pending.length = 0;
+        waitKey = true;
+      }
+    };
     const pump = () => {
       if (!sb || sb.updating || !pending.length || ms.readyState !== 'open') return;
-      if (pending.length > MAX_PENDING) { this.stats.dropped += pending.length; pending.length = 0; waitKey = true; return; }
       const data = pending.shift();
       if (waitKey || !streaming) {
         if (!streaming || !isKey(data)) { this.stats.dropped += 1; pump(); return; }
@@ -389,7 +495,7 @@ export class LivePlayer {
       try {
         sb = ms.addSourceBuffer(mime);
       } catch (err) {
-        this._fallbackFailed('Media Source refused ' + mime);
+        this._fallbackFailed('Media Source refused ' + mime, 'browser');
         return;
       }
       sb.mode = 'segments';
@@ -424,7 +530,7 @@ export class LivePlayer {
         if (typeof ev.data === 'string') {
           const init = JSON.parse(ev.data);
           if (init.type !== 'media_init' || init.format !== 'fmp4') return;
-          if (!MS.isTypeSupported(init.mime)) { this._fallbackFailed('Media Source cannot play ' + init.mime); return; }
+          if (!MS.isTypeSupported(init.mime)) { this._fallbackFailed('Media Source cannot play ' + init.mime, 'browser'); return; }
           mime = init.mime;
           if (sb) {
             // A new connection (the studio may have restarted, its timeline with it):
@@ -439,6 +545,7 @@ export class LivePlayer {
         this._fallbackTries = 0;
         this.stats.received += 1;
         pending.push(ev.data);
+        trim();
         pump();
       };
       ws.onclose = (ev) => { if (!stopped && this.ws === ws) this._fallbackClosed(ev, connect); };
@@ -577,6 +684,9 @@ export class LivePlayer {
     this.transport = this.stats.transport = 'none';
     this.broadcaster = null;
     this._webrtcDead = null;
+    this._clearLadderRetry();
+    this._ladderExhausted = false;
+    this._ladderRetries = 0;
   }
 
   /** The hub connection dropped: the broadcaster will offer again after re-registering. */
