@@ -124,8 +124,12 @@ function attachNative(player, state) {
 async function attachHlsJs(player, state) {
   const Hls = await loadHlsJs();
   if (state.stopped) return;
-  if (!Hls || !Hls.isSupported()) {
-    player._fallbackFailed('hls.js cannot play here');
+  if (!Hls) {  // the script did not load: the network's doing, not the browser's
+    player._fallbackFailed('hls.js could not be loaded');
+    return;
+  }
+  if (!Hls.isSupported()) {  // no Media Source of any kind: this browser cannot
+    player._fallbackFailed('hls.js cannot play here', 'browser');
     return;
   }
   // No worker: the page's Content-Security-Policy allows no blob: scripts.
