@@ -27,7 +27,7 @@ __all__ = ["ChatPanel"]
 
 #: New lines are shown in batches at most this often (a busy chat is one insert, not fifty):
 #: about one batch per frame the screen shows, so lines are coalesced per paint.
-BATCH_MS = 50
+BATCH_MS = 100
 
 
 class ChatPanel(QWidget):
