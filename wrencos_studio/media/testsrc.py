@@ -162,7 +162,7 @@ class TestPattern:
             (frame.planes[2], self._v, w // 2),
         ):
             if plane.line_size == width:
-                plane.update(data)  # any buffer: no copy to bytes first
+                plane.update(bytes(data))
             else:  # padded rows
                 buf = bytearray(plane.line_size * (len(data) // width))
                 for r in range(len(data) // width):
