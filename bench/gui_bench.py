@@ -12,7 +12,7 @@ on qasync, ``QT_QPA_PLATFORM=offscreen``, the window shown, the preview's source
 
 * ``idle``: ``--seconds`` with nothing arriving;
 * ``chat``: ``--seconds`` with ``--rate`` lines a second arriving through the studio's
-  own bridge signals (``chat_message``, in 20 ms ticks as the hub's deferred local
+  own bridge signals (``chat_message``, in 20 ms ticks as the hub's local
   connection delivers them) and ``figures_changed`` 4 times a second (the hub's
   coalesced ``stream_update``), lines of 10-160 characters, one in ten the shop's.
 

@@ -141,16 +141,13 @@ class App:
         on_message: Callable[[OutboundMessage], None],
         name: str,
         *,
-        deferred: bool = False,
         receiver_loop: asyncio.AbstractEventLoop | None = None,
     ) -> LocalConnection:
-        """A new in-process client of the hub (typed messages, no JSON); ``deferred``: its
-        messages are handed over on the next loop tick; ``receiver_loop``: on that loop,
-        another thread's (see ``LocalConnection``). Call on the hub's loop."""
+        """A new in-process client of the hub (typed messages, no JSON); with
+        ``receiver_loop`` its messages are handed over on that loop, in batches (see
+        ``LocalConnection``). Call on the hub's loop."""
         assert self.hub is not None, "start() first"
-        return LocalConnection(
-            self.hub, on_message, name, deferred=deferred, receiver_loop=receiver_loop
-        )
+        return LocalConnection(self.hub, on_message, name, receiver_loop=receiver_loop)
 
     # -- the broadcaster ----------------------------------------------------------------------
 

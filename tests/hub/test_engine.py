@@ -222,16 +222,17 @@ async def test_in_process_clients_get_typed_messages_without_json(
         await app.stop()
 
 
-async def test_a_deferred_local_connection_gets_its_messages_on_the_next_tick(
+async def test_a_local_connection_handed_over_on_its_loop_gets_messages_on_the_next_tick(
     tmp_path: Path,
 ) -> None:
-    """The studio's connection is deferred: nothing runs inside the hub's send, and the
-    messages arrive together, in order, on the next loop tick."""
+    """A connection handed over on the hub's own loop (``receiver_loop``): nothing runs
+    inside the hub's send, and the messages arrive together, in order, on the next loop
+    tick."""
     app = App(_settings(tmp_path))
     await app.start()
     try:
         got: list[p.OutboundMessage] = []
-        conn = app.connect_local(got.append, "window", deferred=True)
+        conn = app.connect_local(got.append, "window", receiver_loop=asyncio.get_running_loop())
         await conn.register_admin("alice")
         await conn.request({"type": "ping"})
         assert got == []

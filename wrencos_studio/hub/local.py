@@ -26,16 +26,14 @@ _LOCAL_TOKEN_TTL_S = 10 * 365 * 86400
 
 
 class LocalConnection:
-    """One in-process client of ``hub``; ``on_message`` gets every message for it, on the
-    event loop's thread, in order.
+    """One in-process client of ``hub``; ``on_message`` gets every message for it, in order.
 
-    ``deferred``: messages are handed over on the next loop tick, together, instead of
-    inside the hub's broadcast — for a receiver that does slow work (a window repainting),
-    so the customers after it in a broadcast never wait for it.
-
-    ``receiver_loop``: ``on_message`` runs on *that* loop (another thread's: the studio
-    window's, ``loop_thread``), handed over in batches as with ``deferred``; the hub's
-    thread never runs the receiver's code."""
+    Without ``receiver_loop`` (the broadcaster) ``on_message`` runs inside the hub's send,
+    on the hub's loop. With it (the studio window) messages are handed over on *that* loop
+    in batches — one ``call_soon_threadsafe`` per batch, the queue swapped under a lock —
+    so the customers after this connection in a broadcast never wait for a repaint, and
+    the window's code never runs on the hub's thread. ``receiver_loop`` may be the hub's
+    own loop: the messages then arrive together on its next tick."""
 
     def __init__(
         self,
@@ -43,7 +41,6 @@ class LocalConnection:
         on_message: Callable[[OutboundMessage], None],
         name: str,
         *,
-        deferred: bool = False,
         receiver_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.hub = hub
@@ -53,13 +50,9 @@ class LocalConnection:
         self.client.trusted = True
         self._open = True
         self._closed = False
-        self._deferred = deferred or receiver_loop is not None
         self._receiver_loop = receiver_loop
-        # Made on the hub's loop (App.connect_local); deferred hand-overs go on it.
-        self._hub_loop = asyncio.get_running_loop() if deferred else None
         self._queue: list[OutboundMessage] = []
-        # Only with a receiver on another thread: the queue is swapped there.
-        self._lock = threading.Lock() if receiver_loop is not None else None
+        self._lock = threading.Lock()
 
     # The Sink protocol: the hub delivers here.
     def deliver(self, message: Outgoing) -> bool:
@@ -67,34 +60,21 @@ class LocalConnection:
             return False
         msg = message.message
         typed = msg if isinstance(msg, OutboundMessage) else _parsed(msg)
-        if not self._deferred:
+        if self._receiver_loop is None:
             self._on_message(typed)
             return True
-        if self._lock is not None:
-            with self._lock:
-                first = not self._queue
-                self._queue.append(typed)
-            if first:
-                assert self._receiver_loop is not None
-                try:
-                    self._receiver_loop.call_soon_threadsafe(self._hand_over)
-                except RuntimeError:  # the receiver's loop is closed: it is gone
-                    return False
-            return True
-        if not self._queue:
-            assert self._hub_loop is not None
+        with self._lock:
+            first = not self._queue
+            self._queue.append(typed)
+        if first:
             try:
-                self._hub_loop.call_soon(self._hand_over)
-            except RuntimeError:  # the hub's loop is closing (a last message at exit)
+                self._receiver_loop.call_soon_threadsafe(self._hand_over)
+            except RuntimeError:  # the receiver's loop is closed: it is gone
                 return False
-        self._queue.append(typed)
         return True
 
     def _hand_over(self) -> None:
-        if self._lock is not None:
-            with self._lock:
-                queue, self._queue = self._queue, []
-        else:
+        with self._lock:
             queue, self._queue = self._queue, []
         if self._open:
             for message in queue:

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
@@ -294,60 +294,42 @@ class HubBridge(QObject):
 
 
 class LocalBridge(HubBridge):
-    """The studio's own admin connection to its in-process hub.
-
-    ``program``: the :class:`~wrencos_studio.loop_thread.LoopThread` the hub runs on (the
-    studio); the connection is then made there, requests run there, and the hub's
-    messages are handed to this (the window's) loop in batches. Without it the hub shares
-    the window's loop and messages are handed over deferred (after each broadcast)."""
+    """The studio's own admin connection to its in-process hub, which runs on ``program``
+    (a :class:`~wrencos_studio.loop_thread.LoopThread`): the connection is made there,
+    requests run there, and the hub's messages are handed to this (the window's) loop in
+    batches, so a broadcast never waits for the window."""
 
     def __init__(
         self,
         connect: Callable[..., LocalConnection],
+        program: LoopThread,
         user_id: str = "studio",
-        program: LoopThread | None = None,
     ) -> None:
-        """``connect(on_message, name, **options)`` makes the in-process connection
+        """``connect(on_message, name, receiver_loop=…)`` makes the in-process connection
         (``App.connect_local``); the studio registers as admin ``user_id``."""
         super().__init__()
         self.user_id = user_id
         self.program = program
         self._connect = connect
         self.connection: LocalConnection | None = None
-        if program is None:
-            # Deferred: the window's work runs after a broadcast, not inside it, so
-            # customers served after the studio's own connection never wait for a repaint.
-            self.connection = connect(self.dispatch, "studio-window", deferred=True)
-
-    async def _run(self, coro: Coroutine[Any, Any, None]) -> None:
-        if self.program is None:
-            await coro
-        else:
-            await self.program.run(coro)
 
     async def start(self) -> None:
-        if self.program is not None and self.connection is None:
+        if self.connection is None:
             window_loop = asyncio.get_running_loop()
             self.connection = await self.program.call(
                 lambda: self._connect(self.dispatch, "studio-window", receiver_loop=window_loop)
             )
-        assert self.connection is not None
-        await self._run(self.connection.register_admin(self.user_id))
+        await self.program.run(self.connection.register_admin(self.user_id))
 
     async def request(self, msg: dict[str, Any]) -> None:
         assert self.connection is not None, "start() first"
-        await self._run(self.connection.request(msg))
+        await self.program.run(self.connection.request(msg))
 
     def stop(self) -> None:
         """Leave the hub; the window gets nothing more from now on."""
-        connection = self.connection
-        if connection is None:
-            return
-        if self.program is None:
-            connection.close()
-        else:
-            connection.detach()  # nothing more handed to the window, from now on
-            self.program.call_soon(connection.close)
+        if self.connection is not None:
+            self.connection.detach()  # nothing more handed to the window, from now on
+            self.program.call_soon(self.connection.close)
 
 
 class RemoteBridge(HubBridge):

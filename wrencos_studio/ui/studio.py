@@ -166,7 +166,7 @@ class Studio(QObject):
             raise OSError(str(exc)) from exc
         from wrencos_studio.ui.bridge import LocalBridge
 
-        self.bridge = LocalBridge(self.app.connect_local, program=self.program)
+        self.bridge = LocalBridge(self.app.connect_local, self.program)
         await self.bridge.start()
         await self.start_source(str(s["source"]))
         assert self.app.hub is not None
