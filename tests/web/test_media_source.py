@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +141,17 @@ async def _until(page: Any, script: str, timeout: float = 15.0) -> Any:
 
 
 async def _open(
-    pw: Any, profile: Path, url: str, *, deny_udp: bool, scripts: tuple[str, ...] = ()
+    pw: Any,
+    profile: Path,
+    url: str,
+    *,
+    deny_udp: bool,
+    scripts: tuple[str, ...] = (),
+    routes: Callable[[Any], Awaitable[None]] | None = None,
 ) -> tuple[Any, Any, list[str]]:
+    """Chromium on ``url`` (a fresh ``profile``; no UDP for WebRTC with ``deny_udp``),
+    ``scripts`` run before the page's own, ``routes(page)`` awaited before navigation
+    (``page.route`` / ``route_web_socket``); the context, the page and its console errors."""
     if deny_udp:
         _deny_udp(profile)
     ctx = await pw.chromium.launch_persistent_context(str(profile), **chromium_options())
@@ -152,6 +161,8 @@ async def _open(
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    if routes is not None:
+        await routes(page)
     await page.goto(url)
     return ctx, page, errors
 

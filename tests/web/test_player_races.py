@@ -19,12 +19,11 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.helpers.serve import AsyncServe
-from tests.helpers.testutils import chromium_options
 from tests.web.test_media_source import (
     BLANK_SAMPLER,
     LAN_HOST,
     NO_MEDIA_SOURCE,
-    _deny_udp,
+    _open,
     _until,
     served,  # noqa: F401  (the fixture: a studio playing the test pattern)
 )
@@ -78,31 +77,6 @@ STATE_TEXT = "document.getElementById('video-state').textContent"
 
 def _path_is(path: str) -> Callable[[str], bool]:
     return lambda url: urlparse(url).path == path
-
-
-async def _open(
-    pw: Any,
-    profile: Path,
-    url: str,
-    *,
-    deny_udp: bool,
-    scripts: tuple[str, ...] = (),
-    routes: Callable[[Any], Any] | None = None,
-) -> tuple[Any, Any, list[str]]:
-    """As test_media_source._open, with ``routes(page)`` awaited before navigation."""
-    if deny_udp:
-        _deny_udp(profile)
-    ctx = await pw.chromium.launch_persistent_context(str(profile), **chromium_options())
-    for script in scripts:
-        await ctx.add_init_script(script)
-    page = await ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    if routes is not None:
-        await routes(page)
-    await page.goto(url)
-    return ctx, page, errors
 
 
 async def test_webrtc_first_says_live_and_counts_no_upgrade(
