@@ -206,3 +206,46 @@ async def test_one_aac_encode_is_shared_and_runs_only_while_wanted() -> None:
         assert bytes(again[0]) and again[0].time_base == first[0].time_base
     finally:
         pipe.stop()
+
+
+async def test_before_go_live_the_test_pattern_draws_only_what_the_preview_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not encoding (the preview before Go Live), the synthetic camera draws only the
+    frames the preview takes (every third at 30 fps) and makes only the sound frames the
+    meter reads; the capture still counts every frame, and the bar keeps its pace.
+    Encoding, it draws every frame."""
+    drawn: list[int] = []
+    real_frame = TestPattern.frame
+
+    def counted(self: TestPattern, ms: int | None = None) -> av.VideoFrame:
+        drawn.append(self._frame_index)
+        return real_frame(self, ms)
+
+    monkeypatch.setattr(TestPattern, "frame", counted)
+    settings = VideoSettings(160, 120, 30, 200_000)
+    got = Collected()
+    levels: list[float] = []
+    pipe = MediaPipeline(
+        parse_source("testsrc"), settings, asyncio.get_running_loop(), got.on_video, lambda _p: None
+    )
+    pipe.on_preview = got.on_preview
+    pipe.on_audio_level = levels.append
+    pipe.encoding = False
+    pipe.start()
+    try:
+        await _until(lambda: pipe.stats.video_frames >= 30)
+        frames, previews = pipe.stats.video_frames, len(got.preview_luma)
+        assert len(drawn) == previews and abs(frames / 3 - previews) <= 1, (frames, previews)
+        assert all(b - a == 3 for a, b in itertools.pairwise(drawn)), drawn  # the bar's pace
+        assert got.video == 0
+        assert max(levels) > 0.2  # frame 0 is in the beep (the first 100 ms of a second)
+        assert abs(pipe.stats.audio_frames / 5 - len(levels)) <= 1  # the meter: every fifth
+        pipe.set_encoding(True)
+        before = len(drawn)
+        start = pipe.stats.video_frames
+        await _until(lambda: pipe.stats.video_frames >= start + 15)
+        assert len(drawn) - before >= pipe.stats.video_frames - start - 1  # every frame now
+        await _until(lambda: got.video > 0)
+    finally:
+        pipe.stop()

@@ -43,6 +43,10 @@ class Running:
         from wrencos_studio.ui.window import MainWindow
 
         self.app = QApplication.instance() or QApplication([])
+        # As ui/app.py sets it: the studio decides when it quits. Left on, a test that
+        # deletes one window before opening the next (a relaunch) quits the application,
+        # which stops the next window's loop in the middle of its start.
+        self.app.setQuitOnLastWindowClosed(False)
         self.loop = _Loop(self.app)
         asyncio.set_event_loop(self.loop)
         self.studio = Studio(data_dir, port=0)

@@ -17,6 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 qasync = pytest.importorskip("qasync")
 
+from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
@@ -505,3 +506,36 @@ def test_preview_and_health_arrive_without_reading_the_hub(studio: Running) -> N
     studio.until(fits)  # the first frames may predate the window's first layout
     studio.until(lambda: "encode" in w.health_label.text(), timeout=5)
     assert stats and stats[-1]["source"] == "testsrc"
+
+
+def test_the_preview_is_scaled_once_to_its_box_in_qt_s_own_layout(
+    qapp: Any, tmp_path: Path
+) -> None:
+    """The studio's preview: one swscale pass on the capture thread from the captured YUV
+    frame to the preview's box (aspect kept) in QImage's RGB32; the colours are the
+    frame's; a frame arriving before the last was painted is dropped."""
+    import av
+
+    from wrencos_studio.ui.studio import Studio, fit_size
+
+    assert fit_size(1280, 720, 700, 700) == (700, 394)
+    assert fit_size(1280, 720, 400, 100) == (178, 100)
+    assert fit_size(640, 480, 1, 1) == (1, 1)
+    studio = Studio(tmp_path, port=0)
+    ready: list[int] = []
+    studio.preview_ready.connect(lambda: ready.append(1))
+    studio.set_preview_size(200, 200)
+    frame = av.VideoFrame(320, 180, "yuv420p")
+    # BT.601 limited-range YUV of a strong orange: R ~ 255, G ~ 128, B ~ 0.
+    for plane, value in zip(frame.planes, (151, 44, 201), strict=True):
+        plane.update(bytes([value]) * plane.buffer_size)
+    studio._on_preview(frame)
+    studio._on_preview(frame)  # not painted yet: dropped
+    assert ready == [1]
+    image = studio.take_preview()
+    assert image is not None and studio.take_preview() is None
+    assert (image.width(), image.height()) == (200, 112)
+    assert image.format() == QImage.Format.Format_RGB32
+    colour = QColor(image.pixel(100, 56))
+    assert colour.alpha() == 255
+    assert colour.red() > 230 and 100 < colour.green() < 160 and colour.blue() < 30, colour.name()

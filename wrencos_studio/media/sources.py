@@ -37,7 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PREVIEW_WIDTH = 640
 PacketSink = Callable[["av.Packet[Any]"], None]
 
 
@@ -231,12 +230,13 @@ def audio_level(frame: av.AudioFrame) -> float:
     """Peak level of a frame, 0..1 (s16 or float samples; other formats count as 0)."""
     fmt = frame.format.name
     data = bytes(frame.planes[0])
+    # max() and min() of the array run in C; a generator of abs() cost ~1 % of a core.
     if fmt.startswith("s16"):
         samples = array.array("h", data[: len(data) // 2 * 2])
-        return max((abs(x) for x in samples), default=0) / 32768
+        return max(max(samples), -min(samples)) / 32768 if samples else 0.0
     if fmt.startswith("flt"):
         floats = array.array("f", data[: len(data) // 4 * 4])
-        return min(1.0, max((abs(x) for x in floats), default=0.0))
+        return min(1.0, max(max(floats), -min(floats))) if floats else 0.0
     return 0.0
 
 
@@ -265,7 +265,8 @@ class MediaPipeline:
         self.audio_error: str | None = None
         #: Called on this thread with the peak level (0..1) ~10 times a second, for a meter.
         self.on_audio_level: Callable[[float], None] | None = None
-        #: Called on this thread with small RGB frames (~10 a second) for a local preview.
+        #: Called on this thread with captured frames (~10 a second, the capture's size and
+        #: format) for a local preview; it must not change the frame (it is encoded next).
         self.on_preview: Callable[[av.VideoFrame], None] | None = None
         #: The AAC encode shared by every output that needs AAC (add_aac_sink).
         self._aac_sinks: list[PacketSink] = []
@@ -367,15 +368,19 @@ class MediaPipeline:
 
     # -- delivery ------------------------------------------------------------------------
 
+    def _preview_due(self) -> bool:
+        """Whether the frame now being captured goes to the preview (~10 a second)."""
+        return (
+            self.on_preview is not None
+            and self.stats.video_frames % max(1, self.settings.fps // 10) == 0
+        )
+
     def _emit_video(self, frame: av.VideoFrame, pts: int) -> None:
         preview = self.on_preview
-        if preview is not None and self.stats.video_frames % max(1, self.settings.fps // 10) == 0:
+        if preview is not None and self._preview_due():
             try:
-                preview(
-                    frame.reformat(
-                        PREVIEW_WIDTH, PREVIEW_WIDTH * frame.height // frame.width // 2 * 2, "rgb24"
-                    )
-                )
+                # The captured frame itself: the preview scales it once, to its own size.
+                preview(frame)
             except Exception:
                 log.debug("preview failed", exc_info=True)
         if self.encoding:
@@ -390,9 +395,14 @@ class MediaPipeline:
         except RuntimeError:  # the loop is closing (the app quits): stop capturing
             self._stop.set()
 
+    def _level_due(self) -> bool:
+        """Whether the sound frame now being captured goes to the meter (~10 a second)."""
+        return self.on_audio_level is not None and self.stats.audio_frames % 5 == 0
+
     def _emit_audio(self, frame: av.AudioFrame) -> None:
-        if self.on_audio_level is not None and self.stats.audio_frames % 5 == 0:
-            self.on_audio_level(audio_level(frame))
+        on_level = self.on_audio_level
+        if on_level is not None and self._level_due():
+            on_level(audio_level(frame))
         if self.encoding:
             for packet in self.audio.encode(frame):
                 self.stats.audio_bytes += packet.size
@@ -422,12 +432,20 @@ class MediaPipeline:
         s = self.settings
         pattern = TestPattern(s.width, s.height, busy=self.spec.target == "busy")
         for _i, t in self._paced(1.0 / s.fps):
-            self._emit_video(pattern.frame(), int(t * 90000))
+            if self.encoding or self._preview_due():
+                self._emit_video(pattern.frame(), int(t * 90000))
+            else:  # before Go Live only the preview's frames are looked at: draw only those
+                pattern.skip()
+                self.stats.frame_done()
 
     def _run_testsrc_audio(self) -> None:
         beep = BeepGenerator()
         for _i, _t in self._paced(0.02):
-            self._emit_audio(beep.frame())
+            if self.encoding or self._level_due():
+                self._emit_audio(beep.frame())
+            else:  # before Go Live only the meter listens: make only its frames
+                beep.skip()
+                self.stats.audio_frames += 1
 
     def _run_file(self) -> None:
         path = self.spec.target

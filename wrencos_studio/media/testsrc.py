@@ -173,6 +173,11 @@ class TestPattern:
         self._frame_index += 1
         return frame
 
+    def skip(self) -> None:
+        """Pass one frame without drawing it (nobody would see it): the moving bar keeps
+        its pace, as a camera's picture goes on between the frames one looks at."""
+        self._frame_index += 1
+
     def _clock_top(self) -> int:
         return self.block * (2 + _NBITS * self.block // self.width + 1)
 
@@ -256,3 +261,7 @@ class BeepGenerator:
         frame.time_base = self.time_base
         self.sample += n
         return frame
+
+    def skip(self) -> None:
+        """Pass one frame without making it (nobody would hear it): the beep keeps time."""
+        self.sample += self.samples_per_frame

@@ -9,13 +9,14 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from wrencos_studio.app import App, StartError
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SETTINGS_FILE = "studio-settings.json"
+#: swscale's name for the byte layout of QImage.Format_RGB32 (0xffRRGGBB as a native uint32).
+_RGB32_LAYOUT = "bgra" if sys.byteorder == "little" else "argb"
+
+
+def fit_size(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
+    """The largest ``(width, height)`` in pixels with ``width:height``'s aspect that fits in
+    the box (each side at least 1): how the preview scales a captured frame."""
+    scale = min(box_width / width, box_height / height)
+    return max(1, min(box_width, round(width * scale))), max(
+        1, min(box_height, round(height * scale))
+    )
 
 
 class StudioSettings:
@@ -229,26 +241,24 @@ class Studio(QObject):
         return image
 
     def _on_preview(self, frame: Any) -> None:
-        # Capture thread: the conversion and the smooth scaling happen here (QImage is safe
-        # off the GUI thread), so the GUI/loop thread only paints. A frame not yet painted
-        # means the GUI is busy: this one is dropped rather than queued behind it.
+        # Capture thread, with the captured frame (the capture's size and format): one
+        # swscale pass makes it the preview's size in the layout painting needs no work
+        # for (QImage's RGB32 is 0xffRRGGBB in native order: BGRA bytes on little-endian
+        # machines), so the GUI thread only paints. A frame not yet painted means the GUI
+        # is busy: this one is dropped rather than queued behind it.
         with self._preview_lock:
             if self._preview_image is not None:
                 return
-            width, height = self._preview_size
-        plane = frame.planes[0]
-        # QImage does not copy or hold the buffer it is given: ``pixels`` must stay alive
-        # until scaled() has made an image that owns its own (a temporary here crashed).
-        pixels = bytes(plane)
-        source = QImage(
-            pixels, frame.width, frame.height, plane.line_size, QImage.Format.Format_RGB888
-        )
-        image = source.scaled(
-            width,
-            height,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        ).convertToFormat(QImage.Format.Format_RGB32)  # the format painting needs no work for
+            box_w, box_h = self._preview_size
+        width, height = fit_size(frame.width, frame.height, box_w, box_h)
+        scaled = frame.reformat(
+            width, height, _RGB32_LAYOUT, interpolation="AREA", threads=1
+        )  # one thread: a small picture, and no pool to wake 10 times a second
+        plane = scaled.planes[0]
+        # QImage does not own a buffer it is given: copy() makes the image that does.
+        image = QImage(
+            bytes(plane), width, height, plane.line_size, QImage.Format.Format_RGB32
+        ).copy()
         with self._preview_lock:
             self._preview_image = image
         with contextlib.suppress(RuntimeError):  # deleted at quit: see _on_audio_level
