@@ -79,7 +79,13 @@ function clearIfUnchanged(input, sent) {
 
 // -- connection -----------------------------------------------------------------------
 
-const VIDEO_STATES = { connecting: 'Connecting video…', live: '', offline: '', unsupported: 'This browser cannot play the stream' };
+const VIDEO_STATES = {
+  connecting: 'Connecting video…',
+  retrying: 'Reconnecting video…', // a rung was lost to the network: tried again after a backoff
+  live: '',
+  offline: '',
+  unsupported: 'This browser cannot play the stream',
+};
 const player = new LivePlayer({
   video: $('video'),
   canvas: $('canvas'),

@@ -73,7 +73,8 @@ export const FALLBACK_RUNGS = [
 export class LivePlayer {
   /**
    * @param {{video: HTMLVideoElement, canvas: HTMLCanvasElement, send: (msg: object) => void,
-   *          onState: (state: string) => void}} opts
+   *          onState: (state: string) => void}} opts  onState gets 'connecting', 'retrying'
+   *          (the network failed; trying again), 'live', 'offline' or 'unsupported'
    */
   constructor({ video, canvas, send, onState }) {
     this.video = video;
@@ -125,7 +126,7 @@ export class LivePlayer {
       case 'webrtc_broadcaster_available':
         this.broadcaster = msg.broadcaster;
         if (this.transport === 'none' && !this.fallback) {
-          this.onState('connecting');
+          this.onState(this._connectingState());
           this._startFallback(this._forceFallback ? 'asked for' : 'started beside WebRTC');
         }
         break;
@@ -154,7 +155,7 @@ export class LivePlayer {
     this.broadcaster = msg.from;
     this._webrtcDead = null;
     this.stats.webrtcOffers += 1;
-    if (this.transport === 'none') this.onState('connecting');
+    if (this.transport === 'none') this.onState(this._connectingState());
     const pc = new RTCPeerConnection();
     this.pc = pc;
     clearTimeout(this._timer);
@@ -319,7 +320,7 @@ export class LivePlayer {
       this.onState('unsupported');
       return;
     }
-    this.onState('connecting');
+    this.onState('retrying'); // "Reconnecting video…": it played or may play, the network failed
     if (this._ladderRetry !== null) return; // a retry is due already (another give-up)
     const delay = Math.min(LADDER_RETRY_MAX_MS, LADDER_RETRY_MS * 2 ** this._ladderRetries);
     this._ladderRetries += 1;
@@ -329,6 +330,11 @@ export class LivePlayer {
         this._startFallback('again after a network failure');
       }
     }, delay);
+  }
+
+  /** 'retrying' while the ladder is being run again after a network failure, else 'connecting'. */
+  _connectingState() {
+    return this._ladderRetries > 0 ? 'retrying' : 'connecting';
   }
 
   _clearLadderRetry() {

@@ -37,7 +37,7 @@ pytestmark = [
 ]
 
 #: The page's words for the video's state (live.js VIDEO_STATES).
-CONNECTING = "Connecting video…"
+RECONNECTING = "Reconnecting video…"
 CANNOT_PLAY = "This browser cannot play the stream"
 
 #: The first offer's answer is made 4 s late: WebRTC is given up on it (no ICE connection
@@ -186,8 +186,9 @@ async def test_rungs_lost_to_the_network_are_not_blamed_on_the_browser(
 ) -> None:
     """UDP denied (WebRTC gives up), the Media Source rung refused by the browser (the
     studio's ``media_init`` is altered to name a codec nobody plays) and every LL-HLS request
-    failing on the network: the ladder runs once, the page keeps saying "Connecting video…"
-    (not "This browser cannot play the stream") and runs the ladder again after a backoff."""
+    failing on the network: the ladder runs once, the page says "Reconnecting video…" (not
+    "This browser cannot play the stream") and runs the ladder again after a backoff, still
+    saying so (not back to "Connecting video…")."""
     from playwright.async_api import async_playwright
 
     media = {"connections": 0}
@@ -226,11 +227,12 @@ async def test_rungs_lost_to_the_network_are_not_blamed_on_the_browser(
             text = await page.evaluate(STATE_TEXT)
             stats = await page.evaluate(STATS)
             connections = media["connections"]
-            assert text == CONNECTING, (text, stats)  # was "This browser cannot play ..."
+            assert text == RECONNECTING, (text, stats)  # was "This browser cannot play ..."
             assert connections == 1, (connections, stats)  # not rerun by WebRTC's give-up
             # ... and the ladder is tried again after LADDER_RETRY_MS (5 s).
             await _until(page, "window.wrencosPlayer.stats.ladderRuns >= 2", timeout=10)
             retried = media["connections"]
+            text_on_retry = await page.evaluate(STATE_TEXT)
         finally:
             await ctx.close()
     print(f"\nladder failures {stats['ladderFailures']}, errors {errors}")
@@ -238,6 +240,7 @@ async def test_rungs_lost_to_the_network_are_not_blamed_on_the_browser(
     causes = {f["rung"]: f["cause"] for f in stats["ladderFailures"]}
     assert causes == {"mse": "browser", "hls": "network"}, stats
     assert retried == 2, retried
+    assert text_on_retry == RECONNECTING, text_on_retry
     # Only the refused LL-HLS requests (route.abort) are logged.
     assert set(errors) <= {"Failed to load resource: net::ERR_FAILED"}, errors
 
