@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from _netns import run_inside_netns  # bench/, this script's folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -404,9 +406,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args()
-    if os.environ.get("WRENCOS_NETNS") != "1":
-        netns = str(REPO / "scripts" / "netns-run")
-        os.execv(netns, [netns, PY, str(Path(__file__).resolve()), *sys.argv[1:]])
+    run_inside_netns(__file__, PY)
     return asyncio.run(amain(args))
 
 

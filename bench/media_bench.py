@@ -48,6 +48,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _netns import run_inside_netns  # bench/, this script's folder
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -892,9 +894,7 @@ def main() -> int:
         help="with --via: also Chromium's own first frame on http://10.200.0.1 without UDP",
     )
     args = parser.parse_args()
-    if os.environ.get("WRENCOS_NETNS") != "1":
-        netns = str(REPO / "scripts" / "netns-run")
-        os.execv(netns, [netns, PY, str(Path(__file__).resolve()), *sys.argv[1:]])
+    run_inside_netns(__file__, PY)
     if args.via:
         return asyncio.run(run_vias(args))
     return asyncio.run(amain(args))

@@ -36,6 +36,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _netns import run_inside_netns  # bench/, this script's folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 OURS_BIN = str(REPO / ".venv" / "bin" / "wrencos-studio")
@@ -191,10 +193,8 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help="also measure the real server")
     args = parser.parse_args()
     width, height = (int(x) for x in args.size.split("x"))
-    if args.serve and os.environ.get("WRENCOS_NETNS") != "1":
-        # The live server's ICE must see only loopback and a veth pair.
-        netns = str(REPO / "scripts" / "netns-run")
-        os.execv(netns, [netns, sys.executable, *sys.argv])
+    if args.serve:  # the live server's ICE must see only loopback and a veth pair
+        run_inside_netns(__file__)
 
     records = [remux_cost(args, width, height)]
     remux = records[0]

@@ -53,6 +53,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _netns import run_inside_netns  # bench/, this script's folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -344,9 +346,7 @@ def main() -> int:
     )
     parser.add_argument("--jsonl", default=None, help="append the raw JSON lines here")
     args = parser.parse_args()
-    if os.environ.get("WRENCOS_NETNS") != "1":
-        netns = str(REPO / "scripts" / "netns-run")
-        os.execv(netns, [netns, PY, str(Path(__file__).resolve()), *sys.argv[1:]])
+    run_inside_netns(__file__, PY)
     return asyncio.run(amain(args))
 
 

@@ -103,7 +103,7 @@ class Studio(QObject):
     The program runs on its own event loop and thread (:attr:`program`, a
     :class:`~wrencos_studio.loop_thread.LoopThread`), as ``serve`` would; this object's
     coroutines run on the window's qasync loop and hand the program's work over with
-    ``await self.program.run(…)``. Reading the program's state from the window (the hub's
+    ``await self.on_program(…)``. Reading the program's state from the window (the hub's
     stream, the port) is fine; changing it goes through the program's loop."""
 
     capabilities: Capabilities = STUDIO
@@ -170,7 +170,7 @@ class Studio(QObject):
             self.program.start()
         self.app = App(settings)
         try:
-            await self.program.run(self.app.start())
+            await self.on_program(self.app.start())
         except StartError as exc:
             self.app = None
             if isinstance(exc.cause, OSError):
@@ -184,7 +184,7 @@ class Studio(QObject):
         assert self.app.hub is not None
         if self.app.hub.stream is not None:  # the studio quit or crashed while live
             self.live_since = time.monotonic()
-            await self.program.run(self.broadcaster.announce())
+            await self.on_program(self.broadcaster.announce())
             self.live_changed.emit(True)
 
     async def on_program(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -210,7 +210,7 @@ class Studio(QObject):
             spec = parse_source("testsrc")
         w, h = (int(x) for x in str(self.settings["video_size"]).split("x"))
         video = VideoSettings(w, h, int(self.settings["fps"]), int(self.settings["bitrate"]))
-        await self.program.run(
+        await self.on_program(
             self.app.start_broadcaster(
                 spec,
                 video,
@@ -337,8 +337,8 @@ class Studio(QObject):
             self.bridge.stop()
         assert self.program is not None
         try:
-            await self.program.run(self.app.end_stream())
-            await self.program.run(self.app.stop())
+            await self.on_program(self.app.end_stream())
+            await self.on_program(self.app.stop())
         finally:
             self.program.stop()
 
