@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import RunningHub
 
@@ -66,3 +69,84 @@ async def test_stalled_reader_is_dropped_and_others_keep_up(tmp_path: Path) -> N
         assert await reader.expect("pong")
     finally:
         await hub.stop()
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_direct_write_never_jumps_ahead_of_bytes_waiting_in_the_transport(
+    loop_kind: str,
+) -> None:
+    """On asyncio's loop and on uvloop's (``serve``'s), see ``_direct_write_in_order``."""
+    if loop_kind == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(_direct_write_in_order())
+    else:
+        asyncio.run(_direct_write_in_order())
+
+
+async def _direct_write_in_order() -> None:
+    """The writer writes a connection's frames straight to its socket only while nothing of
+    it waits in the transport. Here a real TCP connection's kernel buffers fill (the reader
+    stops), the rest waits in the transport, then the reader empties the kernel's buffers
+    *before* the transport had a chance to write what it holds (no loop pass between): the
+    next frames must still go behind the waiting bytes, and every byte arrives in order."""
+    from types import SimpleNamespace
+
+    from websockets.protocol import State
+
+    from wrencos_studio.hub.server import FanoutWriter, ServerStats, WebSocketSink
+
+    loop = asyncio.get_running_loop()
+    made: asyncio.Future[asyncio.Transport] = loop.create_future()
+
+    class Accept(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            made.set_result(transport)  # type: ignore[arg-type]
+
+    server = await loop.create_server(Accept, "127.0.0.1", 0)
+    reader = socket.create_connection(server.sockets[0].getsockname()[:2])
+    try:
+        transport = await made
+        writer = FanoutWriter(ServerStats(), high_water=1 << 30, hard_cap=1 << 31, grace_s=60)
+        conn = SimpleNamespace(protocol=SimpleNamespace(state=State.OPEN), transport=transport)
+        sink = WebSocketSink(conn, writer)  # type: ignore[arg-type]
+        assert sink.fd >= 0
+
+        def frame(i: int) -> SimpleNamespace:  # 64 KB, numbered all through
+            return SimpleNamespace(frame=f"<{i:06d}>".encode() * 8000)
+
+        sent = 0
+        while transport.get_write_buffer_size() == 0:  # until the kernel takes no more
+            sink.deliver(frame(sent))  # type: ignore[arg-type]
+            writer.flush()
+            sent += 1
+        assert sent < 1000
+        received = bytearray()
+        reader.setblocking(False)
+        idle = 0
+        while idle < 5:  # the kernel's buffers on both ends emptied, without a loop pass
+            try:
+                while chunk := reader.recv(1 << 20):
+                    received += chunk
+                    idle = 0
+            except BlockingIOError:
+                idle += 1
+                time.sleep(0.01)
+        assert transport.get_write_buffer_size() > 0  # still waiting in the transport
+        for _ in range(3):  # the transport still holds bytes: these go behind them
+            sink.deliver(frame(sent))  # type: ignore[arg-type]
+            writer.flush()
+            sent += 1
+        expected = b"".join(f"<{i:06d}>".encode() * 8000 for i in range(sent))
+        deadline = loop.time() + 10
+        while len(received) < len(expected) and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # the transport writes what it holds
+            try:
+                while chunk := reader.recv(1 << 20):
+                    received += chunk
+            except BlockingIOError:
+                pass
+        assert len(received) == len(expected)
+        assert received == expected
+    finally:
+        reader.close()
+        server.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -56,13 +57,16 @@ class ServerStats:
 class WebSocketSink:
     """Queues frames for one connection until the writer's next flush."""
 
-    __slots__ = ("conn", "pending", "protocol", "transport", "writer")
+    __slots__ = ("conn", "fd", "pending", "protocol", "transport", "writer")
 
     def __init__(self, conn: ServerConnection, writer: FanoutWriter) -> None:
         self.conn = conn
         self.protocol = conn.protocol
         self.transport = conn.transport
         self.writer = writer
+        #: The connection's socket, for the writer's direct write (-1: always through the
+        #: transport, as for TLS, whose bytes on the socket are not the frames).
+        self.fd = _plain_socket_fd(conn.transport)
         #: What the next flush writes: one frame, several, or nothing.
         self.pending: bytes | list[bytes] | None = None
 
@@ -97,6 +101,20 @@ class WebSocketSink:
         except (ConnectionClosed, TimeoutError, asyncio.CancelledError, RuntimeError):
             return False
         return True
+
+
+def _plain_socket_fd(transport: Any) -> int:
+    """The file descriptor of ``transport``'s TCP socket, or -1 when the bytes on it are not
+    the ones written (TLS) or there is no socket (a pipe, a test's transport)."""
+    if transport.get_extra_info("sslcontext") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return -1
+    try:
+        return int(sock.fileno())
+    except (OSError, ValueError):
+        return -1
 
 
 class FanoutWriter:
@@ -135,6 +153,7 @@ class FanoutWriter:
         # the attribute lookups would be a tenth of the hub's CPU beside the write itself.
         high_water = self.high_water
         writes = nbytes = 0
+        write = os.write
         for sink in dirty:
             pending = sink.pending
             if pending is None:
@@ -144,9 +163,24 @@ class FanoutWriter:
             if sink.protocol.state is not OPEN or transport.is_closing():
                 continue
             data = pending if isinstance(pending, bytes) else b"".join(pending)
-            transport.write(data)
             writes += 1
             nbytes += len(data)
+            if sink.fd >= 0 and not transport.get_write_buffer_size():
+                # Nothing of this connection's waits in the transport, so the kernel may
+                # take the frames now, in order: one write(2), without the event loop's
+                # queue of streams to write at the end of the tick (uvloop's write path
+                # was ~7 % of the hub's CPU at 500 customers). What the kernel does not
+                # take goes to the transport, which keeps it in order after these bytes.
+                try:
+                    sent = write(sink.fd, data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError:  # the connection broke: the transport's own write finds
+                    sent = 0  # out and closes it as it always does
+                if sent == len(data):
+                    continue
+                data = data[sent:]
+            transport.write(data)
             backlog = transport.get_write_buffer_size()
             if backlog > high_water:
                 self._watch(sink, backlog)
